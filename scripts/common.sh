@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Shared set-up for scripts/run.sh and scripts/test.sh: installs what is
+# missing (and only that), builds and installs the extension, and manages
+# throwaway PostgreSQL 15 clusters owned by the `postgres` user.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PG_BIN=/usr/lib/postgresql/15/bin
+PG_CONFIG="$PG_BIN/pg_config"
+PGX_VERSION=0.18.1
+LOYALTY_BASE="${LOYALTY_BASE:-/tmp/loyalty_ext}"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+log() { printf '\n==> %s\n' "$*"; }
+
+ensure_packages() {
+    local wanted=(postgresql-15 postgresql-contrib postgresql-server-dev-15 postgresql-15-cron
+                  libclang-dev clang sudo)
+    local missing=()
+    for p in "${wanted[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing Debian packages: ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+ensure_pgrx() {
+    if ! cargo pgrx --version 2>/dev/null | grep -q "$PGX_VERSION"; then
+        log "installing cargo-pgrx $PGX_VERSION (about 7 minutes, once)"
+        cargo install cargo-pgrx --version "$PGX_VERSION" --locked
+    fi
+    if ! grep -qs '^pg15' "$HOME/.pgrx/config.toml"; then
+        cargo pgrx init --pg15 "$PG_CONFIG" >/dev/null
+    fi
+}
+
+build_and_install() {
+    log "building and installing loyalty_ext into PostgreSQL 15"
+    (cd "$ROOT" && cargo pgrx install --release --pg-config "$PG_CONFIG")
+}
+
+setup_all() {
+    [ "$(id -u)" = 0 ] || { echo "run as root (it installs packages and the extension)" >&2; exit 1; }
+    ensure_packages
+    ensure_pgrx
+    build_and_install
+}
+
+# start_cluster NAME PORT: a fresh cluster in $LOYALTY_BASE/NAME, trust auth,
+# listening on 127.0.0.1:PORT and a private socket directory.
+start_cluster() {
+    local name=$1 port=$2 dir="$LOYALTY_BASE/$1"
+    stop_cluster "$name"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    chown -R postgres:postgres "$LOYALTY_BASE" "$dir"
+    runuser -u postgres -- "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust \
+        --no-sync -E UTF8 --locale=C.UTF-8 >/dev/null
+    cat >>"$dir/data/postgresql.conf" <<CONF
+port = $port
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$dir'
+max_connections = 120
+shared_preload_libraries = 'pg_cron'
+cron.database_name = 'postgres'
+log_line_prefix = '%m [%p] '
+CONF
+    # Never let a Rust backtrace reach a client's error message.
+    env -u RUST_BACKTRACE runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/data" \
+        -l "$dir/server.log" -w -t 60 start >/dev/null
+    echo "cluster '$name' up on 127.0.0.1:$port (socket $dir, log $dir/server.log)"
+}
+
+stop_cluster() {
+    local dir="$LOYALTY_BASE/$1"
+    if [ -f "$dir/data/postmaster.pid" ]; then
+        runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+    fi
+}
+
+# psql_at PORT DB ARGS...: psql as postgres over the cluster's socket.
+psql_at() {
+    local port=$1 db=$2; shift 2
+    "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d "$db" "$@"
+}

@@ -1,0 +1,140 @@
+-- loyalty_ext: tables, indexes and guards of the loyalty ledger.
+--
+-- This file is the bootstrap part of the extension script: pgrx places it
+-- before every generated function.  It is hand-written so that a DBA can
+-- read the whole data model in one place.
+
+-- Tiers are editable data: a casino changes thresholds and multipliers with
+-- plain UPDATEs.  The lowest tier must start at 0 lifetime points.
+CREATE TABLE loyalty.tier (
+    name        text    PRIMARY KEY CHECK (name ~ '^[A-Z][A-Z0-9_]*$'),
+    threshold   bigint  NOT NULL UNIQUE CHECK (threshold >= 0),
+    multiplier  numeric(6, 2) NOT NULL CHECK (multiplier > 0)
+);
+COMMENT ON TABLE loyalty.tier IS
+    'Loyalty tiers: a player holds the highest tier whose threshold is at most their lifetime points; multiplier scales gameplay points.';
+
+INSERT INTO loyalty.tier (name, threshold, multiplier) VALUES
+    ('BRONZE',       0, 1.00),
+    ('SILVER',    1000, 1.25),
+    ('GOLD',      5000, 1.50),
+    ('PLATINUM', 20000, 2.00);
+
+-- One row per player: the aggregate the ledger proves.  Written only by the
+-- extension's functions, always under a row lock.
+CREATE TABLE loyalty.player_loyalty (
+    player_id        uuid        PRIMARY KEY,
+    current_balance  bigint      NOT NULL DEFAULT 0 CHECK (current_balance >= 0),
+    lifetime_points  bigint      NOT NULL DEFAULT 0 CHECK (lifetime_points >= 0),
+    tier             text        NOT NULL,
+    tier_progress    integer     NOT NULL DEFAULT 0 CHECK (tier_progress BETWEEN 0 AND 100),
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE loyalty.player_loyalty IS
+    'Per-player balance, lifetime points, tier and progress; always equal to what loyalty.loyalty_ledger adds up to.';
+
+-- The append-only source of truth.  Ids are drawn under the player's row
+-- lock, so for one player they increase in commit order.
+CREATE TABLE loyalty.loyalty_ledger (
+    id                     bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    player_id              uuid        NOT NULL,
+    points_change          integer     NOT NULL CHECK (points_change <> 0),
+    transaction_type       text        NOT NULL CHECK (transaction_type IN
+                               ('GAMEPLAY', 'MANUAL_BONUS', 'PROMOTION', 'REDEMPTION', 'ADJUSTMENT', 'REVERSAL')),
+    reason                 text,
+    rating_slip_id         uuid,
+    visit_id               uuid,
+    idempotency_key        text        NOT NULL,
+    request_fingerprint    text        NOT NULL,
+    staff_id               uuid,
+    balance_before         bigint      NOT NULL CHECK (balance_before >= 0),
+    balance_after          bigint      NOT NULL CHECK (balance_after >= 0),
+    tier_before            text        NOT NULL,
+    tier_after             text        NOT NULL,
+    tier_progress_after    integer     NOT NULL,
+    lifetime_points_after  bigint      NOT NULL,
+    correlation_id         text        NOT NULL,
+    created_at             timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT loyalty_ledger_idempotency_key_key UNIQUE (idempotency_key),
+    CONSTRAINT loyalty_ledger_balance_arithmetic CHECK (balance_after = balance_before + points_change)
+);
+COMMENT ON TABLE loyalty.loyalty_ledger IS
+    'Append-only ledger: one row per change, never updated or deleted; corrections are new rows.';
+COMMENT ON COLUMN loyalty.loyalty_ledger.request_fingerprint IS
+    'SHA-256 of the canonical request; a replayed idempotency key must carry the same fingerprint.';
+COMMENT ON COLUMN loyalty.loyalty_ledger.correlation_id IS
+    'Correlation id of the call that wrote the row (argument, loyalty.correlation_id, or generated per transaction).';
+
+-- A player's history, in order (statements, chain checks, balance_at).
+CREATE INDEX loyalty_ledger_player_idx ON loyalty.loyalty_ledger (player_id, id);
+-- Tracing one request end to end.
+CREATE INDEX loyalty_ledger_correlation_idx ON loyalty.loyalty_ledger (correlation_id);
+-- A staff member's recent rewards (rate limits, audits).
+CREATE INDEX loyalty_ledger_staff_idx ON loyalty.loyalty_ledger (staff_id, created_at)
+    WHERE staff_id IS NOT NULL;
+-- Lookup by rating slip.
+CREATE INDEX loyalty_ledger_rating_slip_idx ON loyalty.loyalty_ledger (rating_slip_id)
+    WHERE rating_slip_id IS NOT NULL;
+
+-- The row every write function returns (SPEC section 3, in this order).
+CREATE TYPE loyalty.change_result AS (
+    player_id          uuid,
+    balance_before     bigint,
+    balance_after      bigint,
+    tier_before        text,
+    tier_after         text,
+    tier_progress      integer,
+    lifetime_points    bigint,
+    updated_at         timestamptz,
+    row_locked         boolean,
+    ledger_id          bigint,
+    idempotent_replay  boolean,
+    correlation_id     text
+);
+COMMENT ON TYPE loyalty.change_result IS
+    'Result of every write function: the player after the change, the ledger row, and whether it was a replay.';
+
+-- Who may do what.  Deny by default: a staff id without a row holds nothing.
+CREATE TABLE loyalty.staff_permission (
+    staff_id      uuid   PRIMARY KEY,
+    capabilities  text[] NOT NULL DEFAULT '{}' CHECK (capabilities <@ ARRAY[
+        'loyalty:award', 'loyalty:promote', 'loyalty:redeem', 'loyalty:adjust', 'loyalty:recover'
+    ]::text[])
+);
+COMMENT ON TABLE loyalty.staff_permission IS
+    'Capabilities per staff member (loyalty:award, loyalty:promote, loyalty:redeem, loyalty:adjust, loyalty:recover); deny by default.';
+
+-- The ledger refuses UPDATE, DELETE and TRUNCATE for every role, its owner
+-- included.  ENABLE ALWAYS keeps the guard on under
+-- session_replication_role = replica.
+CREATE FUNCTION loyalty.refuse_ledger_change() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RAISE EXCEPTION 'loyalty.loyalty_ledger is append-only: % is not allowed', TG_OP
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'Record a correction as a new row (loyalty.reverse_entry or an ADJUSTMENT).';
+END
+$$;
+COMMENT ON FUNCTION loyalty.refuse_ledger_change() IS
+    'Trigger function that keeps loyalty.loyalty_ledger append-only.';
+
+CREATE TRIGGER loyalty_ledger_no_update_delete
+    BEFORE UPDATE OR DELETE ON loyalty.loyalty_ledger
+    FOR EACH ROW EXECUTE FUNCTION loyalty.refuse_ledger_change();
+CREATE TRIGGER loyalty_ledger_no_truncate
+    BEFORE TRUNCATE ON loyalty.loyalty_ledger
+    FOR EACH STATEMENT EXECUTE FUNCTION loyalty.refuse_ledger_change();
+ALTER TABLE loyalty.loyalty_ledger ENABLE ALWAYS TRIGGER loyalty_ledger_no_update_delete;
+ALTER TABLE loyalty.loyalty_ledger ENABLE ALWAYS TRIGGER loyalty_ledger_no_truncate;
+
+-- Nothing here is writable (or readable) by PUBLIC; access goes through the
+-- functions and the GRANTs in the README.
+REVOKE ALL ON loyalty.tier, loyalty.player_loyalty, loyalty.loyalty_ledger, loyalty.staff_permission FROM PUBLIC;
+
+-- Data of these tables belongs to the user, not to the extension: pg_dump
+-- must keep it.
+SELECT pg_catalog.pg_extension_config_dump('loyalty.player_loyalty', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.loyalty_ledger', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.loyalty_ledger_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.staff_permission', '');

@@ -1,0 +1,183 @@
+//! Idempotency keys and request fingerprints: canonical form and SHA-256.
+//!
+//! The canonical string of a JSON object is `k1=v1&k2=v2…` with keys sorted
+//! by byte order, string values raw, numbers and booleans as their JSON text,
+//! and null as the empty string (SPEC section 4).  Nested arrays and objects
+//! appear as their compact JSON text.
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// The canonical `k=v&…` string of a JSON object's members.
+pub fn canonical_form(components: &Map<String, Value>) -> String {
+    let mut members: Vec<(&String, &Value)> = components.iter().collect();
+    members.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut out = String::new();
+    for (i, (key, value)) in members.into_iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(key);
+        out.push('=');
+        match value {
+            Value::Null => {}
+            Value::String(s) => out.push_str(s),
+            // Numbers keep their JSON text (serde_json's arbitrary_precision
+            // feature preserves it), booleans print as true/false.
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    out
+}
+
+/// Lowercase hex SHA-256 of a string.
+pub fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// `loyalty.idempotency_key(components)`: SHA-256 of the canonical form.
+pub fn idempotency_key(components: &Map<String, Value>) -> String {
+    sha256_hex(&canonical_form(components))
+}
+
+fn key_of(pairs: &[(&str, Value)]) -> String {
+    let map: Map<String, Value> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), v.clone()))
+        .collect();
+    idempotency_key(&map)
+}
+
+/// Gameplay accrual: one key per rating slip.
+pub fn gameplay_key(rating_slip_id: &str) -> String {
+    key_of(&[
+        ("type", Value::from("gameplay")),
+        ("ratingSlipId", Value::from(rating_slip_id)),
+    ])
+}
+
+/// Promotion: type, player and the external reward id, so a second delivery
+/// of the same reward is a replay.
+pub fn promotion_key(player_id: &str, reward_id: &str) -> String {
+    key_of(&[
+        ("type", Value::from("external_reward")),
+        ("playerId", Value::from(player_id)),
+        ("rewardId", Value::from(reward_id)),
+    ])
+}
+
+/// Formats 16 random bytes as a version-4 UUID string.
+pub fn format_uuid_v4(mut b: [u8; 16]) -> String {
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn spec_vector_manual_reward() {
+        let c = obj(
+            json!({"playerId":"player-123","staffId":"staff-456","date":"2025-10-13","sequence":1,"type":"manual_reward"}),
+        );
+        assert_eq!(
+            canonical_form(&c),
+            "date=2025-10-13&playerId=player-123&sequence=1&staffId=staff-456&type=manual_reward"
+        );
+        assert_eq!(
+            idempotency_key(&c),
+            "267b7ad4830e5ee408c386848ddfad12be48d206cc414a6830988b40f45693a9"
+        );
+    }
+
+    #[test]
+    fn spec_vector_external_reward() {
+        let c = obj(
+            json!({"playerId":"player-123","rewardId":"promo-xyz-2025","type":"external_reward"}),
+        );
+        assert_eq!(
+            idempotency_key(&c),
+            "86b69bcdf387baf9badee4eac93c52de74c220e7a5ef3bdffcdda36c8288116b"
+        );
+        assert_eq!(
+            promotion_key("player-123", "promo-xyz-2025"),
+            idempotency_key(&c)
+        );
+    }
+
+    #[test]
+    fn null_is_empty_and_booleans_are_json_text() {
+        let c = obj(json!({"b": null, "a": true, "c": false}));
+        assert_eq!(canonical_form(&c), "a=true&b=&c=false");
+    }
+
+    #[test]
+    fn numbers_keep_their_json_text() {
+        // jsonb hands numbers over as Postgres prints them (1.50 keeps its
+        // scale); they must not be reformatted through a float.
+        let c: Map<String, Value> =
+            serde_json::from_str(r#"{"x": 1.50, "y": -7, "z": 12345678901234567890}"#).unwrap();
+        assert_eq!(canonical_form(&c), "x=1.50&y=-7&z=12345678901234567890");
+    }
+
+    #[test]
+    fn keys_sort_by_bytes_not_locale() {
+        // 'Z' (0x5a) sorts before 'a' (0x61); 'é' (0xc3 0xa9) after both.
+        let c = obj(json!({"a": "1", "é": "2", "Z": "3"}));
+        assert_eq!(canonical_form(&c), "Z=3&a=1&é=2");
+    }
+
+    #[test]
+    fn uuid_v4_format() {
+        let u = format_uuid_v4([0xff; 16]);
+        assert_eq!(u, "ffffffff-ffff-4fff-bfff-ffffffffffff");
+    }
+
+    #[test]
+    fn gameplay_keys_differ_per_slip() {
+        assert_ne!(gameplay_key("a"), gameplay_key("b"));
+        assert_eq!(gameplay_key("a"), gameplay_key("a"));
+        assert_eq!(gameplay_key("a").len(), 64);
+    }
+
+    proptest! {
+        #[test]
+        fn key_order_never_changes_the_key(
+            entries in proptest::collection::btree_map("[a-zA-Z]{1,8}", "[ -~]{0,12}", 0..8),
+            seed in any::<u64>(),
+        ) {
+            let forward: Map<String, Value> =
+                entries.iter().map(|(k, v)| (k.clone(), Value::from(v.clone()))).collect();
+            // Insert the same members in a shuffled order.
+            let mut shuffled: Vec<_> = entries.iter().collect();
+            let n = shuffled.len().max(1) as u64;
+            shuffled.rotate_left((seed % n) as usize);
+            shuffled.reverse();
+            let backward: Map<String, Value> =
+                shuffled.into_iter().map(|(k, v)| (k.clone(), Value::from(v.clone()))).collect();
+            prop_assert_eq!(idempotency_key(&forward), idempotency_key(&backward));
+        }
+
+        #[test]
+        fn different_values_give_different_keys(a in "[a-z]{1,10}", b in "[a-z]{1,10}") {
+            prop_assume!(a != b);
+            prop_assert_ne!(gameplay_key(&a), gameplay_key(&b));
+        }
+    }
+}

@@ -1,0 +1,518 @@
+//! A change request: its validation rules and its effect on an account.
+//!
+//! `ChangeRequest::new` is the one place that decides whether a request to
+//! `loyalty.increment_player_loyalty` is well-formed for its transaction type
+//! (SPEC section 5); `apply` is the one place that computes the balances,
+//! lifetime points and tier a change produces.
+
+use crate::domain::keys;
+use crate::domain::tier::Ladder;
+use crate::error::LoyaltyError;
+use serde_json::{Map, Value};
+
+/// Longest accepted idempotency key: keys are indexed, and a client-made key
+/// longer than this is a bug, not an identifier.
+pub const MAX_KEY_CHARS: usize = 200;
+/// Longest accepted reason; long enough for any note a person types.
+pub const MAX_REASON_CHARS: usize = 1000;
+/// Longest accepted correlation id.
+pub const MAX_CORRELATION_CHARS: usize = 200;
+/// A reason for a manual change must say something (SPEC section 5).
+pub const MIN_REASON_NONBLANK_CHARS: usize = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxType {
+    Gameplay,
+    ManualBonus,
+    Promotion,
+    Redemption,
+    Adjustment,
+    Reversal,
+}
+
+impl TxType {
+    pub const ALL: [TxType; 6] = [
+        TxType::Gameplay,
+        TxType::ManualBonus,
+        TxType::Promotion,
+        TxType::Redemption,
+        TxType::Adjustment,
+        TxType::Reversal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TxType::Gameplay => "GAMEPLAY",
+            TxType::ManualBonus => "MANUAL_BONUS",
+            TxType::Promotion => "PROMOTION",
+            TxType::Redemption => "REDEMPTION",
+            TxType::Adjustment => "ADJUSTMENT",
+            TxType::Reversal => "REVERSAL",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<TxType, LoyaltyError> {
+        TxType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| {
+                LoyaltyError::invalid_with(
+                    format!("unknown transaction type \"{}\"", printable(s)),
+                    vec![("allowed", TxType::ALL.map(TxType::as_str).join("|"))],
+                )
+            })
+    }
+
+    /// The sign a change of this type must have: `Some(true)` positive,
+    /// `Some(false)` negative, `None` either.
+    fn required_sign(self) -> Option<bool> {
+        match self {
+            TxType::Gameplay | TxType::ManualBonus | TxType::Promotion => Some(true),
+            TxType::Redemption => Some(false),
+            TxType::Adjustment | TxType::Reversal => None,
+        }
+    }
+
+    /// Types a staff member performs by hand: staff id and a real reason
+    /// are required.
+    fn is_manual(self) -> bool {
+        matches!(
+            self,
+            TxType::ManualBonus | TxType::Adjustment | TxType::Reversal | TxType::Redemption
+        )
+    }
+
+    /// Types bounded by `loyalty.max_manual_reward`.
+    fn is_limited(self) -> bool {
+        matches!(self, TxType::ManualBonus | TxType::Adjustment)
+    }
+}
+
+/// The limits a request is checked against (from settings).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_manual_reward: i64,
+}
+
+/// A validated request to change one player's points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeRequest {
+    pub player_id: String,
+    pub delta: i32,
+    pub tx_type: TxType,
+    pub idempotency_key: String,
+    pub reason: Option<String>,
+    pub staff_id: Option<String>,
+    pub rating_slip_id: Option<String>,
+    pub visit_id: Option<String>,
+}
+
+/// The raw arguments of `increment_player_loyalty`, ids already formatted.
+#[derive(Debug, Clone, Default)]
+pub struct RawRequest {
+    pub player_id: Option<String>,
+    pub delta: Option<i32>,
+    pub tx_type: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub reason: Option<String>,
+    pub staff_id: Option<String>,
+    pub rating_slip_id: Option<String>,
+    pub visit_id: Option<String>,
+}
+
+impl ChangeRequest {
+    /// Validates raw arguments; the first broken rule is the error.
+    pub fn new(raw: RawRequest, limits: Limits) -> Result<ChangeRequest, LoyaltyError> {
+        let player_id = raw
+            .player_id
+            .ok_or_else(|| LoyaltyError::invalid("p_player_id must not be null"))?;
+        let tx_type = TxType::parse(
+            raw.tx_type
+                .as_deref()
+                .ok_or_else(|| LoyaltyError::invalid("p_transaction_type must not be null"))?,
+        )?;
+        let delta = match raw.delta {
+            None => return Err(LoyaltyError::invalid("p_delta_points must not be null")),
+            Some(0) => return Err(LoyaltyError::invalid("p_delta_points must not be zero")),
+            Some(d) => d,
+        };
+        let idempotency_key = check_key(raw.idempotency_key)?;
+        let reason = check_reason(raw.reason)?;
+
+        match tx_type.required_sign() {
+            Some(true) if delta < 0 => {
+                return Err(LoyaltyError::invalid_with(
+                    format!("{} points must be positive", tx_type.as_str()),
+                    vec![("p_delta_points", delta.to_string())],
+                ))
+            }
+            Some(false) if delta > 0 => {
+                return Err(LoyaltyError::invalid_with(
+                    format!("{} points must be negative", tx_type.as_str()),
+                    vec![("p_delta_points", delta.to_string())],
+                ))
+            }
+            _ => {}
+        }
+        if tx_type == TxType::Gameplay && raw.rating_slip_id.is_none() {
+            return Err(LoyaltyError::invalid("GAMEPLAY requires p_rating_slip_id"));
+        }
+        if tx_type.is_manual() {
+            if raw.staff_id.is_none() {
+                return Err(LoyaltyError::invalid(format!(
+                    "{} requires p_staff_id",
+                    tx_type.as_str()
+                )));
+            }
+            check_reason_substance(reason.as_deref())?;
+        }
+        if tx_type.is_limited() {
+            check_manual_limit(delta, limits)?;
+        }
+
+        Ok(ChangeRequest {
+            player_id,
+            delta,
+            tx_type,
+            idempotency_key,
+            reason,
+            staff_id: raw.staff_id,
+            rating_slip_id: raw.rating_slip_id,
+            visit_id: raw.visit_id,
+        })
+    }
+
+    /// SHA-256 of everything that makes two requests "the same": a replayed
+    /// key must match it, or the call is an idempotency conflict.
+    pub fn fingerprint(&self) -> String {
+        let opt = |v: &Option<String>| v.clone().map(Value::from).unwrap_or(Value::Null);
+        let mut m = Map::new();
+        m.insert("player".into(), Value::from(self.player_id.clone()));
+        m.insert("points".into(), Value::from(self.delta));
+        m.insert("type".into(), Value::from(self.tx_type.as_str()));
+        m.insert("reason".into(), opt(&self.reason));
+        m.insert("staff".into(), opt(&self.staff_id));
+        m.insert("slip".into(), opt(&self.rating_slip_id));
+        m.insert("visit".into(), opt(&self.visit_id));
+        keys::idempotency_key(&m)
+    }
+}
+
+/// |points| within `loyalty.max_manual_reward` (22003 otherwise).
+pub fn check_manual_limit(points: i32, limits: Limits) -> Result<(), LoyaltyError> {
+    let magnitude = (points as i64).abs();
+    if magnitude > limits.max_manual_reward {
+        return Err(LoyaltyError::LimitExceeded {
+            points: magnitude,
+            limit: limits.max_manual_reward,
+        });
+    }
+    Ok(())
+}
+
+/// A manual change must explain itself in at least ten non-blank characters.
+pub fn check_reason_substance(reason: Option<&str>) -> Result<(), LoyaltyError> {
+    let nonblank = reason
+        .map(|r| r.chars().filter(|c| !c.is_whitespace()).count())
+        .unwrap_or(0);
+    if nonblank < MIN_REASON_NONBLANK_CHARS {
+        return Err(LoyaltyError::invalid_with(
+            format!("reason must have at least {MIN_REASON_NONBLANK_CHARS} non-blank characters"),
+            vec![("nonblank_chars", nonblank.to_string())],
+        ));
+    }
+    Ok(())
+}
+
+fn check_key(key: Option<String>) -> Result<String, LoyaltyError> {
+    let key = key.ok_or_else(|| LoyaltyError::invalid("p_idempotency_key is required"))?;
+    if key.trim().is_empty() {
+        return Err(LoyaltyError::invalid("p_idempotency_key must not be blank"));
+    }
+    check_text("p_idempotency_key", &key, MAX_KEY_CHARS)?;
+    Ok(key)
+}
+
+fn check_reason(reason: Option<String>) -> Result<Option<String>, LoyaltyError> {
+    if let Some(r) = &reason {
+        check_text("p_reason", r, MAX_REASON_CHARS)?;
+    }
+    Ok(reason)
+}
+
+/// Bounded length, no control characters (they hide text in logs and UIs).
+pub fn check_text(name: &str, value: &str, max_chars: usize) -> Result<(), LoyaltyError> {
+    let chars = value.chars().count();
+    if chars > max_chars {
+        return Err(LoyaltyError::invalid_with(
+            format!("{name} is too long"),
+            vec![
+                ("chars", chars.to_string()),
+                ("max_chars", max_chars.to_string()),
+            ],
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(LoyaltyError::invalid(format!(
+            "{name} must not contain control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Shortens and escapes user text quoted back in an error message.
+pub fn printable(s: &str) -> String {
+    let mut out: String = s.chars().take(40).flat_map(char::escape_default).collect();
+    if s.chars().count() > 40 {
+        out.push('…');
+    }
+    out
+}
+
+/// A player's aggregate as read under the row lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub balance: i64,
+    pub lifetime_points: i64,
+    pub tier: String,
+}
+
+/// What one change does to an account: the audit columns of its ledger row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub balance_before: i64,
+    pub balance_after: i64,
+    pub lifetime_after: i64,
+    pub tier_before: String,
+    pub tier_after: String,
+    pub progress_after: i32,
+}
+
+/// Applies a change: balance never below zero, lifetime counts only gains,
+/// tier and progress follow lifetime points.
+pub fn apply(account: &Account, delta: i32, ladder: &Ladder) -> Result<Applied, LoyaltyError> {
+    let delta = delta as i64;
+    let balance_after = account
+        .balance
+        .checked_add(delta)
+        .ok_or_else(|| LoyaltyError::invalid("balance would overflow"))?;
+    if balance_after < 0 {
+        return Err(LoyaltyError::InsufficientBalance {
+            balance: account.balance,
+            requested: -delta,
+        });
+    }
+    let lifetime_after = if delta > 0 {
+        account
+            .lifetime_points
+            .checked_add(delta)
+            .ok_or_else(|| LoyaltyError::invalid("lifetime points would overflow"))?
+    } else {
+        account.lifetime_points
+    };
+    let standing = ladder.standing(lifetime_after);
+    Ok(Applied {
+        balance_before: account.balance,
+        balance_after,
+        lifetime_after,
+        tier_before: account.tier.clone(),
+        tier_after: standing.tier,
+        progress_after: standing.progress,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const LIMITS: Limits = Limits {
+        max_manual_reward: 10_000,
+    };
+
+    fn raw(tx: &str, delta: i32) -> RawRequest {
+        RawRequest {
+            player_id: Some("p1".into()),
+            delta: Some(delta),
+            tx_type: Some(tx.into()),
+            idempotency_key: Some("k1".into()),
+            reason: Some("birthday bonus for a regular".into()),
+            staff_id: Some("s1".into()),
+            rating_slip_id: Some("slip".into()),
+            visit_id: None,
+        }
+    }
+
+    fn err_state(r: RawRequest) -> String {
+        let e = ChangeRequest::new(r, LIMITS).unwrap_err();
+        format!("{:?}", e.sqlstate())
+    }
+
+    #[test]
+    fn accepts_a_well_formed_request_of_every_type() {
+        for (t, d) in [
+            ("GAMEPLAY", 5),
+            ("MANUAL_BONUS", 5),
+            ("PROMOTION", 5),
+            ("REDEMPTION", -5),
+            ("ADJUSTMENT", -5),
+            ("ADJUSTMENT", 5),
+            ("REVERSAL", -5),
+        ] {
+            assert!(ChangeRequest::new(raw(t, d), LIMITS).is_ok(), "{t} {d}");
+        }
+    }
+
+    #[test]
+    fn refuses_nulls_zero_and_unknown_types() {
+        let mut r = raw("GAMEPLAY", 5);
+        r.player_id = None;
+        assert_eq!(err_state(r), "ERRCODE_INVALID_PARAMETER_VALUE");
+        assert_eq!(
+            err_state(raw("GAMEPLAY", 0)),
+            "ERRCODE_INVALID_PARAMETER_VALUE"
+        );
+        assert_eq!(
+            err_state(raw("BONUS", 5)),
+            "ERRCODE_INVALID_PARAMETER_VALUE"
+        );
+        assert_eq!(
+            err_state(raw("gameplay", 5)),
+            "ERRCODE_INVALID_PARAMETER_VALUE"
+        );
+        let mut r = raw("GAMEPLAY", 5);
+        r.idempotency_key = Some("   ".into());
+        assert_eq!(err_state(r), "ERRCODE_INVALID_PARAMETER_VALUE");
+        let mut r = raw("GAMEPLAY", 5);
+        r.idempotency_key = None;
+        assert_eq!(err_state(r), "ERRCODE_INVALID_PARAMETER_VALUE");
+        let mut r = raw("GAMEPLAY", 5);
+        r.rating_slip_id = None;
+        assert_eq!(err_state(r), "ERRCODE_INVALID_PARAMETER_VALUE");
+    }
+
+    #[test]
+    fn signs_follow_the_type() {
+        assert_eq!(
+            err_state(raw("GAMEPLAY", -5)),
+            "ERRCODE_INVALID_PARAMETER_VALUE"
+        );
+        assert_eq!(
+            err_state(raw("REDEMPTION", 5)),
+            "ERRCODE_INVALID_PARAMETER_VALUE"
+        );
+    }
+
+    #[test]
+    fn manual_limit_is_inclusive() {
+        assert!(ChangeRequest::new(raw("MANUAL_BONUS", 10_000), LIMITS).is_ok());
+        assert!(ChangeRequest::new(raw("ADJUSTMENT", -10_000), LIMITS).is_ok());
+        assert_eq!(
+            err_state(raw("MANUAL_BONUS", 10_001)),
+            "ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE"
+        );
+        assert_eq!(
+            err_state(raw("ADJUSTMENT", -10_001)),
+            "ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE"
+        );
+        // promotions are not manual rewards
+        assert!(ChangeRequest::new(raw("PROMOTION", 50_000), LIMITS).is_ok());
+    }
+
+    #[test]
+    fn manual_changes_need_a_real_reason_and_staff() {
+        let mut r = raw("MANUAL_BONUS", 5);
+        r.reason = Some("  a b c d e f g h i  ".into()); // 9 non-blank
+        assert_eq!(err_state(r), "ERRCODE_INVALID_PARAMETER_VALUE");
+        let mut r = raw("MANUAL_BONUS", 5);
+        r.reason = Some("a b c d e f g h i j".into()); // 10 non-blank
+        assert!(ChangeRequest::new(r, LIMITS).is_ok());
+        let mut r = raw("ADJUSTMENT", 5);
+        r.staff_id = None;
+        assert_eq!(err_state(r), "ERRCODE_INVALID_PARAMETER_VALUE");
+    }
+
+    #[test]
+    fn text_limits() {
+        let mut r = raw("PROMOTION", 5);
+        r.reason = Some("x".repeat(MAX_REASON_CHARS + 1));
+        assert_eq!(err_state(r), "ERRCODE_INVALID_PARAMETER_VALUE");
+        let mut r = raw("PROMOTION", 5);
+        r.reason = Some("line one\u{0}line two".into());
+        assert_eq!(err_state(r), "ERRCODE_INVALID_PARAMETER_VALUE");
+        let mut r = raw("PROMOTION", 5);
+        r.idempotency_key = Some("k".repeat(MAX_KEY_CHARS + 1));
+        assert_eq!(err_state(r), "ERRCODE_INVALID_PARAMETER_VALUE");
+        assert_eq!(printable("a\nb"), "a\\nb");
+    }
+
+    #[test]
+    fn fingerprint_separates_requests() {
+        let a = ChangeRequest::new(raw("PROMOTION", 5), LIMITS).unwrap();
+        let mut b = a.clone();
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        b.delta = 6;
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        let mut c = a.clone();
+        c.player_id = "p2".into();
+        assert_ne!(a.fingerprint(), c.fingerprint());
+    }
+
+    #[test]
+    fn apply_moves_balance_lifetime_and_tier() {
+        let l = Ladder::default_ladder();
+        let acct = Account {
+            balance: 900,
+            lifetime_points: 900,
+            tier: "BRONZE".into(),
+        };
+        let up = apply(&acct, 150, &l).unwrap();
+        assert_eq!(
+            (up.balance_before, up.balance_after, up.lifetime_after),
+            (900, 1050, 1050)
+        );
+        assert_eq!(
+            (up.tier_before.as_str(), up.tier_after.as_str()),
+            ("BRONZE", "SILVER")
+        );
+        assert_eq!(up.progress_after, 1); // 50 of 4000
+        let spend = apply(&acct, -900, &l).unwrap();
+        assert_eq!((spend.balance_after, spend.lifetime_after), (0, 900));
+        assert_eq!(
+            apply(&acct, -901, &l).unwrap_err(),
+            LoyaltyError::InsufficientBalance {
+                balance: 900,
+                requested: 901
+            }
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn spending_never_demotes(balance in 0i64..50_000, lifetime in 0i64..50_000, spend in 1i32..50_000) {
+            let l = Ladder::default_ladder();
+            let tier = l.standing(lifetime).tier;
+            let acct = Account { balance, lifetime_points: lifetime, tier: tier.clone() };
+            match apply(&acct, -spend, &l) {
+                Ok(a) => {
+                    prop_assert_eq!(a.tier_after, tier);
+                    prop_assert_eq!(a.lifetime_after, lifetime);
+                    prop_assert_eq!(a.balance_after, balance - spend as i64);
+                }
+                Err(e) => prop_assert!(balance < spend as i64, "{e:?}"),
+            }
+        }
+
+        #[test]
+        fn balance_arithmetic_holds(balance in 0i64..1_000_000, delta in -1_000_000i32..1_000_000) {
+            prop_assume!(delta != 0);
+            let l = Ladder::default_ladder();
+            let acct = Account { balance, lifetime_points: balance, tier: "BRONZE".into() };
+            if let Ok(a) = apply(&acct, delta, &l) {
+                prop_assert_eq!(a.balance_after, a.balance_before + delta as i64);
+                prop_assert!(a.balance_after >= 0);
+                prop_assert!(a.lifetime_after >= acct.lifetime_points);
+            }
+        }
+    }
+}

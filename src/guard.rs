@@ -1,0 +1,155 @@
+//! The boundary between SQL and Rust: correlation ids on every error, no
+//! panic text to clients, bounded lock waits, and the result row type.
+
+use crate::correlation;
+use crate::error::LoyaltyError;
+use pgrx::heap_tuple::PgHeapTuple;
+use pgrx::pg_sys::panic::{CaughtError, ErrorReport};
+use pgrx::pg_sys::{self, PgTryBuilder};
+use pgrx::prelude::*;
+use pgrx::PgTupleDesc;
+use std::cell::Cell;
+use std::ffi::CString;
+use std::panic::AssertUnwindSafe;
+
+/// Runs the body of a SQL-callable function: resolves the correlation id,
+/// and turns every failure into an ERROR with the SPEC section 8 SQLSTATE
+/// and `correlation_id=…` in its DETAIL.
+pub fn sql_call<T>(
+    correlation_arg: Option<&str>,
+    body: impl FnOnce(&str) -> Result<T, LoyaltyError>,
+) -> T {
+    let corr = match correlation::resolve(correlation_arg) {
+        Ok(c) => c,
+        Err(e) => e.raise(&correlation::generated()),
+    };
+    let corr_for_catch = corr.clone();
+    let result = PgTryBuilder::new(AssertUnwindSafe(|| body(&corr)))
+        .catch_others(move |caught| reraise(caught, &corr_for_catch))
+        .execute();
+    match result {
+        Ok(v) => v,
+        Err(e) => e.raise(&corr),
+    }
+}
+
+/// Re-raises an error caught under `sql_call` with the correlation id added.
+fn reraise(caught: CaughtError, corr: &str) -> ! {
+    match caught {
+        // Raised by `LoyaltyError::raise`: already complete.
+        CaughtError::ErrorReport(_) => caught.rethrow(),
+        CaughtError::PostgresError(report) => {
+            let detail = match report.detail() {
+                Some(d) if !d.is_empty() => format!("{d}; correlation_id={corr}"),
+                _ => format!("correlation_id={corr}"),
+            };
+            let mut again = ErrorReport::new(
+                report.sql_error_code(),
+                report.message().to_string(),
+                "loyalty_ext",
+            )
+            .set_detail(detail);
+            if let Some(h) = report.hint() {
+                again = again.set_hint(h.to_string());
+            }
+            again.report(PgLogLevel::ERROR);
+            unreachable!("an ERROR report does not return")
+        }
+        CaughtError::RustPanic { ereport, .. } => {
+            // The panic text stays in the server log; the client gets a
+            // plain internal error it can quote by correlation id.
+            ereport!(
+                PgLogLevel::LOG,
+                PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+                format!(
+                    "loyalty event=internal_error correlation_id={corr} message={}",
+                    ereport.message()
+                )
+            );
+            LoyaltyError::internal("see the server log for this correlation id").raise(corr)
+        }
+    }
+}
+
+/// Runs `f` (which waits for a player's row lock) with the server's
+/// `lock_timeout` set to `loyalty.lock_timeout`, restored afterwards; a
+/// timeout becomes `LoyaltyError::LockTimeout` (55P03).
+pub fn with_lock_timeout<R>(player_id: &str, corr: &str, f: impl FnOnce() -> R) -> R {
+    let ms = crate::gucs::LOCK_TIMEOUT_MS.get();
+    if ms == 0 {
+        return f();
+    }
+    let value = CString::new(ms.to_string()).unwrap_or_default();
+    // SAFETY: a GUC nest level opened and closed around `f`; on error the
+    // (sub)transaction abort unwinds it.
+    let level = unsafe {
+        let level = pg_sys::NewGUCNestLevel();
+        pg_sys::set_config_option(
+            c"lock_timeout".as_ptr(),
+            value.as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+        level
+    };
+    let player = player_id.to_string();
+    let corr = corr.to_string();
+    let out = PgTryBuilder::new(AssertUnwindSafe(f))
+        .catch_when(PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE, move |_| {
+            LoyaltyError::LockTimeout {
+                player_id: player.clone(),
+            }
+            .raise(&corr)
+        })
+        .execute();
+    unsafe { pg_sys::AtEOXact_GUC(true, level) };
+    out
+}
+
+thread_local! {
+    /// Oid of `loyalty.change_result`, reset when any type changes.
+    static CHANGE_RESULT_OID: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
+}
+
+/// Builds a `loyalty.change_result` row from its twelve datums.
+pub fn change_result_tuple(
+    datums: Vec<Option<pg_sys::Datum>>,
+) -> pgrx::composite_type!('static, "change_result") {
+    let oid = CHANGE_RESULT_OID.with(|c| {
+        if c.get() == pg_sys::InvalidOid {
+            if let Some(desc) = PgTupleDesc::for_composite_type("loyalty.change_result") {
+                c.set(desc.oid());
+            }
+        }
+        c.get()
+    });
+    let built = PgTupleDesc::for_composite_type_by_oid(oid)
+        // SAFETY: the datums come from into_datum() of the column types.
+        .and_then(|desc| unsafe { PgHeapTuple::from_datums(desc, datums) }.ok());
+    match built {
+        Some(t) => t,
+        None => LoyaltyError::internal("type loyalty.change_result is missing")
+            .raise(&correlation::generated()),
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn forget_type_oids(_arg: pg_sys::Datum, _cache: i32, _hash: u32) {
+    CHANGE_RESULT_OID.with(|c| c.set(pg_sys::InvalidOid));
+}
+
+/// Registers cache callbacks; called from `_PG_init`.
+pub fn init() {
+    // SAFETY: registering a callback that only resets a backend-local cell.
+    unsafe {
+        pg_sys::CacheRegisterSyscacheCallback(
+            pg_sys::SysCacheIdentifier::TYPEOID as i32,
+            Some(forget_type_oids),
+            pg_sys::Datum::from(0),
+        );
+    }
+}

@@ -1,0 +1,414 @@
+//! `loyalty.increment_player_loyalty`: the one write path (SPEC section 3).
+//!
+//! Per call, in the caller's transaction: validate (pure, before any lock),
+//! look the key up (a replay returns the original row and writes nothing),
+//! lock the player's row (creating it for a new player), compute the change
+//! (pure), then insert the ledger row and update the player in one
+//! statement.  A key committed by a concurrent caller after the first lookup
+//! is caught by `ON CONFLICT DO NOTHING` on the ledger's unique key, before
+//! anything is written, and answered as a replay.  The statements are
+//! prepared once per backend and kept.
+
+use crate::domain::request::{apply, Account, ChangeRequest, RawRequest};
+use crate::domain::tier::{Ladder, Tier};
+use crate::error::LoyaltyError;
+use crate::events;
+use crate::guard;
+use crate::gucs;
+use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys::PgBuiltInOids as O;
+use pgrx::prelude::*;
+use pgrx::spi::{OwnedPreparedStatement, SpiClient};
+use pgrx::PgOid;
+use std::cell::RefCell;
+
+/// What a write function returns: the player after the change and its ledger row.
+#[derive(Debug, Clone)]
+pub struct ChangeResult {
+    pub player_id: pgrx::Uuid,
+    pub balance_before: i64,
+    pub balance_after: i64,
+    pub tier_before: String,
+    pub tier_after: String,
+    pub tier_progress: i32,
+    pub lifetime_points: i64,
+    pub updated_at: TimestampWithTimeZone,
+    pub row_locked: bool,
+    pub ledger_id: i64,
+    pub idempotent_replay: bool,
+    pub correlation_id: String,
+}
+
+/// The arguments of a change, as the SQL surface received them.
+#[derive(Debug, Clone, Default)]
+pub struct ChangeArgs {
+    pub player_id: Option<pgrx::Uuid>,
+    pub delta: Option<i32>,
+    pub tx_type: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub reason: Option<String>,
+    pub staff_id: Option<pgrx::Uuid>,
+    pub rating_slip_id: Option<pgrx::Uuid>,
+    pub visit_id: Option<pgrx::Uuid>,
+}
+
+impl ChangeArgs {
+    fn raw(&self) -> RawRequest {
+        let s = |u: &Option<pgrx::Uuid>| u.as_ref().map(|u| u.to_string());
+        RawRequest {
+            player_id: s(&self.player_id),
+            delta: self.delta,
+            tx_type: self.tx_type.clone(),
+            idempotency_key: self.idempotency_key.clone(),
+            reason: self.reason.clone(),
+            staff_id: s(&self.staff_id),
+            rating_slip_id: s(&self.rating_slip_id),
+            visit_id: s(&self.visit_id),
+        }
+    }
+}
+
+#[pg_extern(security_definer, volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+/// The one write path: applies one change to one player's points exactly once.
+#[allow(clippy::too_many_arguments)]
+fn increment_player_loyalty(
+    p_player_id: Option<pgrx::Uuid>,
+    p_delta_points: Option<i32>,
+    p_transaction_type: Option<&str>,
+    p_idempotency_key: Option<&str>,
+    p_reason: default!(Option<&str>, "NULL"),
+    p_staff_id: default!(Option<pgrx::Uuid>, "NULL"),
+    p_rating_slip_id: default!(Option<pgrx::Uuid>, "NULL"),
+    p_visit_id: default!(Option<pgrx::Uuid>, "NULL"),
+    p_correlation_id: default!(Option<&str>, "NULL"),
+) -> pgrx::composite_type!('static, "change_result") {
+    let args = ChangeArgs {
+        player_id: p_player_id,
+        delta: p_delta_points,
+        tx_type: p_transaction_type.map(str::to_string),
+        idempotency_key: p_idempotency_key.map(str::to_string),
+        reason: p_reason.map(str::to_string),
+        staff_id: p_staff_id,
+        rating_slip_id: p_rating_slip_id,
+        visit_id: p_visit_id,
+    };
+    guard::sql_call(p_correlation_id, |corr| change(&args, corr)).into_tuple()
+}
+
+/// Validates and applies one change.  Every typed write function ends here.
+pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, LoyaltyError> {
+    let req = ChangeRequest::new(args.raw(), gucs::limits())?;
+    let player_id = args
+        .player_id
+        .ok_or_else(|| LoyaltyError::invalid("p_player_id must not be null"))?;
+    let fingerprint = req.fingerprint();
+
+    Spi::connect_mut(|client| {
+        if let Some(prior) = find_by_key(client, &req.idempotency_key)? {
+            return prior.answer(&req, &fingerprint, correlation_id);
+        }
+        let (account, ladder) = lock_player(client, player_id, correlation_id)?;
+        let applied = apply(&account, req.delta, &ladder)?;
+
+        let written = with_plans(client, |client, plans| {
+            let args: Vec<DatumWithOid> = vec![
+                player_id.into(),
+                req.delta.into(),
+                req.tx_type.as_str().into(),
+                req.reason.as_deref().into(),
+                args.rating_slip_id.into(),
+                args.visit_id.into(),
+                req.idempotency_key.as_str().into(),
+                fingerprint.as_str().into(),
+                args.staff_id.into(),
+                applied.balance_before.into(),
+                applied.balance_after.into(),
+                applied.tier_before.as_str().into(),
+                applied.tier_after.as_str().into(),
+                applied.progress_after.into(),
+                applied.lifetime_after.into(),
+                correlation_id.into(),
+            ];
+            let row = client.update(&plans.write, None, &args)?;
+            if row.is_empty() {
+                return Ok(None);
+            }
+            let row = row.first();
+            Ok::<_, LoyaltyError>(Some((
+                required::<i64>(row.get(1)?, "id")?,
+                required::<TimestampWithTimeZone>(row.get(2)?, "created_at")?,
+            )))
+        })?;
+
+        let Some((ledger_id, created_at)) = written else {
+            // A concurrent caller committed this key after our first look.
+            let prior = find_by_key(client, &req.idempotency_key)?
+                .ok_or_else(|| LoyaltyError::internal("conflicting key vanished"))?;
+            return prior.answer(&req, &fingerprint, correlation_id);
+        };
+
+        if applied.tier_after != applied.tier_before
+            && ladder.rank(&applied.tier_after) > ladder.rank(&applied.tier_before)
+        {
+            events::emit(
+                "tier_upgrade",
+                correlation_id,
+                &[
+                    ("player_id", req.player_id.clone()),
+                    ("tier_before", applied.tier_before.clone()),
+                    ("tier_after", applied.tier_after.clone()),
+                    ("ledger_id", ledger_id.to_string()),
+                ],
+            );
+        }
+        Ok(ChangeResult {
+            player_id,
+            balance_before: applied.balance_before,
+            balance_after: applied.balance_after,
+            tier_before: applied.tier_before,
+            tier_after: applied.tier_after,
+            tier_progress: applied.progress_after,
+            lifetime_points: applied.lifetime_after,
+            updated_at: created_at,
+            row_locked: true,
+            ledger_id,
+            idempotent_replay: false,
+            correlation_id: correlation_id.to_string(),
+        })
+    })
+}
+
+/// A ledger row found by its idempotency key.
+struct PriorEntry {
+    result: ChangeResult,
+    player_id: String,
+    fingerprint: String,
+    tx_type: String,
+}
+
+impl PriorEntry {
+    /// The same request again is a replay; anything else under this key is
+    /// a conflict (23505).
+    fn answer(
+        self,
+        req: &ChangeRequest,
+        fingerprint: &str,
+        correlation_id: &str,
+    ) -> Result<ChangeResult, LoyaltyError> {
+        if self.fingerprint != fingerprint {
+            events::emit(
+                "idempotency_conflict",
+                correlation_id,
+                &[
+                    ("idempotency_key", req.idempotency_key.clone()),
+                    ("existing_ledger_id", self.result.ledger_id.to_string()),
+                    ("existing_player_id", self.player_id),
+                    ("existing_type", self.tx_type),
+                ],
+            );
+            return Err(LoyaltyError::IdempotencyConflict {
+                key: req.idempotency_key.clone(),
+                existing_ledger_id: self.result.ledger_id,
+            });
+        }
+        events::emit(
+            "idempotent_replay",
+            correlation_id,
+            &[
+                ("idempotency_key", req.idempotency_key.clone()),
+                ("ledger_id", self.result.ledger_id.to_string()),
+                (
+                    "original_correlation_id",
+                    self.result.correlation_id.clone(),
+                ),
+            ],
+        );
+        Ok(self.result)
+    }
+}
+
+fn find_by_key(client: &mut SpiClient<'_>, key: &str) -> Result<Option<PriorEntry>, LoyaltyError> {
+    with_plans(client, |client, plans| {
+        let rows = client.update(&plans.lookup, Some(1), &[key.into()])?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let r = rows.first();
+        let player_id: pgrx::Uuid = required(r.get(2)?, "player_id")?;
+        Ok(Some(PriorEntry {
+            result: ChangeResult {
+                player_id,
+                balance_before: required(r.get(5)?, "balance_before")?,
+                balance_after: required(r.get(6)?, "balance_after")?,
+                tier_before: required(r.get(7)?, "tier_before")?,
+                tier_after: required(r.get(8)?, "tier_after")?,
+                tier_progress: required(r.get(9)?, "tier_progress_after")?,
+                lifetime_points: required(r.get(10)?, "lifetime_points_after")?,
+                updated_at: required(r.get(11)?, "created_at")?,
+                row_locked: false,
+                ledger_id: required(r.get(1)?, "id")?,
+                idempotent_replay: true,
+                correlation_id: required(r.get(12)?, "correlation_id")?,
+            },
+            player_id: player_id.to_string(),
+            fingerprint: required(r.get(3)?, "request_fingerprint")?,
+            tx_type: required(r.get(4)?, "transaction_type")?,
+        }))
+    })
+}
+
+/// Locks the player's row (`FOR UPDATE`), creating it first for a new
+/// player; returns the account and the tier ladder read in the same
+/// statement.  Waits at most `loyalty.lock_timeout`.
+fn lock_player(
+    client: &mut SpiClient<'_>,
+    player_id: pgrx::Uuid,
+    correlation_id: &str,
+) -> Result<(Account, Ladder), LoyaltyError> {
+    guard::with_lock_timeout(&player_id.to_string(), correlation_id, || {
+        with_plans(client, |client, plans| {
+            for attempt in 0..2 {
+                let rows = client.update(&plans.lock, Some(1), &[player_id.into()])?;
+                if !rows.is_empty() {
+                    let r = rows.first();
+                    let names: Vec<String> = required(r.get(4)?, "tier names")?;
+                    let thresholds: Vec<i64> = required(r.get(5)?, "tier thresholds")?;
+                    let ladder = ladder_from(names, thresholds)?;
+                    let account = Account {
+                        balance: required(r.get(1)?, "current_balance")?,
+                        lifetime_points: required(r.get(2)?, "lifetime_points")?,
+                        tier: required(r.get(3)?, "tier")?,
+                    };
+                    return Ok((account, ladder));
+                }
+                if attempt == 0 {
+                    // New player: insert the row; a concurrent creator makes
+                    // this wait for its commit and then do nothing.
+                    client.update(&plans.create, None, &[player_id.into()])?;
+                }
+            }
+            Err(LoyaltyError::internal(
+                "player row not found after creation",
+            ))
+        })
+    })
+}
+
+fn ladder_from(names: Vec<String>, thresholds: Vec<i64>) -> Result<Ladder, LoyaltyError> {
+    let tiers = names
+        .into_iter()
+        .zip(thresholds)
+        .map(|(name, threshold)| Tier { name, threshold })
+        .collect();
+    Ladder::new(tiers).ok_or_else(|| LoyaltyError::InvalidState {
+        message: "loyalty.tier must have a tier with threshold 0".into(),
+        context: vec![],
+    })
+}
+
+fn required<T>(value: Option<T>, column: &str) -> Result<T, LoyaltyError> {
+    value.ok_or_else(|| LoyaltyError::internal(format!("unexpected NULL in {column}")))
+}
+
+/// The hot-path statements, prepared on first use in a backend and kept.
+struct Plans {
+    lookup: OwnedPreparedStatement,
+    lock: OwnedPreparedStatement,
+    create: OwnedPreparedStatement,
+    write: OwnedPreparedStatement,
+}
+
+const LOOKUP_SQL: &str = "\
+SELECT id, player_id, request_fingerprint, transaction_type, balance_before, balance_after,
+       tier_before, tier_after, tier_progress_after, lifetime_points_after, created_at, correlation_id
+  FROM loyalty.loyalty_ledger
+ WHERE idempotency_key = $1";
+
+const LOCK_SQL: &str = "\
+SELECT p.current_balance, p.lifetime_points, p.tier,
+       ARRAY(SELECT t.name FROM loyalty.tier t ORDER BY t.threshold),
+       ARRAY(SELECT t.threshold FROM loyalty.tier t ORDER BY t.threshold)
+  FROM loyalty.player_loyalty p
+ WHERE p.player_id = $1
+   FOR UPDATE OF p";
+
+const CREATE_SQL: &str = "\
+INSERT INTO loyalty.player_loyalty (player_id, tier)
+SELECT $1, t.name FROM loyalty.tier t ORDER BY t.threshold LIMIT 1
+    ON CONFLICT (player_id) DO NOTHING";
+
+/// Ledger insert and player update in one statement; the update runs only
+/// when the insert did (the key was new).
+const WRITE_SQL: &str = "\
+WITH entry AS (
+    INSERT INTO loyalty.loyalty_ledger
+        (player_id, points_change, transaction_type, reason, rating_slip_id, visit_id,
+         idempotency_key, request_fingerprint, staff_id, balance_before, balance_after,
+         tier_before, tier_after, tier_progress_after, lifetime_points_after, correlation_id)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id, created_at
+), player AS (
+    UPDATE loyalty.player_loyalty p
+       SET current_balance = $11, lifetime_points = $15, tier = $13,
+           tier_progress = $14, updated_at = entry.created_at
+      FROM entry
+     WHERE p.player_id = $1
+)
+SELECT id, created_at FROM entry";
+
+thread_local! {
+    static PLANS: RefCell<Option<Plans>> = const { RefCell::new(None) };
+}
+
+fn with_plans<R>(
+    client: &mut SpiClient<'_>,
+    f: impl FnOnce(&mut SpiClient<'_>, &Plans) -> Result<R, LoyaltyError>,
+) -> Result<R, LoyaltyError> {
+    PLANS.with(|cell| {
+        if cell.borrow().is_none() {
+            let uuid = PgOid::BuiltIn(O::UUIDOID);
+            let text = PgOid::BuiltIn(O::TEXTOID);
+            let int4 = PgOid::BuiltIn(O::INT4OID);
+            let int8 = PgOid::BuiltIn(O::INT8OID);
+            let plans = Plans {
+                lookup: client.prepare_mut(LOOKUP_SQL, &[text])?.keep(),
+                lock: client.prepare_mut(LOCK_SQL, &[uuid])?.keep(),
+                create: client.prepare_mut(CREATE_SQL, &[uuid])?.keep(),
+                write: client
+                    .prepare_mut(
+                        WRITE_SQL,
+                        &[
+                            uuid, int4, text, text, uuid, uuid, text, text, uuid, int8, int8, text,
+                            text, int4, int8, text,
+                        ],
+                    )?
+                    .keep(),
+            };
+            *cell.borrow_mut() = Some(plans);
+        }
+        let plans = cell.borrow();
+        f(client, plans.as_ref().expect("plans prepared above"))
+    })
+}
+
+impl ChangeResult {
+    /// The `loyalty.change_result` row.
+    pub fn into_tuple(self) -> pgrx::composite_type!('static, "change_result") {
+        guard::change_result_tuple(vec![
+            self.player_id.into_datum(),
+            self.balance_before.into_datum(),
+            self.balance_after.into_datum(),
+            self.tier_before.into_datum(),
+            self.tier_after.into_datum(),
+            self.tier_progress.into_datum(),
+            self.lifetime_points.into_datum(),
+            self.updated_at.into_datum(),
+            self.row_locked.into_datum(),
+            self.ledger_id.into_datum(),
+            self.idempotent_replay.into_datum(),
+            self.correlation_id.into_datum(),
+        ])
+    }
+}
