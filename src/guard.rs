@@ -21,7 +21,8 @@ pub fn sql_call<T>(
 ) -> T {
     let corr = match correlation::resolve(correlation_arg) {
         Ok(c) => c,
-        Err(e) => e.raise(&correlation::generated()),
+        // A bad argument is reported under the id the call would otherwise use.
+        Err(e) => e.raise(&correlation::resolve(None).unwrap_or_else(|_| correlation::generated())),
     };
     let corr_for_catch = corr.clone();
     let result = PgTryBuilder::new(AssertUnwindSafe(|| body(&corr)))

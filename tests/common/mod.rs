@@ -1,0 +1,114 @@
+//! Shared helpers for the integration tests: real connections to the
+//! throwaway server started by `scripts/test.sh` (`LOYALTY_TEST_PG`).
+#![allow(dead_code)]
+
+use postgres::{Client, NoTls, Row};
+
+/// Connection parameters of the test server, without a database name.
+pub fn server() -> String {
+    std::env::var("LOYALTY_TEST_PG").expect(
+        "LOYALTY_TEST_PG is not set: run scripts/test.sh, which starts a server and sets it",
+    )
+}
+
+pub fn connect(db: &str) -> Client {
+    Client::connect(&format!("{} dbname={db}", server()), NoTls)
+        .unwrap_or_else(|e| panic!("connect to {db}: {e}"))
+}
+
+/// A new database with the extension created in it; returns its name.
+pub fn fresh_db(name: &str) -> String {
+    let mut admin = connect("postgres");
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .expect("drop database");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create database");
+    connect(name)
+        .batch_execute("CREATE EXTENSION loyalty_ext")
+        .expect("create extension");
+    name.to_string()
+}
+
+/// The invariants of SPEC section 2, checked by `loyalty.drift_check()`.
+pub fn assert_invariants(c: &mut Client) {
+    let problems = c
+        .query(
+            "SELECT problem, player_id::text, ledger_id, detail FROM loyalty.drift_check()",
+            &[],
+        )
+        .expect("drift_check");
+    let rendered: Vec<String> = problems
+        .iter()
+        .map(|r| {
+            format!(
+                "{} player={:?} ledger={:?} {}",
+                r.get::<_, String>(0),
+                r.get::<_, Option<String>>(1),
+                r.get::<_, Option<i64>>(2),
+                r.get::<_, String>(3)
+            )
+        })
+        .collect();
+    assert!(
+        rendered.is_empty(),
+        "invariants broken:\n{}",
+        rendered.join("\n")
+    );
+}
+
+/// One call of `increment_player_loyalty` with the common arguments.
+pub struct Call<'a> {
+    pub player: &'a str,
+    pub delta: i32,
+    pub tx_type: &'a str,
+    pub key: &'a str,
+    pub reason: Option<&'a str>,
+    pub staff: Option<&'a str>,
+}
+
+impl<'a> Call<'a> {
+    pub fn promotion(player: &'a str, delta: i32, key: &'a str) -> Self {
+        Call {
+            player,
+            delta,
+            tx_type: "PROMOTION",
+            key,
+            reason: None,
+            staff: None,
+        }
+    }
+}
+
+pub const INCREMENT_SQL: &str = "SELECT player_id::text, balance_before, balance_after, tier_after, \
+     ledger_id, idempotent_replay, correlation_id \
+     FROM loyalty.increment_player_loyalty($1::text::uuid, $2, $3, $4, p_reason => $5, p_staff_id => $6::text::uuid)";
+
+pub fn increment(
+    c: &mut impl postgres::GenericClient,
+    call: &Call,
+) -> Result<Row, postgres::Error> {
+    c.query_one(
+        INCREMENT_SQL,
+        &[
+            &call.player,
+            &call.delta,
+            &call.tx_type,
+            &call.key,
+            &call.reason,
+            &call.staff,
+        ],
+    )
+}
+
+/// The SQLSTATE of a failed call, as text.
+pub fn sqlstate(e: &postgres::Error) -> String {
+    e.code()
+        .map(|c| c.code().to_string())
+        .unwrap_or_else(|| format!("no sqlstate: {e}"))
+}
+
+pub fn scalar_i64(c: &mut Client, sql: &str) -> i64 {
+    c.query_one(sql, &[]).expect(sql).get(0)
+}
