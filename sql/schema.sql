@@ -56,13 +56,17 @@ CREATE TABLE loyalty.loyalty_ledger (
     lifetime_points_after  bigint      NOT NULL,
     correlation_id         text        NOT NULL,
     created_at             timestamptz NOT NULL DEFAULT now(),
+    reverses_ledger_id     bigint      UNIQUE REFERENCES loyalty.loyalty_ledger (id),
     CONSTRAINT loyalty_ledger_idempotency_key_key UNIQUE (idempotency_key),
+    CONSTRAINT loyalty_ledger_reversal_link CHECK ((transaction_type = 'REVERSAL') = (reverses_ledger_id IS NOT NULL)),
     CONSTRAINT loyalty_ledger_balance_arithmetic CHECK (balance_after = balance_before + points_change)
 );
 COMMENT ON TABLE loyalty.loyalty_ledger IS
     'Append-only ledger: one row per change, never updated or deleted; corrections are new rows.';
 COMMENT ON COLUMN loyalty.loyalty_ledger.request_fingerprint IS
     'SHA-256 of the canonical request; a replayed idempotency key must carry the same fingerprint.';
+COMMENT ON COLUMN loyalty.loyalty_ledger.reverses_ledger_id IS
+    'For a REVERSAL: the entry it cancels (each entry is reversed at most once).';
 COMMENT ON COLUMN loyalty.loyalty_ledger.correlation_id IS
     'Correlation id of the call that wrote the row (argument, loyalty.correlation_id, or generated per transaction).';
 

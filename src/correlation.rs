@@ -19,12 +19,9 @@ pub fn resolve(argument: Option<&str>) -> Result<String, LoyaltyError> {
         check_text("p_correlation_id", arg, MAX_CORRELATION_CHARS)?;
         return Ok(arg.to_string());
     }
-    if let Some(setting) = gucs::CORRELATION_ID.get() {
-        let s = setting.to_string_lossy();
-        if !s.trim().is_empty() {
-            check_text("loyalty.correlation_id", &s, MAX_CORRELATION_CHARS)?;
-            return Ok(s.into_owned());
-        }
+    if let Some(setting) = gucs::text(&gucs::CORRELATION_ID) {
+        check_text("loyalty.correlation_id", &setting, MAX_CORRELATION_CHARS)?;
+        return Ok(setting);
     }
     Ok(generated())
 }

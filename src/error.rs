@@ -52,9 +52,9 @@ pub enum LoyaltyError {
         message: String,
         context: Vec<(&'static str, String)>,
     },
-    /// The player's row lock was not obtained within `loyalty.lock_timeout`.
-    #[error("could not lock player {player_id} within loyalty.lock_timeout")]
-    LockTimeout { player_id: String },
+    /// A row lock (player or staff) was not obtained within `loyalty.lock_timeout`.
+    #[error("could not lock {kind} {id} within loyalty.lock_timeout")]
+    LockTimeout { kind: &'static str, id: String },
     /// A bug or an unexpected server condition; details go to the server log.
     #[error("internal error in loyalty_ext: {message}")]
     Internal { message: String },
@@ -98,6 +98,18 @@ impl LoyaltyError {
         }
     }
 
+    /// The five-character SQLSTATE, e.g. `22023`.
+    pub fn sqlstate_code(&self) -> String {
+        // Postgres packs the five characters into 6-bit fields, first lowest.
+        let mut v = self.sqlstate() as i32;
+        let mut s = String::with_capacity(5);
+        for _ in 0..5 {
+            s.push((((v & 0x3f) as u8) + b'0') as char);
+            v >>= 6;
+        }
+        s
+    }
+
     /// Machine-readable context, without the correlation id.
     pub fn context(&self) -> Vec<(&'static str, String)> {
         match self {
@@ -129,7 +141,19 @@ impl LoyaltyError {
                 ("balance", balance.to_string()),
                 ("requested", requested.to_string()),
             ],
-            LoyaltyError::LockTimeout { player_id } => vec![("player_id", player_id.clone())],
+            LoyaltyError::LockTimeout { kind, id } => vec![
+                (
+                    match *kind {
+                        "staff" => "staff_id",
+                        _ => "player_id",
+                    },
+                    id.clone(),
+                ),
+                (
+                    "lock_timeout_ms",
+                    crate::gucs::lock_timeout_ms().to_string(),
+                ),
+            ],
             LoyaltyError::Internal { .. } => vec![],
         }
     }
@@ -222,25 +246,15 @@ mod tests {
             ),
             (
                 LoyaltyError::LockTimeout {
-                    player_id: "p".into(),
+                    kind: "player",
+                    id: "p".into(),
                 },
                 "55P03",
             ),
         ];
         for (err, state) in cases {
-            assert_eq!(sqlstate_text(err.sqlstate()), state, "{err:?}");
+            assert_eq!(err.sqlstate_code(), state, "{err:?}");
         }
-    }
-
-    fn sqlstate_text(code: PgSqlErrorCode) -> String {
-        // Postgres packs five 6-bit characters into the code.
-        let mut v = code as i32;
-        let mut s = String::new();
-        for _ in 0..5 {
-            s.push((((v & 0x3f) as u8) + b'0') as char);
-            v >>= 6;
-        }
-        s
     }
 
     #[test]

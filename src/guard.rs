@@ -72,10 +72,10 @@ fn reraise(caught: CaughtError, corr: &str) -> ! {
     }
 }
 
-/// Runs `f` (which waits for a player's row lock) with the server's
+/// Runs `f` (which waits for a `kind` row lock) with the server's
 /// `lock_timeout` set to `loyalty.lock_timeout`, restored afterwards; a
 /// timeout becomes `LoyaltyError::LockTimeout` (55P03).
-pub fn with_lock_timeout<R>(player_id: &str, corr: &str, f: impl FnOnce() -> R) -> R {
+pub fn with_lock_timeout<R>(kind: &'static str, id: &str, corr: &str, f: impl FnOnce() -> R) -> R {
     let ms = crate::gucs::LOCK_TIMEOUT_MS.get();
     if ms == 0 {
         return f();
@@ -97,12 +97,13 @@ pub fn with_lock_timeout<R>(player_id: &str, corr: &str, f: impl FnOnce() -> R) 
         );
         level
     };
-    let player = player_id.to_string();
+    let id = id.to_string();
     let corr = corr.to_string();
     let out = PgTryBuilder::new(AssertUnwindSafe(f))
         .catch_when(PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE, move |_| {
             LoyaltyError::LockTimeout {
-                player_id: player.clone(),
+                kind,
+                id: id.clone(),
             }
             .raise(&corr)
         })

@@ -20,6 +20,26 @@ pub static MAX_MANUAL_REWARD: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 /// `lock_timeout` allows.
 pub static LOCK_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5_000);
 
+/// `loyalty.session_staff_id`: the staff member this session acts for, set
+/// by a trusted pooler or with `ALTER ROLE … SET` (superuser only, so the
+/// application cannot change it).  A call naming another staff id is refused.
+pub static SESSION_STAFF_ID: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+
+/// `loyalty.manual_reward_rate_limit`: manual rewards per staff member per window.
+pub static RATE_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(10);
+
+/// `loyalty.manual_reward_rate_window`: the window, in seconds.
+pub static RATE_WINDOW_S: GucSetting<i32> = GucSetting::<i32>::new(60);
+
+/// `loyalty.gaming_day_start`: local time at which a gaming day begins.
+pub static GAMING_DAY_START: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"06:00"));
+
+/// `loyalty.gaming_day_timezone`: time zone of the gaming day; empty means
+/// the server's time zone (`log_timezone`, which clients cannot change).
+pub static GAMING_DAY_TIMEZONE: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(None);
+
 /// `loyalty.log_events`: write notable events (tier upgrades, replays,
 /// refusals) to the server log.
 pub static LOG_EVENTS: GucSetting<bool> = GucSetting::<bool>::new(true);
@@ -53,6 +73,50 @@ pub fn init() {
         GucContext::Userset,
         GucFlags::UNIT_MS,
     );
+    GucRegistry::define_string_guc(
+        c"loyalty.session_staff_id",
+        c"Staff member this session acts for; calls naming another staff id are refused.",
+        c"Set by a trusted pooler or with ALTER ROLE ... SET; superuser only.",
+        &SESSION_STAFF_ID,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"loyalty.manual_reward_rate_limit",
+        c"Manual rewards one staff member may grant per rate window.",
+        c"Counted from the ledger, so it is exact under concurrency and kept across restarts.",
+        &RATE_LIMIT,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"loyalty.manual_reward_rate_window",
+        c"Length of the manual reward rate window.",
+        c"A sliding window ending at the current transaction's start.",
+        &RATE_WINDOW_S,
+        1,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_string_guc(
+        c"loyalty.gaming_day_start",
+        c"Local time (HH:MM) at which a gaming day begins.",
+        c"Manual reward keys include the gaming day, so the same reward repeats only on the next gaming day.",
+        &GAMING_DAY_START,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"loyalty.gaming_day_timezone",
+        c"Time zone of the gaming day; empty means the server's (log_timezone).",
+        c"Any name PostgreSQL accepts for AT TIME ZONE.",
+        &GAMING_DAY_TIMEZONE,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     GucRegistry::define_bool_guc(
         c"loyalty.log_events",
         c"Write notable loyalty events to the server log with their correlation id.",
@@ -71,4 +135,17 @@ pub fn limits() -> crate::domain::request::Limits {
     crate::domain::request::Limits {
         max_manual_reward: MAX_MANUAL_REWARD.get() as i64,
     }
+}
+
+/// `loyalty.lock_timeout` in milliseconds (0: no limit of our own).
+pub fn lock_timeout_ms() -> i32 {
+    LOCK_TIMEOUT_MS.get()
+}
+
+/// A string setting, or `None` when unset or blank.
+pub fn text(setting: &GucSetting<Option<CString>>) -> Option<String> {
+    setting
+        .get()
+        .map(|c| c.to_string_lossy().trim().to_string())
+        .filter(|s| !s.is_empty())
 }

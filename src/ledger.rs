@@ -9,18 +9,17 @@
 //! anything is written, and answered as a replay.  The statements are
 //! prepared once per backend and kept.
 
+use crate::authorize;
 use crate::domain::request::{apply, Account, ChangeRequest, RawRequest};
 use crate::domain::tier::{Ladder, Tier};
 use crate::error::LoyaltyError;
 use crate::events;
 use crate::guard;
 use crate::gucs;
-use pgrx::datum::DatumWithOid;
+use crate::plans::{self, required, Stmt};
 use pgrx::pg_sys::PgBuiltInOids as O;
 use pgrx::prelude::*;
-use pgrx::spi::{OwnedPreparedStatement, SpiClient};
-use pgrx::PgOid;
-use std::cell::RefCell;
+use pgrx::spi::SpiClient;
 
 /// What a write function returns: the player after the change and its ledger row.
 #[derive(Debug, Clone)]
@@ -50,6 +49,7 @@ pub struct ChangeArgs {
     pub staff_id: Option<pgrx::Uuid>,
     pub rating_slip_id: Option<pgrx::Uuid>,
     pub visit_id: Option<pgrx::Uuid>,
+    pub reverses_ledger_id: Option<i64>,
 }
 
 impl ChangeArgs {
@@ -64,6 +64,7 @@ impl ChangeArgs {
             staff_id: s(&self.staff_id),
             rating_slip_id: s(&self.rating_slip_id),
             visit_id: s(&self.visit_id),
+            reverses_ledger_id: self.reverses_ledger_id,
         }
     }
 }
@@ -92,6 +93,7 @@ fn increment_player_loyalty(
         staff_id: p_staff_id,
         rating_slip_id: p_rating_slip_id,
         visit_id: p_visit_id,
+        reverses_ledger_id: None,
     };
     guard::sql_call(p_correlation_id, |corr| change(&args, corr)).into_tuple()
 }
@@ -104,15 +106,22 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
         .ok_or_else(|| LoyaltyError::invalid("p_player_id must not be null"))?;
     let fingerprint = req.fingerprint();
 
+    authorize::check_session_staff(&req, correlation_id)?;
+
     Spi::connect_mut(|client| {
         if let Some(prior) = find_by_key(client, &req.idempotency_key)? {
             return prior.answer(&req, &fingerprint, correlation_id);
         }
+        // Capabilities and the rate limit come after the key check, so a
+        // replay never uses quota and is never refused.
+        authorize::check_staff(client, &req, correlation_id)?;
         let (account, ladder) = lock_player(client, player_id, correlation_id)?;
         let applied = apply(&account, req.delta, &ladder)?;
 
-        let written = with_plans(client, |client, plans| {
-            let args: Vec<DatumWithOid> = vec![
+        let row = plans::run(
+            client,
+            &WRITE,
+            &[
                 player_id.into(),
                 req.delta.into(),
                 req.tx_type.as_str().into(),
@@ -129,17 +138,18 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
                 applied.progress_after.into(),
                 applied.lifetime_after.into(),
                 correlation_id.into(),
-            ];
-            let row = client.update(&plans.write, None, &args)?;
-            if row.is_empty() {
-                return Ok(None);
-            }
+                req.reverses_ledger_id.into(),
+            ],
+        )?;
+        let written = if row.is_empty() {
+            None
+        } else {
             let row = row.first();
-            Ok::<_, LoyaltyError>(Some((
+            Some((
                 required::<i64>(row.get(1)?, "id")?,
                 required::<TimestampWithTimeZone>(row.get(2)?, "created_at")?,
-            )))
-        })?;
+            ))
+        };
 
         let Some((ledger_id, created_at)) = written else {
             // A concurrent caller committed this key after our first look.
@@ -229,33 +239,31 @@ impl PriorEntry {
 }
 
 fn find_by_key(client: &mut SpiClient<'_>, key: &str) -> Result<Option<PriorEntry>, LoyaltyError> {
-    with_plans(client, |client, plans| {
-        let rows = client.update(&plans.lookup, Some(1), &[key.into()])?;
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        let r = rows.first();
-        let player_id: pgrx::Uuid = required(r.get(2)?, "player_id")?;
-        Ok(Some(PriorEntry {
-            result: ChangeResult {
-                player_id,
-                balance_before: required(r.get(5)?, "balance_before")?,
-                balance_after: required(r.get(6)?, "balance_after")?,
-                tier_before: required(r.get(7)?, "tier_before")?,
-                tier_after: required(r.get(8)?, "tier_after")?,
-                tier_progress: required(r.get(9)?, "tier_progress_after")?,
-                lifetime_points: required(r.get(10)?, "lifetime_points_after")?,
-                updated_at: required(r.get(11)?, "created_at")?,
-                row_locked: false,
-                ledger_id: required(r.get(1)?, "id")?,
-                idempotent_replay: true,
-                correlation_id: required(r.get(12)?, "correlation_id")?,
-            },
-            player_id: player_id.to_string(),
-            fingerprint: required(r.get(3)?, "request_fingerprint")?,
-            tx_type: required(r.get(4)?, "transaction_type")?,
-        }))
-    })
+    let rows = plans::run(client, &LOOKUP, &[key.into()])?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let r = rows.first();
+    let player_id: pgrx::Uuid = required(r.get(2)?, "player_id")?;
+    Ok(Some(PriorEntry {
+        result: ChangeResult {
+            player_id,
+            balance_before: required(r.get(5)?, "balance_before")?,
+            balance_after: required(r.get(6)?, "balance_after")?,
+            tier_before: required(r.get(7)?, "tier_before")?,
+            tier_after: required(r.get(8)?, "tier_after")?,
+            tier_progress: required(r.get(9)?, "tier_progress_after")?,
+            lifetime_points: required(r.get(10)?, "lifetime_points_after")?,
+            updated_at: required(r.get(11)?, "created_at")?,
+            row_locked: false,
+            ledger_id: required(r.get(1)?, "id")?,
+            idempotent_replay: true,
+            correlation_id: required(r.get(12)?, "correlation_id")?,
+        },
+        player_id: player_id.to_string(),
+        fingerprint: required(r.get(3)?, "request_fingerprint")?,
+        tx_type: required(r.get(4)?, "transaction_type")?,
+    }))
 }
 
 /// Locks the player's row (`FOR UPDATE`), creating it first for a new
@@ -266,32 +274,30 @@ fn lock_player(
     player_id: pgrx::Uuid,
     correlation_id: &str,
 ) -> Result<(Account, Ladder), LoyaltyError> {
-    guard::with_lock_timeout(&player_id.to_string(), correlation_id, || {
-        with_plans(client, |client, plans| {
-            for attempt in 0..2 {
-                let rows = client.update(&plans.lock, Some(1), &[player_id.into()])?;
-                if !rows.is_empty() {
-                    let r = rows.first();
-                    let names: Vec<String> = required(r.get(4)?, "tier names")?;
-                    let thresholds: Vec<i64> = required(r.get(5)?, "tier thresholds")?;
-                    let ladder = ladder_from(names, thresholds)?;
-                    let account = Account {
-                        balance: required(r.get(1)?, "current_balance")?,
-                        lifetime_points: required(r.get(2)?, "lifetime_points")?,
-                        tier: required(r.get(3)?, "tier")?,
-                    };
-                    return Ok((account, ladder));
-                }
-                if attempt == 0 {
-                    // New player: insert the row; a concurrent creator makes
-                    // this wait for its commit and then do nothing.
-                    client.update(&plans.create, None, &[player_id.into()])?;
-                }
+    guard::with_lock_timeout("player", &player_id.to_string(), correlation_id, || {
+        for attempt in 0..2 {
+            let rows = plans::run(client, &LOCK, &[player_id.into()])?;
+            if !rows.is_empty() {
+                let r = rows.first();
+                let names: Vec<String> = required(r.get(4)?, "tier names")?;
+                let thresholds: Vec<i64> = required(r.get(5)?, "tier thresholds")?;
+                let ladder = ladder_from(names, thresholds)?;
+                let account = Account {
+                    balance: required(r.get(1)?, "current_balance")?,
+                    lifetime_points: required(r.get(2)?, "lifetime_points")?,
+                    tier: required(r.get(3)?, "tier")?,
+                };
+                return Ok((account, ladder));
             }
-            Err(LoyaltyError::internal(
-                "player row not found after creation",
-            ))
-        })
+            if attempt == 0 {
+                // New player: insert the row; a concurrent creator makes
+                // this wait for its commit and then do nothing.
+                plans::run(client, &CREATE, &[player_id.into()])?;
+            }
+        }
+        Err(LoyaltyError::internal(
+            "player row not found after creation",
+        ))
     })
 }
 
@@ -307,46 +313,64 @@ fn ladder_from(names: Vec<String>, thresholds: Vec<i64>) -> Result<Ladder, Loyal
     })
 }
 
-fn required<T>(value: Option<T>, column: &str) -> Result<T, LoyaltyError> {
-    value.ok_or_else(|| LoyaltyError::internal(format!("unexpected NULL in {column}")))
-}
-
-/// The hot-path statements, prepared on first use in a backend and kept.
-struct Plans {
-    lookup: OwnedPreparedStatement,
-    lock: OwnedPreparedStatement,
-    create: OwnedPreparedStatement,
-    write: OwnedPreparedStatement,
-}
-
-const LOOKUP_SQL: &str = "\
+static LOOKUP: Stmt = Stmt {
+    args: &[O::TEXTOID],
+    sql: "\
 SELECT id, player_id, request_fingerprint, transaction_type, balance_before, balance_after,
        tier_before, tier_after, tier_progress_after, lifetime_points_after, created_at, correlation_id
   FROM loyalty.loyalty_ledger
- WHERE idempotency_key = $1";
+ WHERE idempotency_key = $1",
+};
 
-const LOCK_SQL: &str = "\
+static LOCK: Stmt = Stmt {
+    args: &[O::UUIDOID],
+    sql: "\
 SELECT p.current_balance, p.lifetime_points, p.tier,
        ARRAY(SELECT t.name FROM loyalty.tier t ORDER BY t.threshold),
        ARRAY(SELECT t.threshold FROM loyalty.tier t ORDER BY t.threshold)
   FROM loyalty.player_loyalty p
  WHERE p.player_id = $1
-   FOR UPDATE OF p";
+   FOR UPDATE OF p",
+};
 
-const CREATE_SQL: &str = "\
+static CREATE: Stmt = Stmt {
+    args: &[O::UUIDOID],
+    sql: "\
 INSERT INTO loyalty.player_loyalty (player_id, tier)
 SELECT $1, t.name FROM loyalty.tier t ORDER BY t.threshold LIMIT 1
-    ON CONFLICT (player_id) DO NOTHING";
+    ON CONFLICT (player_id) DO NOTHING",
+};
 
 /// Ledger insert and player update in one statement; the update runs only
 /// when the insert did (the key was new).
-const WRITE_SQL: &str = "\
+static WRITE: Stmt = Stmt {
+    args: &[
+        O::UUIDOID,
+        O::INT4OID,
+        O::TEXTOID,
+        O::TEXTOID,
+        O::UUIDOID,
+        O::UUIDOID,
+        O::TEXTOID,
+        O::TEXTOID,
+        O::UUIDOID,
+        O::INT8OID,
+        O::INT8OID,
+        O::TEXTOID,
+        O::TEXTOID,
+        O::INT4OID,
+        O::INT8OID,
+        O::TEXTOID,
+        O::INT8OID,
+    ],
+    sql: "\
 WITH entry AS (
     INSERT INTO loyalty.loyalty_ledger
         (player_id, points_change, transaction_type, reason, rating_slip_id, visit_id,
          idempotency_key, request_fingerprint, staff_id, balance_before, balance_after,
-         tier_before, tier_after, tier_progress_after, lifetime_points_after, correlation_id)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+         tier_before, tier_after, tier_progress_after, lifetime_points_after, correlation_id,
+         reverses_ledger_id)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id, created_at
 ), player AS (
@@ -356,42 +380,8 @@ WITH entry AS (
       FROM entry
      WHERE p.player_id = $1
 )
-SELECT id, created_at FROM entry";
-
-thread_local! {
-    static PLANS: RefCell<Option<Plans>> = const { RefCell::new(None) };
-}
-
-fn with_plans<R>(
-    client: &mut SpiClient<'_>,
-    f: impl FnOnce(&mut SpiClient<'_>, &Plans) -> Result<R, LoyaltyError>,
-) -> Result<R, LoyaltyError> {
-    PLANS.with(|cell| {
-        if cell.borrow().is_none() {
-            let uuid = PgOid::BuiltIn(O::UUIDOID);
-            let text = PgOid::BuiltIn(O::TEXTOID);
-            let int4 = PgOid::BuiltIn(O::INT4OID);
-            let int8 = PgOid::BuiltIn(O::INT8OID);
-            let plans = Plans {
-                lookup: client.prepare_mut(LOOKUP_SQL, &[text])?.keep(),
-                lock: client.prepare_mut(LOCK_SQL, &[uuid])?.keep(),
-                create: client.prepare_mut(CREATE_SQL, &[uuid])?.keep(),
-                write: client
-                    .prepare_mut(
-                        WRITE_SQL,
-                        &[
-                            uuid, int4, text, text, uuid, uuid, text, text, uuid, int8, int8, text,
-                            text, int4, int8, text,
-                        ],
-                    )?
-                    .keep(),
-            };
-            *cell.borrow_mut() = Some(plans);
-        }
-        let plans = cell.borrow();
-        f(client, plans.as_ref().expect("plans prepared above"))
-    })
-}
+SELECT id, created_at FROM entry",
+};
 
 impl ChangeResult {
     /// The `loyalty.change_result` row.

@@ -5,6 +5,7 @@
 
 use pgrx::prelude::*;
 
+mod authorize;
 mod correlation;
 pub mod domain;
 pub mod error;
@@ -13,6 +14,8 @@ mod guard;
 mod gucs;
 mod idempotency;
 mod ledger;
+mod plans;
+mod rewards;
 
 ::pgrx::pg_module_magic!(name, version);
 

@@ -66,6 +66,37 @@ pub fn promotion_key(player_id: &str, reward_id: &str) -> String {
     ])
 }
 
+/// Manual reward: type, player, staff, points, reason, gaming day
+/// (`YYYY-MM-DD`) and sequence.  The same reward twice in one gaming day is
+/// a replay; the next gaming day, or another sequence number, is new.
+pub fn manual_reward_key(
+    player_id: &str,
+    staff_id: &str,
+    points: i32,
+    reason: &str,
+    gaming_day: &str,
+    sequence: i32,
+) -> String {
+    key_of(&[
+        ("type", Value::from("manual_reward")),
+        ("playerId", Value::from(player_id)),
+        ("staffId", Value::from(staff_id)),
+        ("points", Value::from(points)),
+        ("reason", Value::from(reason)),
+        ("date", Value::from(gaming_day)),
+        ("sequence", Value::from(sequence)),
+    ])
+}
+
+/// Reversal of one ledger entry: one key per entry, so reversing it again
+/// is a replay.
+pub fn reversal_key(ledger_id: i64) -> String {
+    key_of(&[
+        ("type", Value::from("reversal")),
+        ("ledgerId", Value::from(ledger_id)),
+    ])
+}
+
 /// Formats 16 random bytes as a version-4 UUID string.
 pub fn format_uuid_v4(mut b: [u8; 16]) -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
@@ -141,6 +172,58 @@ mod tests {
         // 'Z' (0x5a) sorts before 'a' (0x61); 'é' (0xc3 0xa9) after both.
         let c = obj(json!({"a": "1", "é": "2", "Z": "3"}));
         assert_eq!(canonical_form(&c), "Z=3&a=1&é=2");
+    }
+
+    #[test]
+    fn manual_reward_key_has_the_spec_shape() {
+        // Same shape as the SPEC vector, plus points and reason.
+        let c = obj(
+            json!({"playerId":"p","staffId":"s","date":"2025-10-13","sequence":1,
+                           "type":"manual_reward","points":100,"reason":"good game"}),
+        );
+        assert_eq!(
+            manual_reward_key("p", "s", 100, "good game", "2025-10-13", 1),
+            idempotency_key(&c)
+        );
+    }
+
+    #[test]
+    fn manual_reward_key_changes_with_each_component() {
+        let base = manual_reward_key("p", "s", 100, "reason text", "2025-10-13", 1);
+        assert_ne!(
+            base,
+            manual_reward_key("q", "s", 100, "reason text", "2025-10-13", 1)
+        );
+        assert_ne!(
+            base,
+            manual_reward_key("p", "t", 100, "reason text", "2025-10-13", 1)
+        );
+        assert_ne!(
+            base,
+            manual_reward_key("p", "s", 101, "reason text", "2025-10-13", 1)
+        );
+        assert_ne!(
+            base,
+            manual_reward_key("p", "s", 100, "reason text!", "2025-10-13", 1)
+        );
+        assert_ne!(
+            base,
+            manual_reward_key("p", "s", 100, "reason text", "2025-10-14", 1)
+        );
+        assert_ne!(
+            base,
+            manual_reward_key("p", "s", 100, "reason text", "2025-10-13", 2)
+        );
+        assert_eq!(
+            base,
+            manual_reward_key("p", "s", 100, "reason text", "2025-10-13", 1)
+        );
+    }
+
+    #[test]
+    fn reversal_keys_are_per_entry() {
+        assert_eq!(reversal_key(7), reversal_key(7));
+        assert_ne!(reversal_key(7), reversal_key(8));
     }
 
     #[test]

@@ -4,5 +4,6 @@
 //! SQL-facing modules call into it and own only SPI, locking and I/O.
 
 pub mod keys;
+pub mod policy;
 pub mod request;
 pub mod tier;

@@ -82,6 +82,24 @@ impl TxType {
         )
     }
 
+    /// The capability a staff member needs for this type, if any.  A
+    /// promotion needs one only when a staff member is named (otherwise the
+    /// calling system's EXECUTE grant is the authority).
+    pub fn capability(self) -> Option<&'static str> {
+        match self {
+            TxType::Gameplay => None,
+            TxType::ManualBonus => Some("loyalty:award"),
+            TxType::Promotion => Some("loyalty:promote"),
+            TxType::Redemption => Some("loyalty:redeem"),
+            TxType::Adjustment | TxType::Reversal => Some("loyalty:adjust"),
+        }
+    }
+
+    /// Types counted by the per-staff rate limit.
+    pub fn is_rate_limited(self) -> bool {
+        self == TxType::ManualBonus
+    }
+
     /// Types bounded by `loyalty.max_manual_reward`.
     fn is_limited(self) -> bool {
         matches!(self, TxType::ManualBonus | TxType::Adjustment)
@@ -105,6 +123,8 @@ pub struct ChangeRequest {
     pub staff_id: Option<String>,
     pub rating_slip_id: Option<String>,
     pub visit_id: Option<String>,
+    /// For a REVERSAL: the ledger entry it cancels.
+    pub reverses_ledger_id: Option<i64>,
 }
 
 /// The raw arguments of `increment_player_loyalty`, ids already formatted.
@@ -118,6 +138,7 @@ pub struct RawRequest {
     pub staff_id: Option<String>,
     pub rating_slip_id: Option<String>,
     pub visit_id: Option<String>,
+    pub reverses_ledger_id: Option<i64>,
 }
 
 impl ChangeRequest {
@@ -132,8 +153,8 @@ impl ChangeRequest {
                 .ok_or_else(|| LoyaltyError::invalid("p_transaction_type must not be null"))?,
         )?;
         let delta = match raw.delta {
-            None => return Err(LoyaltyError::invalid("p_delta_points must not be null")),
-            Some(0) => return Err(LoyaltyError::invalid("p_delta_points must not be zero")),
+            None => return Err(LoyaltyError::invalid("points must not be null")),
+            Some(0) => return Err(LoyaltyError::invalid("points must not be zero")),
             Some(d) => d,
         };
         let idempotency_key = check_key(raw.idempotency_key)?;
@@ -143,19 +164,24 @@ impl ChangeRequest {
             Some(true) if delta < 0 => {
                 return Err(LoyaltyError::invalid_with(
                     format!("{} points must be positive", tx_type.as_str()),
-                    vec![("p_delta_points", delta.to_string())],
+                    vec![("points", delta.to_string())],
                 ))
             }
             Some(false) if delta > 0 => {
                 return Err(LoyaltyError::invalid_with(
                     format!("{} points must be negative", tx_type.as_str()),
-                    vec![("p_delta_points", delta.to_string())],
+                    vec![("points", delta.to_string())],
                 ))
             }
             _ => {}
         }
         if tx_type == TxType::Gameplay && raw.rating_slip_id.is_none() {
             return Err(LoyaltyError::invalid("GAMEPLAY requires p_rating_slip_id"));
+        }
+        if (tx_type == TxType::Reversal) != raw.reverses_ledger_id.is_some() {
+            return Err(LoyaltyError::invalid(
+                "REVERSAL entries are made with loyalty.reverse_entry, which names the entry they cancel",
+            ));
         }
         if tx_type.is_manual() {
             if raw.staff_id.is_none() {
@@ -179,19 +205,26 @@ impl ChangeRequest {
             staff_id: raw.staff_id,
             rating_slip_id: raw.rating_slip_id,
             visit_id: raw.visit_id,
+            reverses_ledger_id: raw.reverses_ledger_id,
         })
     }
 
     /// SHA-256 of everything that makes two requests "the same": a replayed
-    /// key must match it, or the call is an idempotency conflict.
+    /// key must match it, or the call is an idempotency conflict.  A
+    /// reversal is the same request whoever asks and why: reversing an
+    /// entry twice is a replay.
     pub fn fingerprint(&self) -> String {
         let opt = |v: &Option<String>| v.clone().map(Value::from).unwrap_or(Value::Null);
         let mut m = Map::new();
         m.insert("player".into(), Value::from(self.player_id.clone()));
         m.insert("points".into(), Value::from(self.delta));
         m.insert("type".into(), Value::from(self.tx_type.as_str()));
-        m.insert("reason".into(), opt(&self.reason));
-        m.insert("staff".into(), opt(&self.staff_id));
+        if let Some(id) = self.reverses_ledger_id {
+            m.insert("reverses".into(), Value::from(id));
+        } else {
+            m.insert("reason".into(), opt(&self.reason));
+            m.insert("staff".into(), opt(&self.staff_id));
+        }
         m.insert("slip".into(), opt(&self.rating_slip_id));
         m.insert("visit".into(), opt(&self.visit_id));
         keys::idempotency_key(&m)
@@ -340,6 +373,7 @@ mod tests {
             staff_id: Some("s1".into()),
             rating_slip_id: Some("slip".into()),
             visit_id: None,
+            reverses_ledger_id: (tx == "REVERSAL").then_some(42),
         }
     }
 
@@ -444,6 +478,40 @@ mod tests {
         r.idempotency_key = Some("k".repeat(MAX_KEY_CHARS + 1));
         assert_eq!(err_state(r), "ERRCODE_INVALID_PARAMETER_VALUE");
         assert_eq!(printable("a\nb"), "a\\nb");
+    }
+
+    #[test]
+    fn reversals_name_their_entry() {
+        let mut r = raw("REVERSAL", -5);
+        r.reverses_ledger_id = None;
+        assert_eq!(err_state(r), "ERRCODE_INVALID_PARAMETER_VALUE");
+        let mut r = raw("ADJUSTMENT", -5);
+        r.reverses_ledger_id = Some(3);
+        assert_eq!(err_state(r), "ERRCODE_INVALID_PARAMETER_VALUE");
+    }
+
+    #[test]
+    fn a_reversal_fingerprint_ignores_who_and_why() {
+        let a = ChangeRequest::new(raw("REVERSAL", -5), LIMITS).unwrap();
+        let mut b = a.clone();
+        b.staff_id = Some("someone else".into());
+        b.reason = Some("another reason entirely".into());
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        let mut c = a.clone();
+        c.reverses_ledger_id = Some(43);
+        assert_ne!(a.fingerprint(), c.fingerprint());
+    }
+
+    #[test]
+    fn capabilities_per_type() {
+        assert_eq!(TxType::ManualBonus.capability(), Some("loyalty:award"));
+        assert_eq!(TxType::Redemption.capability(), Some("loyalty:redeem"));
+        assert_eq!(TxType::Adjustment.capability(), Some("loyalty:adjust"));
+        assert_eq!(TxType::Reversal.capability(), Some("loyalty:adjust"));
+        assert_eq!(TxType::Promotion.capability(), Some("loyalty:promote"));
+        assert_eq!(TxType::Gameplay.capability(), None);
+        assert!(TxType::ManualBonus.is_rate_limited());
+        assert!(!TxType::Adjustment.is_rate_limited());
     }
 
     #[test]

@@ -112,3 +112,43 @@ pub fn sqlstate(e: &postgres::Error) -> String {
 pub fn scalar_i64(c: &mut Client, sql: &str) -> i64 {
     c.query_one(sql, &[]).expect(sql).get(0)
 }
+
+/// Restarts the test server (`pg_ctl restart -m fast`), as `scripts/test.sh`
+/// started it.
+pub fn restart_server() {
+    let pgdata = std::env::var("LOYALTY_TEST_PGDATA")
+        .expect("LOYALTY_TEST_PGDATA is not set: run scripts/test.sh");
+    let status = std::process::Command::new("env")
+        .args(["-u", "RUST_BACKTRACE", "runuser", "-u", "postgres", "--"])
+        .arg("/usr/lib/postgresql/15/bin/pg_ctl")
+        .args(["-D", &pgdata, "-w", "-t", "60", "-m", "fast", "restart"])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run pg_ctl");
+    assert!(status.success(), "pg_ctl restart failed");
+}
+
+/// A staff member with the given capabilities.
+pub fn grant_staff(c: &mut Client, staff: &str, caps: &[&str]) {
+    let caps: Vec<String> = caps.iter().map(|s| s.to_string()).collect();
+    c.execute(
+        "INSERT INTO loyalty.staff_permission (staff_id, capabilities) VALUES ($1::text::uuid, $2)
+         ON CONFLICT (staff_id) DO UPDATE SET capabilities = EXCLUDED.capabilities",
+        &[&staff, &caps],
+    )
+    .expect("grant staff");
+}
+
+pub const MANUAL_REWARD_SQL: &str =
+    "SELECT balance_before, balance_after, ledger_id, idempotent_replay \
+     FROM loyalty.manual_reward($1::text::uuid, $2::text::uuid, $3, $4)";
+
+pub fn manual_reward(
+    c: &mut impl postgres::GenericClient,
+    player: &str,
+    staff: &str,
+    points: i32,
+    reason: &str,
+) -> Result<Row, postgres::Error> {
+    c.query_one(MANUAL_REWARD_SQL, &[&player, &staff, &points, &reason])
+}

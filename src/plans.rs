@@ -1,0 +1,52 @@
+//! Statements prepared once per backend and kept (`SPI_keepplan`).
+//!
+//! Plain SPI query strings are parsed and planned on every call; the hot
+//! paths declare their SQL as a `static Stmt` and run it through `run`,
+//! which prepares it on first use in a backend.  The plan cache revalidates
+//! kept plans after DDL, so they survive ALTER TABLE and re-creation.
+
+use crate::error::LoyaltyError;
+use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys::PgBuiltInOids;
+use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiTupleTable};
+use pgrx::PgOid;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// One SQL statement and its parameter types.  Declare as `static` so that
+/// its address identifies it.
+pub struct Stmt {
+    pub sql: &'static str,
+    pub args: &'static [PgBuiltInOids],
+}
+
+thread_local! {
+    static KEPT: RefCell<HashMap<usize, OwnedPreparedStatement>> = RefCell::new(HashMap::new());
+}
+
+/// Runs a statement (read-write snapshot semantics: each run sees rows
+/// committed before it started, as READ COMMITTED statements do).
+pub fn run<'conn>(
+    client: &mut SpiClient<'conn>,
+    stmt: &'static Stmt,
+    args: &[DatumWithOid],
+) -> Result<SpiTupleTable<'conn>, LoyaltyError> {
+    let id = stmt as *const Stmt as usize;
+    KEPT.with(|kept| {
+        if !kept.borrow().contains_key(&id) {
+            let types: Vec<PgOid> = stmt.args.iter().map(|t| PgOid::BuiltIn(*t)).collect();
+            let plan = client.prepare_mut(stmt.sql, &types)?.keep();
+            kept.borrow_mut().insert(id, plan);
+        }
+        let kept = kept.borrow();
+        let plan = kept
+            .get(&id)
+            .ok_or_else(|| LoyaltyError::internal("prepared statement missing"))?;
+        Ok(client.update(plan, None, args)?)
+    })
+}
+
+/// A required (NOT NULL) column value.
+pub fn required<T>(value: Option<T>, column: &str) -> Result<T, LoyaltyError> {
+    value.ok_or_else(|| LoyaltyError::internal(format!("unexpected NULL in {column}")))
+}
