@@ -66,6 +66,8 @@ unix_socket_directories = '$dir'
 max_connections = 120
 shared_preload_libraries = 'pg_cron'
 cron.database_name = 'postgres'
+cron.use_background_workers = on
+max_worker_processes = 32
 log_line_prefix = '%m [%p] '
 CONF
     # Never let a Rust backtrace reach a client's error message.

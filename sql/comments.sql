@@ -26,6 +26,14 @@ COMMENT ON FUNCTION loyalty.validate_reward(integer, text, uuid) IS
     'Runs the checks of a manual reward without writing (for UIs): valid, or the first failure''s SQLSTATE and message; remaining rewards in the window.';
 COMMENT ON FUNCTION loyalty.rate_limit_status(uuid) IS
     'Manual rewards a staff member has left in the current rate window, and when the oldest counted one leaves it.';
+COMMENT ON FUNCTION loyalty.calculate_gameplay_points(numeric, integer, jsonb, text) IS
+    'Points for a session of play in exact decimal arithmetic: rounds = round(hours x average_rounds_per_hour); theo = bet x house_edge% x rounds; x points_conversion_rate (10) x point_multiplier (1) x tier multiplier; +5% per empty seat below 7; x1.1 when rounds exceed the hourly rate; rounded half up.';
+COMMENT ON FUNCTION loyalty.complete_rating_slip(uuid, uuid, numeric, integer, jsonb, uuid, text) IS
+    'Call in the transaction that closes the slip: records the accrual request, then credits it in a subtransaction. COMPLETED, ALREADY_COMPLETED, or PARTIAL_COMPLETION (the request stays pending with its error for recovery).';
+COMMENT ON FUNCTION loyalty.recover_rating_slip(uuid, text) IS
+    'Replays one pending accrual with its original idempotency key and (unless given) correlation id; a completed slip returns its original result; an unknown slip is 55000.';
+COMMENT ON FUNCTION loyalty.recover_pending(integer) IS
+    'Replays up to p_max pending accruals oldest first, skipping rows another session is recovering; one row per slip attempted. Suitable for pg_cron.';
 
 -- Write functions run as the extension owner (SECURITY DEFINER): only roles
 -- granted EXECUTE may call them (see README, "Roles and GRANTs").
@@ -37,5 +45,8 @@ REVOKE ALL ON FUNCTION
     loyalty.adjust_points(uuid, uuid, integer, text, text, text),
     loyalty.reverse_entry(bigint, uuid, text, text),
     loyalty.validate_reward(integer, text, uuid),
+    loyalty.complete_rating_slip(uuid, uuid, numeric, integer, jsonb, uuid, text),
+    loyalty.recover_rating_slip(uuid, text),
+    loyalty.recover_pending(integer),
     loyalty.rate_limit_status(uuid)
 FROM PUBLIC;

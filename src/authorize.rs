@@ -152,6 +152,7 @@ SELECT count(*),
 #[pg_extern(security_definer, stable, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 /// How many manual rewards a staff member has left in the current window, and when the oldest counted one expires.
+#[allow(clippy::type_complexity)]
 fn rate_limit_status(
     p_staff_id: Option<pgrx::Uuid>,
 ) -> TableIterator<

@@ -37,6 +37,9 @@ pub enum LoyaltyError {
         key: String,
         existing_ledger_id: i64,
     },
+    /// A rating slip completed again with different play data.
+    #[error("rating slip {rating_slip_id} was already recorded with a different request")]
+    SlipConflict { rating_slip_id: String },
     /// The change would take the balance below zero.
     #[error("insufficient balance: {balance} available, {requested} requested")]
     InsufficientBalance { balance: i64, requested: i64 },
@@ -90,6 +93,7 @@ impl LoyaltyError {
             LoyaltyError::PermissionDenied { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE, // 42501
             LoyaltyError::RateLimited { .. } => ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, // 53400
             LoyaltyError::IdempotencyConflict { .. } => ERRCODE_UNIQUE_VIOLATION,    // 23505
+            LoyaltyError::SlipConflict { .. } => ERRCODE_UNIQUE_VIOLATION,           // 23505
             LoyaltyError::InsufficientBalance { .. } => ERRCODE_CHECK_VIOLATION,     // 23514
             LoyaltyError::InvalidState { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, // 55000
             LoyaltyError::NotFound { .. } => ERRCODE_NO_DATA_FOUND,                  // P0002
@@ -100,14 +104,7 @@ impl LoyaltyError {
 
     /// The five-character SQLSTATE, e.g. `22023`.
     pub fn sqlstate_code(&self) -> String {
-        // Postgres packs the five characters into 6-bit fields, first lowest.
-        let mut v = self.sqlstate() as i32;
-        let mut s = String::with_capacity(5);
-        for _ in 0..5 {
-            s.push((((v & 0x3f) as u8) + b'0') as char);
-            v >>= 6;
-        }
-        s
+        sqlstate_text(self.sqlstate())
     }
 
     /// Machine-readable context, without the correlation id.
@@ -137,6 +134,9 @@ impl LoyaltyError {
                 ("idempotency_key", key.clone()),
                 ("existing_ledger_id", existing_ledger_id.to_string()),
             ],
+            LoyaltyError::SlipConflict { rating_slip_id } => {
+                vec![("rating_slip_id", rating_slip_id.clone())]
+            }
             LoyaltyError::InsufficientBalance { balance, requested } => vec![
                 ("balance", balance.to_string()),
                 ("requested", requested.to_string()),
@@ -171,6 +171,18 @@ impl LoyaltyError {
             .report(PgLogLevel::ERROR);
         unreachable!("an ERROR report does not return")
     }
+}
+
+/// The five-character text of a SQLSTATE.
+pub fn sqlstate_text(code: PgSqlErrorCode) -> String {
+    // Postgres packs the five characters into 6-bit fields, first lowest.
+    let mut v = code as i32;
+    let mut s = String::with_capacity(5);
+    for _ in 0..5 {
+        s.push((((v & 0x3f) as u8) + b'0') as char);
+        v >>= 6;
+    }
+    s
 }
 
 /// Formats `key=value` pairs followed by the correlation id.

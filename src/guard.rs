@@ -7,6 +7,7 @@ use pgrx::heap_tuple::PgHeapTuple;
 use pgrx::pg_sys::panic::{CaughtError, ErrorReport};
 use pgrx::pg_sys::{self, PgTryBuilder};
 use pgrx::prelude::*;
+use pgrx::AllocatedByRust;
 use pgrx::PgTupleDesc;
 use std::cell::Cell;
 use std::ffi::CString;
@@ -112,36 +113,57 @@ pub fn with_lock_timeout<R>(kind: &'static str, id: &str, corr: &str, f: impl Fn
     out
 }
 
-thread_local! {
-    /// Oid of `loyalty.change_result`, reset when any type changes.
-    static CHANGE_RESULT_OID: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
+/// The composite row types the SQL functions return.
+#[derive(Clone, Copy)]
+pub enum RowType {
+    /// `loyalty.change_result`
+    Change = 0,
+    /// `loyalty.slip_result`
+    Slip = 1,
 }
 
-/// Builds a `loyalty.change_result` row from its twelve datums.
-pub fn change_result_tuple(
+impl RowType {
+    fn name(self) -> &'static str {
+        match self {
+            RowType::Change => "loyalty.change_result",
+            RowType::Slip => "loyalty.slip_result",
+        }
+    }
+}
+
+thread_local! {
+    /// Oids of the row types, looked up once and reset when any type changes.
+    static ROW_TYPE_OIDS: Cell<[pg_sys::Oid; 2]> = const { Cell::new([pg_sys::InvalidOid; 2]) };
+}
+
+/// Builds a row of one of the extension's result types from its datums.
+pub fn row_tuple(
+    kind: RowType,
     datums: Vec<Option<pg_sys::Datum>>,
-) -> pgrx::composite_type!('static, "change_result") {
-    let oid = CHANGE_RESULT_OID.with(|c| {
-        if c.get() == pg_sys::InvalidOid {
-            if let Some(desc) = PgTupleDesc::for_composite_type("loyalty.change_result") {
-                c.set(desc.oid());
+) -> PgHeapTuple<'static, AllocatedByRust> {
+    let oid = ROW_TYPE_OIDS.with(|cell| {
+        let mut oids = cell.get();
+        if oids[kind as usize] == pg_sys::InvalidOid {
+            if let Some(desc) = PgTupleDesc::for_composite_type(kind.name()) {
+                oids[kind as usize] = desc.oid();
+                cell.set(oids);
             }
         }
-        c.get()
+        oids[kind as usize]
     });
     let built = PgTupleDesc::for_composite_type_by_oid(oid)
         // SAFETY: the datums come from into_datum() of the column types.
         .and_then(|desc| unsafe { PgHeapTuple::from_datums(desc, datums) }.ok());
     match built {
         Some(t) => t,
-        None => LoyaltyError::internal("type loyalty.change_result is missing")
+        None => LoyaltyError::internal(format!("type {} is missing", kind.name()))
             .raise(&correlation::generated()),
     }
 }
 
 #[pg_guard]
 unsafe extern "C-unwind" fn forget_type_oids(_arg: pg_sys::Datum, _cache: i32, _hash: u32) {
-    CHANGE_RESULT_OID.with(|c| c.set(pg_sys::InvalidOid));
+    ROW_TYPE_OIDS.with(|c| c.set([pg_sys::InvalidOid; 2]));
 }
 
 /// Registers cache callbacks; called from `_PG_init`.

@@ -386,19 +386,22 @@ SELECT id, created_at FROM entry",
 impl ChangeResult {
     /// The `loyalty.change_result` row.
     pub fn into_tuple(self) -> pgrx::composite_type!('static, "change_result") {
-        guard::change_result_tuple(vec![
-            self.player_id.into_datum(),
-            self.balance_before.into_datum(),
-            self.balance_after.into_datum(),
-            self.tier_before.into_datum(),
-            self.tier_after.into_datum(),
-            self.tier_progress.into_datum(),
-            self.lifetime_points.into_datum(),
-            self.updated_at.into_datum(),
-            self.row_locked.into_datum(),
-            self.ledger_id.into_datum(),
-            self.idempotent_replay.into_datum(),
-            self.correlation_id.into_datum(),
-        ])
+        guard::row_tuple(
+            guard::RowType::Change,
+            vec![
+                self.player_id.into_datum(),
+                self.balance_before.into_datum(),
+                self.balance_after.into_datum(),
+                self.tier_before.into_datum(),
+                self.tier_after.into_datum(),
+                self.tier_progress.into_datum(),
+                self.lifetime_points.into_datum(),
+                self.updated_at.into_datum(),
+                self.row_locked.into_datum(),
+                self.ledger_id.into_datum(),
+                self.idempotent_replay.into_datum(),
+                self.correlation_id.into_datum(),
+            ],
+        )
     }
 }

@@ -16,11 +16,15 @@ mod idempotency;
 mod ledger;
 mod plans;
 mod rewards;
+mod slips;
+mod subxact;
 
 ::pgrx::pg_module_magic!(name, version);
 
 // Tables, indexes, guards and the result type, before any function.
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
+// Rating-slip saga state.
+extension_sql_file!("../sql/slips.sql", name = "slips", requires = ["schema"]);
 // Audit checks written in SQL.
 extension_sql_file!("../sql/audit.sql", name = "audit", requires = ["schema"]);
 // COMMENT ON for every generated function, after all of them.

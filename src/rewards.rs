@@ -252,6 +252,7 @@ fn gaming_day(p_at: default!(Option<TimestampWithTimeZone>, "now()")) -> Option<
 #[pg_extern(security_definer, stable, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 /// The checks of a manual reward without writing anything (for UIs): the first failure with its SQLSTATE.
+#[allow(clippy::type_complexity)]
 fn validate_reward(
     p_points: Option<i32>,
     p_reason: Option<&str>,

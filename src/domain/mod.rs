@@ -4,6 +4,7 @@
 //! SQL-facing modules call into it and own only SPI, locking and I/O.
 
 pub mod keys;
+pub mod points;
 pub mod policy;
 pub mod request;
 pub mod tier;

@@ -152,3 +152,90 @@ pub fn manual_reward(
 ) -> Result<Row, postgres::Error> {
     c.query_one(MANUAL_REWARD_SQL, &[&player, &staff, &points, &reason])
 }
+
+/// Simulates a crash: SIGKILL to the postmaster and every backend, then a
+/// normal start (crash recovery replays the WAL).
+pub fn crash_and_restart() {
+    let pgdata = std::env::var("LOYALTY_TEST_PGDATA")
+        .expect("LOYALTY_TEST_PGDATA is not set: run scripts/test.sh");
+    let pidfile =
+        std::fs::read_to_string(format!("{pgdata}/postmaster.pid")).expect("postmaster.pid");
+    let pid = pidfile.lines().next().expect("pid line").trim().to_string();
+    // Children first would let the postmaster restart them; kill all at once.
+    let _ = std::process::Command::new("pkill")
+        .args(["-9", "-P", &pid])
+        .status();
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status();
+    let _ = std::process::Command::new("pkill")
+        .args(["-9", "-P", &pid])
+        .status();
+    for _ in 0..200 {
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = std::process::Command::new("env")
+        .args(["-u", "RUST_BACKTRACE", "runuser", "-u", "postgres", "--"])
+        .arg("/usr/lib/postgresql/15/bin/pg_ctl")
+        .args([
+            "-D",
+            &pgdata,
+            "-w",
+            "-t",
+            "120",
+            "-l",
+            &format!("{pgdata}/../server.log"),
+            "start",
+        ])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run pg_ctl");
+    assert!(status.success(), "server did not come back after the crash");
+}
+
+pub const COMPLETE_SLIP_SQL: &str = "SELECT status, points, ledger_id, balance_after, correlation_id, error \
+     FROM loyalty.complete_rating_slip($1::text::uuid, $2::text::uuid, $3::text::numeric, $4, $5::text::jsonb, \
+     p_correlation_id => $6)";
+
+/// The standard test table: 25 bet, 2% edge, 60 rounds/h.
+pub const TABLE_SETTINGS: &str = r#"{"house_edge": 2, "average_rounds_per_hour": 60}"#;
+
+pub fn complete_slip(
+    c: &mut impl postgres::GenericClient,
+    slip: &str,
+    player: &str,
+    bet: &str,
+    seconds: i32,
+    corr: Option<&str>,
+) -> Result<Row, postgres::Error> {
+    c.query_one(
+        COMPLETE_SLIP_SQL,
+        &[&slip, &player, &bet, &seconds, &TABLE_SETTINGS, &corr],
+    )
+}
+
+/// Holds row locks on players in a separate open transaction until dropped.
+pub struct Blocker {
+    client: Client,
+}
+
+impl Blocker {
+    pub fn lock_players(db: &str, players: &[String]) -> Blocker {
+        let mut client = connect(db);
+        client.batch_execute("BEGIN").unwrap();
+        client
+            .execute(
+                "SELECT 1 FROM loyalty.player_loyalty WHERE player_id::text = ANY($1) FOR UPDATE",
+                &[&players],
+            )
+            .unwrap();
+        Blocker { client }
+    }
+
+    pub fn release(mut self) {
+        self.client.batch_execute("COMMIT").unwrap();
+    }
+}

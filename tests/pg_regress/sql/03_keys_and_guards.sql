@@ -19,7 +19,7 @@ UPDATE loyalty.loyalty_ledger SET points_change = 1000000;
 \echo sqlstate :LAST_ERROR_SQLSTATE
 DELETE FROM loyalty.loyalty_ledger;
 \echo sqlstate :LAST_ERROR_SQLSTATE
-TRUNCATE loyalty.loyalty_ledger;
+TRUNCATE loyalty.loyalty_ledger CASCADE;
 \echo sqlstate :LAST_ERROR_SQLSTATE
 -- ... also under session_replication_role = replica (ENABLE ALWAYS triggers).
 SET session_replication_role = replica;

@@ -1,0 +1,78 @@
+//! Subtransactions: run a step so that its failure rolls back only that
+//! step, the way a PL/pgSQL `BEGIN … EXCEPTION` block does.
+
+use crate::error::{sqlstate_text, LoyaltyError};
+use pgrx::pg_sys::panic::CaughtError;
+use pgrx::pg_sys::{self, PgTryBuilder};
+use std::panic::AssertUnwindSafe;
+
+/// Why a step failed: its SQLSTATE and message.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub sqlstate: String,
+    pub message: String,
+}
+
+impl Failure {
+    /// `SQLSTATE: message`, as stored and returned for a partial completion.
+    pub fn describe(&self) -> String {
+        format!("{}: {}", self.sqlstate, self.message)
+    }
+}
+
+impl From<LoyaltyError> for Failure {
+    fn from(e: LoyaltyError) -> Self {
+        Failure {
+            sqlstate: e.sqlstate_code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Runs `step` in a subtransaction.  On success the subtransaction is
+/// released (its work joins the caller's transaction); on any error —
+/// a `LoyaltyError`, a Postgres ERROR or a panic — it is rolled back and
+/// the failure returned, leaving the caller's transaction usable.
+pub fn run<T>(step: impl FnOnce() -> Result<T, LoyaltyError>) -> Result<T, Failure> {
+    // SAFETY: the standard internal-subtransaction protocol: remember the
+    // memory context and resource owner, and restore both afterwards.
+    let (cxt, owner) = unsafe {
+        let cxt = pg_sys::CurrentMemoryContext;
+        let owner = pg_sys::CurrentResourceOwner;
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        pg_sys::MemoryContextSwitchTo(cxt);
+        (cxt, owner)
+    };
+    let outcome = PgTryBuilder::new(AssertUnwindSafe(|| step().map_err(Failure::from)))
+        .catch_others(|caught| {
+            Err(match caught {
+                CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => Failure {
+                    sqlstate: sqlstate_text(r.sql_error_code()),
+                    message: r.message().to_string(),
+                },
+                CaughtError::RustPanic { ereport, .. } => {
+                    // Panic text goes to the server log only.
+                    pgrx::ereport!(
+                        pgrx::PgLogLevel::LOG,
+                        pgrx::PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+                        format!("loyalty event=internal_error message={}", ereport.message())
+                    );
+                    Failure {
+                        sqlstate: "XX000".into(),
+                        message: "internal error in loyalty_ext (see the server log)".into(),
+                    }
+                }
+            })
+        })
+        .execute();
+    unsafe {
+        if outcome.is_ok() {
+            pg_sys::ReleaseCurrentSubTransaction();
+        } else {
+            pg_sys::RollbackAndReleaseCurrentSubTransaction();
+        }
+        pg_sys::MemoryContextSwitchTo(cxt);
+        pg_sys::CurrentResourceOwner = owner;
+    }
+    outcome
+}
