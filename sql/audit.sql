@@ -51,3 +51,96 @@ $$;
 REVOKE ALL ON FUNCTION loyalty.drift_check() FROM PUBLIC;
 COMMENT ON FUNCTION loyalty.drift_check() IS
     'Invariants of the ledger (balance and lifetime vs ledger sums, before/after chains, arithmetic, duplicate keys); returns nothing on a healthy database.';
+
+-- Every ledger row, saga row and reconciliation written under one
+-- correlation id, in order.  Plain SQL and SECURITY INVOKER so that the
+-- planner inlines it and serves it from the correlation-id indexes; every
+-- operator and function is schema-qualified, so a caller's search_path
+-- cannot change what it means.
+CREATE FUNCTION loyalty.trace(p_correlation_id text)
+RETURNS TABLE (source text, ledger_id bigint, rating_slip_id uuid, player_id uuid, kind text,
+               points integer, balance_before bigint, balance_after bigint, staff_id uuid,
+               detail text, at timestamptz)
+LANGUAGE sql STABLE
+AS $$
+    SELECT t.* FROM (
+        SELECT 'ledger'::text, l.id, l.rating_slip_id, l.player_id, l.transaction_type,
+               l.points_change, l.balance_before, l.balance_after, l.staff_id,
+               l.reason, l.created_at
+          FROM loyalty.loyalty_ledger l
+         WHERE l.correlation_id OPERATOR(pg_catalog.=) p_correlation_id
+        UNION ALL
+        SELECT 'rating_slip'::text, a.ledger_id, a.rating_slip_id, a.player_id, a.status,
+               a.points, NULL::bigint, NULL::bigint, NULL::uuid,
+               pg_catalog.format('attempts=%s %s', a.attempts,
+                                 COALESCE(a.last_sqlstate OPERATOR(pg_catalog.||) ': '
+                                          OPERATOR(pg_catalog.||) a.last_error, '')),
+               a.created_at
+          FROM loyalty.rating_slip_accrual a
+         WHERE a.correlation_id OPERATOR(pg_catalog.=) p_correlation_id
+        UNION ALL
+        SELECT 'reconciliation'::text, NULL::bigint, NULL::uuid, r.player_id, 'RECONCILE',
+               NULL::integer, r.balance_before, r.balance_after, r.staff_id,
+               r.reason, r.created_at
+          FROM loyalty.reconciliation r
+         WHERE r.correlation_id OPERATOR(pg_catalog.=) p_correlation_id
+    ) AS t(source, ledger_id, rating_slip_id, player_id, kind, points, balance_before,
+           balance_after, staff_id, detail, at)
+    ORDER BY t.at, t.ledger_id
+$$;
+COMMENT ON FUNCTION loyalty.trace(text) IS
+    'Every ledger row, rating-slip accrual and reconciliation recorded under one correlation id, in time order (served by the correlation-id indexes).';
+
+-- A player's entries with the running balance, paged by keyset: pass the
+-- last ledger_id of a page as p_after_ledger_id to get the next one.
+CREATE FUNCTION loyalty.player_statement(
+    p_player_id uuid,
+    p_from timestamptz DEFAULT NULL,
+    p_to timestamptz DEFAULT NULL,
+    p_after_ledger_id bigint DEFAULT NULL,
+    p_limit integer DEFAULT 100)
+RETURNS TABLE (ledger_id bigint, created_at timestamptz, transaction_type text,
+               points_change integer, balance_before bigint, running_balance bigint,
+               tier_after text, reason text, staff_id uuid, rating_slip_id uuid,
+               reverses_ledger_id bigint, correlation_id text)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT l.id, l.created_at, l.transaction_type, l.points_change, l.balance_before,
+           l.balance_after, l.tier_after, l.reason, l.staff_id, l.rating_slip_id,
+           l.reverses_ledger_id, l.correlation_id
+      FROM loyalty.loyalty_ledger l
+     WHERE l.player_id = p_player_id
+       AND l.id > coalesce(p_after_ledger_id, 0)
+       AND (p_from IS NULL OR l.created_at >= p_from)
+       AND (p_to IS NULL OR l.created_at <= p_to)
+     ORDER BY l.id
+     LIMIT greatest(least(coalesce(p_limit, 100), 10000), 1)
+$$;
+COMMENT ON FUNCTION loyalty.player_statement(uuid, timestamptz, timestamptz, bigint, integer) IS
+    'A player''s ledger entries in order with the running balance; keyset paging: pass the last ledger_id seen as p_after_ledger_id (p_limit 1-10000, default 100).';
+
+-- Balance and tier as of a past moment, counting entries made at or before it.
+CREATE FUNCTION loyalty.balance_at(p_player_id uuid, p_at timestamptz)
+RETURNS TABLE (balance bigint, tier text, lifetime_points bigint, last_ledger_id bigint, as_of timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(l.balance_after, 0),
+           coalesce(l.tier_after, (SELECT t.name FROM loyalty.tier t ORDER BY t.threshold LIMIT 1)),
+           coalesce(l.lifetime_points_after, 0),
+           l.id,
+           p_at
+      FROM (SELECT 1) AS one
+      LEFT JOIN LATERAL (
+            SELECT x.* FROM loyalty.loyalty_ledger x
+             WHERE x.player_id = p_player_id AND x.created_at <= p_at
+             ORDER BY x.id DESC LIMIT 1) AS l ON true
+$$;
+COMMENT ON FUNCTION loyalty.balance_at(uuid, timestamptz) IS
+    'A player''s balance and tier (then lifetime points and the last counted entry) as of a past moment, counting ledger entries made at or before it.';
+
+REVOKE ALL ON FUNCTION loyalty.player_statement(uuid, timestamptz, timestamptz, bigint, integer),
+                       loyalty.balance_at(uuid, timestamptz),
+                       loyalty.trace(text)
+  FROM PUBLIC;

@@ -34,6 +34,8 @@ COMMENT ON FUNCTION loyalty.recover_rating_slip(uuid, text) IS
     'Replays one pending accrual with its original idempotency key and (unless given) correlation id; a completed slip returns its original result; an unknown slip is 55000.';
 COMMENT ON FUNCTION loyalty.recover_pending(integer) IS
     'Replays up to p_max pending accruals oldest first, skipping rows another session is recovering; one row per slip attempted. Suitable for pg_cron.';
+COMMENT ON FUNCTION loyalty.reconcile_player(uuid, uuid, text) IS
+    'Rebuilds a player''s balance, lifetime points and tier from the ledger under the row lock (staff needs loyalty:adjust and a reason); every call is recorded in loyalty.reconciliation; idempotent.';
 
 -- Write functions run as the extension owner (SECURITY DEFINER): only roles
 -- granted EXECUTE may call them (see README, "Roles and GRANTs").
@@ -48,5 +50,6 @@ REVOKE ALL ON FUNCTION
     loyalty.complete_rating_slip(uuid, uuid, numeric, integer, jsonb, uuid, text),
     loyalty.recover_rating_slip(uuid, text),
     loyalty.recover_pending(integer),
+    loyalty.reconcile_player(uuid, uuid, text),
     loyalty.rate_limit_status(uuid)
 FROM PUBLIC;

@@ -20,6 +20,21 @@ INSERT INTO loyalty.tier (name, threshold, multiplier) VALUES
     ('GOLD',      5000, 1.50),
     ('PLATINUM', 20000, 2.00);
 
+-- A tier inserted with the name or threshold of an existing one replaces it.
+-- This is what lets pg_dump keep edited tiers: a restore runs CREATE
+-- EXTENSION (the defaults above) and then loads the dumped rows over them.
+CREATE FUNCTION loyalty.replace_tier() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM loyalty.tier t WHERE t.name = NEW.name OR t.threshold = NEW.threshold;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION loyalty.replace_tier() IS
+    'Trigger function: an inserted tier replaces the tier with the same name or threshold (keeps edited tiers across pg_dump/restore).';
+CREATE TRIGGER tier_replace BEFORE INSERT ON loyalty.tier
+    FOR EACH ROW EXECUTE FUNCTION loyalty.replace_tier();
+
 -- One row per player: the aggregate the ledger proves.  Written only by the
 -- extension's functions, always under a row lock.
 CREATE TABLE loyalty.player_loyalty (
@@ -55,7 +70,9 @@ CREATE TABLE loyalty.loyalty_ledger (
     tier_progress_after    integer     NOT NULL,
     lifetime_points_after  bigint      NOT NULL,
     correlation_id         text        NOT NULL,
-    created_at             timestamptz NOT NULL DEFAULT now(),
+    -- Taken when the row is written, under the player's lock, so that for
+    -- one player created_at follows id (balance_at relies on it).
+    created_at             timestamptz NOT NULL DEFAULT clock_timestamp(),
     reverses_ledger_id     bigint      UNIQUE REFERENCES loyalty.loyalty_ledger (id),
     CONSTRAINT loyalty_ledger_idempotency_key_key UNIQUE (idempotency_key),
     CONSTRAINT loyalty_ledger_reversal_link CHECK ((transaction_type = 'REVERSAL') = (reverses_ledger_id IS NOT NULL)),
@@ -138,6 +155,7 @@ REVOKE ALL ON loyalty.tier, loyalty.player_loyalty, loyalty.loyalty_ledger, loya
 
 -- Data of these tables belongs to the user, not to the extension: pg_dump
 -- must keep it.
+SELECT pg_catalog.pg_extension_config_dump('loyalty.tier', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.player_loyalty', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.loyalty_ledger', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.loyalty_ledger_id_seq', '');

@@ -18,6 +18,13 @@ pub enum LoyaltyError {
     /// A manual reward or adjustment above `loyalty.max_manual_reward`.
     #[error("points {points} exceed the manual reward limit of {limit}")]
     LimitExceeded { points: i64, limit: i64 },
+    /// A number too large for the arithmetic (an absurd bet, a points
+    /// total beyond integer range).
+    #[error("{message}")]
+    OutOfRange {
+        message: String,
+        context: Vec<(&'static str, String)>,
+    },
     /// Unknown staff, missing capability, or a spoofed staff id.
     #[error("{message}")]
     PermissionDenied {
@@ -90,6 +97,7 @@ impl LoyaltyError {
         match self {
             LoyaltyError::InvalidArgument { .. } => ERRCODE_INVALID_PARAMETER_VALUE, // 22023
             LoyaltyError::LimitExceeded { .. } => ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, // 22003
+            LoyaltyError::OutOfRange { .. } => ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,   // 22003
             LoyaltyError::PermissionDenied { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE, // 42501
             LoyaltyError::RateLimited { .. } => ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, // 53400
             LoyaltyError::IdempotencyConflict { .. } => ERRCODE_UNIQUE_VIOLATION,    // 23505
@@ -111,6 +119,7 @@ impl LoyaltyError {
     pub fn context(&self) -> Vec<(&'static str, String)> {
         match self {
             LoyaltyError::InvalidArgument { context, .. }
+            | LoyaltyError::OutOfRange { context, .. }
             | LoyaltyError::PermissionDenied { context, .. }
             | LoyaltyError::InvalidState { context, .. }
             | LoyaltyError::NotFound { context, .. } => context.clone(),

@@ -269,7 +269,7 @@ fn find_by_key(client: &mut SpiClient<'_>, key: &str) -> Result<Option<PriorEntr
 /// Locks the player's row (`FOR UPDATE`), creating it first for a new
 /// player; returns the account and the tier ladder read in the same
 /// statement.  Waits at most `loyalty.lock_timeout`.
-fn lock_player(
+pub(crate) fn lock_player(
     client: &mut SpiClient<'_>,
     player_id: pgrx::Uuid,
     correlation_id: &str,

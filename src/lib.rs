@@ -5,6 +5,7 @@
 
 use pgrx::prelude::*;
 
+mod audit;
 mod authorize;
 mod correlation;
 pub mod domain;
@@ -26,7 +27,11 @@ extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 // Rating-slip saga state.
 extension_sql_file!("../sql/slips.sql", name = "slips", requires = ["schema"]);
 // Audit checks written in SQL.
-extension_sql_file!("../sql/audit.sql", name = "audit", requires = ["schema"]);
+extension_sql_file!(
+    "../sql/audit.sql",
+    name = "audit",
+    requires = ["schema", "slips"]
+);
 // COMMENT ON for every generated function, after all of them.
 extension_sql_file!("../sql/comments.sql", name = "comments", finalize);
 

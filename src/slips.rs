@@ -221,12 +221,7 @@ impl Play {
         let bet_text = bet
             .ok_or_else(|| LoyaltyError::invalid("p_average_bet must not be null"))?
             .to_string();
-        let bet = points::parse_decimal(&bet_text).ok_or_else(|| {
-            LoyaltyError::invalid_with(
-                "p_average_bet must be a finite number",
-                vec![("average_bet", bet_text.clone())],
-            )
-        })?;
+        let bet = points::number("p_average_bet", &bet_text)?;
         let duration =
             duration.ok_or_else(|| LoyaltyError::invalid("p_duration_seconds must not be null"))?;
         let json = settings
@@ -358,10 +353,7 @@ impl Existing {
         corr: &str,
     ) -> Result<Option<Existing>, LoyaltyError> {
         guard::with_lock_timeout("rating slip", &slip.to_string(), corr, || {
-            let Some(r) = plans::run(c, &LOAD_LOCKED, &[slip.into()])?
-                .into_iter()
-                .next()
-            else {
+            let Some(r) = plans::run(c, &LOAD_LOCKED, &[slip.into()])?.next() else {
                 return Ok(None);
             };
             Ok(Some(Existing {

@@ -96,20 +96,39 @@ fn decimal_of(key: &str, v: &Value) -> Result<Decimal, LoyaltyError> {
         Value::String(s) => s.trim().to_string(),
         _ => String::new(),
     };
-    parse_decimal(&text).ok_or_else(|| {
-        LoyaltyError::invalid_with(
-            format!("{key} must be a number"),
-            vec![("setting", key.to_string())],
-        )
-    })
+    number(key, &text)
 }
 
-/// Parses plain or scientific decimal text; `None` for NaN, infinities or
-/// anything else.
+/// Parses plain or scientific decimal text; `None` for NaN, infinities,
+/// numbers beyond 28 significant digits' range, or anything else.
 pub fn parse_decimal(text: &str) -> Option<Decimal> {
     Decimal::from_str_exact(text)
         .ok()
         .or_else(|| Decimal::from_scientific(text).ok())
+}
+
+/// Parses a named input: not a number is 22023, a finite number too large
+/// for exact arithmetic is 22003.
+pub fn number(name: &str, text: &str) -> Result<Decimal, LoyaltyError> {
+    if let Some(d) = parse_decimal(text) {
+        return Ok(d);
+    }
+    let context = vec![
+        ("input", name.to_string()),
+        ("value", crate::domain::request::printable(text)),
+    ];
+    if text.parse::<f64>().is_ok_and(|f| !f.is_nan()) && !text.to_ascii_lowercase().contains("inf")
+    {
+        Err(LoyaltyError::OutOfRange {
+            message: format!("{name} is out of range"),
+            context,
+        })
+    } else {
+        Err(LoyaltyError::invalid_with(
+            format!("{name} must be a finite number"),
+            context,
+        ))
+    }
 }
 
 /// Multipliers of the default tiers (SPEC section 2), for callers without
@@ -152,9 +171,9 @@ pub fn gameplay_points(
             "tier multiplier must not be negative",
         ));
     }
-    let overflow = || LoyaltyError::LimitExceeded {
-        points: i64::MAX,
-        limit: i32::MAX as i64,
+    let overflow = || LoyaltyError::OutOfRange {
+        message: "gameplay points are out of range".into(),
+        context: vec![],
     };
     let mul = |a: Decimal, b: Decimal| a.checked_mul(b).ok_or_else(overflow);
 
@@ -189,9 +208,12 @@ pub fn gameplay_points(
         points = mul(points, Decimal::new(11, 1))?;
     }
     let rounded = half_up(points);
-    rounded.to_i32().ok_or(LoyaltyError::LimitExceeded {
-        points: rounded.to_i64().unwrap_or(i64::MAX),
-        limit: i32::MAX as i64,
+    rounded.to_i32().ok_or_else(|| LoyaltyError::OutOfRange {
+        message: "gameplay points are out of range".into(),
+        context: vec![
+            ("points", rounded.to_string()),
+            ("max", i32::MAX.to_string()),
+        ],
     })
 }
 
@@ -322,6 +344,13 @@ mod tests {
             "22023"
         );
         assert!(parse_decimal("NaN").is_none());
+        assert_eq!(number("bet", "NaN").unwrap_err().sqlstate_code(), "22023");
+        assert_eq!(
+            number("bet", "Infinity").unwrap_err().sqlstate_code(),
+            "22023"
+        );
+        assert_eq!(number("bet", "1e100").unwrap_err().sqlstate_code(), "22003");
+        assert_eq!(number("bet", "abc").unwrap_err().sqlstate_code(), "22023");
         assert!(parse_decimal("Infinity").is_none());
         assert_eq!(parse_decimal("1e3"), Some(d("1000")));
         // absurd bets overflow into 22003, not a panic

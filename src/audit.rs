@@ -1,0 +1,185 @@
+//! `loyalty.reconcile_player`: rebuild one player's aggregate from the
+//! ledger (the source of truth) under the player's row lock, and record who
+//! did it and what changed (SPEC section 9).  The read-only audit functions
+//! (trace, player_statement, balance_at, drift_check) are SQL, in
+//! `sql/audit.sql`.
+
+use crate::authorize;
+use crate::domain::policy;
+use crate::domain::request::{check_reason_substance, check_text, MAX_REASON_CHARS};
+use crate::error::LoyaltyError;
+use crate::events;
+use crate::guard;
+use crate::ledger;
+use crate::plans::{self, required, Stmt};
+use pgrx::pg_sys::PgBuiltInOids as O;
+use pgrx::prelude::*;
+
+type Uuid = pgrx::Uuid;
+
+#[pg_extern(security_definer, volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+/// Rebuilds a player's balance, lifetime points and tier from the ledger under the row lock; logged and idempotent.
+#[allow(clippy::type_complexity)]
+fn reconcile_player(
+    p_player_id: Option<Uuid>,
+    p_staff_id: Option<Uuid>,
+    p_reason: Option<&str>,
+) -> TableIterator<
+    'static,
+    (
+        name!(player_id, Uuid),
+        name!(changed, bool),
+        name!(balance_before, Option<i64>),
+        name!(balance_after, i64),
+        name!(lifetime_before, Option<i64>),
+        name!(lifetime_after, i64),
+        name!(tier_before, Option<String>),
+        name!(tier_after, String),
+        name!(reconciliation_id, i64),
+        name!(correlation_id, String),
+    ),
+> {
+    let row = guard::sql_call(None, |corr| {
+        let player =
+            p_player_id.ok_or_else(|| LoyaltyError::invalid("p_player_id must not be null"))?;
+        let staff = p_staff_id
+            .ok_or_else(|| LoyaltyError::invalid("p_staff_id must not be null"))?
+            .to_string();
+        if let Some(r) = p_reason {
+            check_text("p_reason", r, MAX_REASON_CHARS)?;
+        }
+        check_reason_substance(p_reason)?;
+        authorize::check_named_staff(Some(&staff), corr)?;
+
+        Spi::connect_mut(|c| {
+            let caps = authorize::capabilities(c, &authorize::CAPABILITIES, &staff)?;
+            policy::check_capability(&staff, caps.as_deref(), "loyalty:adjust")?;
+
+            let known = plans::run(c, &KNOWN, &[player.into()])?;
+            let (has_row, has_ledger): (Option<bool>, Option<bool>) = known.first().get_two()?;
+            let had_row = has_row.unwrap_or(false);
+            if !had_row && !has_ledger.unwrap_or(false) {
+                return Err(LoyaltyError::NotFound {
+                    message: format!("player {player} has no loyalty record"),
+                    context: vec![("player_id", player.to_string())],
+                });
+            }
+            // Lock (creating the row if only the ledger knows the player).
+            let (account, ladder) = ledger::lock_player(c, player, corr)?;
+            let sums = plans::run(c, &SUMS, &[player.into()])?;
+            let (balance, lifetime): (Option<i64>, Option<i64>) = sums.first().get_two()?;
+            let (balance, lifetime) = (balance.unwrap_or(0), lifetime.unwrap_or(0));
+            let standing = ladder.standing(lifetime);
+            let changed = !had_row
+                || account.balance != balance
+                || account.lifetime_points != lifetime
+                || account.tier != standing.tier;
+            if changed {
+                plans::run(
+                    c,
+                    &REBUILD,
+                    &[
+                        player.into(),
+                        balance.into(),
+                        lifetime.into(),
+                        standing.tier.as_str().into(),
+                        standing.progress.into(),
+                    ],
+                )?;
+            }
+            let before = |v| had_row.then_some(v);
+            let logged = plans::run(
+                c,
+                &LOG,
+                &[
+                    player.into(),
+                    staff.as_str().into(),
+                    p_reason.into(),
+                    before(account.balance).into(),
+                    balance.into(),
+                    before(account.lifetime_points).into(),
+                    lifetime.into(),
+                    had_row.then(|| account.tier.clone()).into(),
+                    standing.tier.as_str().into(),
+                    changed.into(),
+                    corr.into(),
+                ],
+            )?;
+            let id: i64 = required(logged.first().get(1)?, "reconciliation id")?;
+            events::emit(
+                "reconcile",
+                corr,
+                &[
+                    ("player_id", player.to_string()),
+                    ("staff_id", staff.clone()),
+                    ("changed", changed.to_string()),
+                    ("balance_before", account.balance.to_string()),
+                    ("balance_after", balance.to_string()),
+                ],
+            );
+            Ok((
+                player,
+                changed,
+                before(account.balance),
+                balance,
+                before(account.lifetime_points),
+                lifetime,
+                had_row.then(|| account.tier.clone()),
+                standing.tier,
+                id,
+                corr.to_string(),
+            ))
+        })
+    });
+    TableIterator::once(row)
+}
+
+static KNOWN: Stmt = Stmt {
+    args: &[O::UUIDOID],
+    sql: "\
+SELECT EXISTS (SELECT 1 FROM loyalty.player_loyalty WHERE player_id = $1),
+       EXISTS (SELECT 1 FROM loyalty.loyalty_ledger WHERE player_id = $1)",
+};
+
+/// The aggregate the ledger proves: balance = sum of changes, lifetime =
+/// sum of gains.
+static SUMS: Stmt = Stmt {
+    args: &[O::UUIDOID],
+    sql: "\
+SELECT coalesce(sum(points_change), 0)::bigint,
+       coalesce(sum(points_change) FILTER (WHERE points_change > 0), 0)::bigint
+  FROM loyalty.loyalty_ledger
+ WHERE player_id = $1",
+};
+
+static REBUILD: Stmt = Stmt {
+    args: &[O::UUIDOID, O::INT8OID, O::INT8OID, O::TEXTOID, O::INT4OID],
+    sql: "\
+UPDATE loyalty.player_loyalty
+   SET current_balance = $2, lifetime_points = $3, tier = $4, tier_progress = $5,
+       updated_at = clock_timestamp()
+ WHERE player_id = $1",
+};
+
+static LOG: Stmt = Stmt {
+    args: &[
+        O::UUIDOID,
+        O::TEXTOID,
+        O::TEXTOID,
+        O::INT8OID,
+        O::INT8OID,
+        O::INT8OID,
+        O::INT8OID,
+        O::TEXTOID,
+        O::TEXTOID,
+        O::BOOLOID,
+        O::TEXTOID,
+    ],
+    sql: "\
+INSERT INTO loyalty.reconciliation
+    (player_id, staff_id, reason, balance_before, balance_after, lifetime_before, lifetime_after,
+     tier_before, tier_after, changed, correlation_id)
+VALUES ($1, $2::uuid, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+RETURNING id",
+};

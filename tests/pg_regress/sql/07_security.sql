@@ -1,0 +1,135 @@
+-- Security: the three roles of the README, nothing for PUBLIC, and a
+-- hostile user who shadows names in their own schema gains nothing.
+\pset footer off
+SET loyalty.correlation_id = 'regress-security';
+
+-- The GRANTs exactly as the README gives them.
+-- Application: calls the functions, touches no table.
+CREATE ROLE loyalty_app NOLOGIN;
+GRANT USAGE ON SCHEMA loyalty TO loyalty_app;
+GRANT EXECUTE ON FUNCTION
+    loyalty.increment_player_loyalty(uuid, integer, text, text, text, uuid, uuid, uuid, text),
+    loyalty.manual_reward(uuid, uuid, integer, text, integer, text),
+    loyalty.apply_promotion(uuid, text, integer, text, uuid, text),
+    loyalty.redeem_points(uuid, integer, uuid, text, text, text),
+    loyalty.adjust_points(uuid, uuid, integer, text, text, text),
+    loyalty.reverse_entry(bigint, uuid, text, text),
+    loyalty.complete_rating_slip(uuid, uuid, numeric, integer, jsonb, uuid, text),
+    loyalty.recover_rating_slip(uuid, text),
+    loyalty.validate_reward(integer, text, uuid),
+    loyalty.rate_limit_status(uuid)
+  TO loyalty_app;
+
+-- Auditor: reads everything, runs the audit functions, writes nothing.
+CREATE ROLE loyalty_auditor NOLOGIN;
+GRANT USAGE ON SCHEMA loyalty TO loyalty_auditor;
+GRANT SELECT ON ALL TABLES IN SCHEMA loyalty TO loyalty_auditor;
+GRANT EXECUTE ON FUNCTION
+    loyalty.trace(text),
+    loyalty.player_statement(uuid, timestamptz, timestamptz, bigint, integer),
+    loyalty.balance_at(uuid, timestamptz),
+    loyalty.drift_check(),
+    loyalty.rate_limit_status(uuid)
+  TO loyalty_auditor;
+
+-- Admin: everything the auditor has, plus capabilities, tiers, reconcile and recovery.
+CREATE ROLE loyalty_admin NOLOGIN;
+GRANT loyalty_auditor TO loyalty_admin;
+GRANT INSERT, UPDATE, DELETE ON loyalty.staff_permission, loyalty.tier TO loyalty_admin;
+GRANT EXECUTE ON FUNCTION
+    loyalty.reconcile_player(uuid, uuid, text),
+    loyalty.recover_rating_slip(uuid, text),
+    loyalty.recover_pending(integer)
+  TO loyalty_admin;
+
+-- The application role can call the write path ...
+SET ROLE loyalty_app;
+SELECT balance_after FROM loyalty.apply_promotion('5ec00000-0000-0000-0000-000000000001', 'sec-promo-1', 100);
+-- ... and cannot read, insert into or update any table, or run audit and admin functions.
+SELECT count(*) FROM loyalty.loyalty_ledger;
+\echo sqlstate :LAST_ERROR_SQLSTATE
+INSERT INTO loyalty.player_loyalty (player_id, tier) VALUES ('5ec00000-0000-0000-0000-000000000002', 'GOLD');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+UPDATE loyalty.player_loyalty SET current_balance = 1000000;
+\echo sqlstate :LAST_ERROR_SQLSTATE
+INSERT INTO loyalty.staff_permission VALUES ('5ec00000-0000-0000-0000-0000000000aa', ARRAY['loyalty:award']);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT * FROM loyalty.drift_check();
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT * FROM loyalty.reconcile_player('5ec00000-0000-0000-0000-000000000001', '57aff000-0000-0000-0000-000000000001', 'app tries to reconcile');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT * FROM loyalty.recover_pending();
+\echo sqlstate :LAST_ERROR_SQLSTATE
+RESET ROLE;
+
+-- The auditor reads and traces, and cannot write.
+SET ROLE loyalty_auditor;
+SELECT count(*) > 0 AS can_read_ledger FROM loyalty.loyalty_ledger;
+SELECT count(*) AS traced FROM loyalty.trace('regress-security');
+SELECT count(*) AS drift FROM loyalty.drift_check();
+SELECT * FROM loyalty.apply_promotion('5ec00000-0000-0000-0000-000000000001', 'sec-promo-2', 100);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+UPDATE loyalty.player_loyalty SET current_balance = 0;
+\echo sqlstate :LAST_ERROR_SQLSTATE
+INSERT INTO loyalty.tier VALUES ('DIAMOND', 100000, 3);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+RESET ROLE;
+
+-- The admin manages capabilities and reconciles; nobody edits the ledger.
+SET ROLE loyalty_admin;
+INSERT INTO loyalty.staff_permission VALUES ('5ec00000-0000-0000-0000-0000000000ad', ARRAY['loyalty:adjust']);
+SELECT changed FROM loyalty.reconcile_player('5ec00000-0000-0000-0000-000000000001',
+       '5ec00000-0000-0000-0000-0000000000ad', 'admin checks the balance');
+UPDATE loyalty.loyalty_ledger SET points_change = 1;
+\echo sqlstate :LAST_ERROR_SQLSTATE
+DELETE FROM loyalty.loyalty_ledger;
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT * FROM loyalty.apply_promotion('5ec00000-0000-0000-0000-000000000001', 'sec-promo-3', 100);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+RESET ROLE;
+
+-- A hostile user with the application role shadows names in their own
+-- schema: a table named like the ledger, a now() from the past, an "="
+-- that is always true, and puts that schema first on the search_path.
+CREATE ROLE mallory NOLOGIN IN ROLE loyalty_app;
+CREATE SCHEMA mallory AUTHORIZATION mallory;
+SET ROLE mallory;
+CREATE TABLE mallory.loyalty_ledger (LIKE pg_catalog.pg_class);
+CREATE TABLE mallory.player_loyalty (player_id uuid, current_balance bigint);
+CREATE FUNCTION mallory.now() RETURNS timestamptz LANGUAGE sql AS $$ SELECT '1999-12-31'::timestamptz $$;
+CREATE FUNCTION mallory.always(text, text) RETURNS boolean LANGUAGE sql AS $$ SELECT true $$;
+CREATE OPERATOR mallory.= (LEFTARG = text, RIGHTARG = text, FUNCTION = mallory.always);
+CREATE FUNCTION mallory.always_uuid(uuid, uuid) RETURNS boolean LANGUAGE sql AS $$ SELECT true $$;
+CREATE OPERATOR mallory.= (LEFTARG = uuid, RIGHTARG = uuid, FUNCTION = mallory.always_uuid);
+SET search_path = mallory, public, pg_catalog;
+-- A new key is still new (a hijacked "=" would make it look like a replay),
+-- the write lands in loyalty.loyalty_ledger, and the time is real.
+SELECT balance_before, balance_after, idempotent_replay, updated_at > '2020-01-01' AS real_time
+  FROM loyalty.apply_promotion('5ec00000-0000-0000-0000-000000000001', 'sec-promo-4', 25);
+SELECT balance_before, balance_after, idempotent_replay
+  FROM loyalty.apply_promotion('5ec00000-0000-0000-0000-000000000003', 'sec-promo-4', 25);
+SELECT count(*) AS rows_in_mallorys_table FROM mallory.loyalty_ledger;
+RESET search_path;
+RESET ROLE;
+SELECT count(*) AS sec_rows FROM loyalty.loyalty_ledger WHERE idempotency_key IN (
+    loyalty.promotion_key('5ec00000-0000-0000-0000-000000000001', 'sec-promo-4'),
+    loyalty.promotion_key('5ec00000-0000-0000-0000-000000000003', 'sec-promo-4'));
+DROP SCHEMA mallory CASCADE;
+DROP ROLE mallory;
+
+-- Write functions are SECURITY DEFINER with a fixed search_path; none is
+-- executable by PUBLIC.
+SELECT p.proname, p.prosecdef AS security_definer, p.proconfig
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = 'loyalty' AND has_function_privilege('public', p.oid, 'EXECUTE')
+ ORDER BY 1;
+SELECT count(*) AS definer_functions_without_fixed_search_path
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = 'loyalty' AND p.prosecdef
+   AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false);
+
+SELECT * FROM loyalty.drift_check();
+
+-- Clean up the roles (roles are cluster-wide).
+DROP OWNED BY loyalty_app, loyalty_auditor, loyalty_admin;
+DROP ROLE loyalty_app, loyalty_auditor, loyalty_admin;

@@ -1,0 +1,107 @@
+-- The README runbook, block by block, exactly as printed there
+-- (tests/docs.rs fails when the two drift apart).  Each incident is set up
+-- first, then the README's SQL runs.
+\pset footer off
+
+-- ### Points missing after a slip closed
+-- Setup: a slip closes while another session holds the player's row.
+SET loyalty.correlation_id = 'req-7f3a';
+SELECT balance_after FROM loyalty.apply_promotion('11111111-1111-1111-1111-111111111111', 'runbook-welcome', 400, 'welcome offer');
+CREATE EXTENSION IF NOT EXISTS dblink;
+SELECT dblink_connect('blocker', format('host=127.0.0.1 port=%s dbname=%s user=postgres',
+                                        current_setting('port'), current_database()));
+SELECT dblink_exec('blocker', 'BEGIN');
+SELECT * FROM dblink('blocker', $$SELECT 1 FROM loyalty.player_loyalty
+                                   WHERE player_id = '11111111-1111-1111-1111-111111111111' FOR UPDATE$$) AS t(x int);
+SET loyalty.lock_timeout = '100ms';
+SELECT status, error FROM loyalty.complete_rating_slip('51000000-0000-0000-0000-000000000066',
+       '11111111-1111-1111-1111-111111111111', 25, 3600, '{"house_edge": 2, "average_rounds_per_hour": 60}');
+RESET loyalty.lock_timeout;
+SELECT dblink_exec('blocker', 'COMMIT');
+SELECT dblink_disconnect('blocker');
+-- 1. Is the accrual pending, and why?
+SELECT rating_slip_id, player_id, status, attempts, last_sqlstate, last_error, correlation_id
+  FROM loyalty.pending_accruals;
+-- 2. Credit one slip now (same key, same correlation id: never twice) ...
+SELECT status, points, balance_after, correlation_id
+  FROM loyalty.recover_rating_slip('51000000-0000-0000-0000-000000000066');
+-- ... or all of them, oldest first.
+SELECT rating_slip_id, status, points, error FROM loyalty.recover_pending(100);
+-- 3. Confirm: one GAMEPLAY row for the slip.
+SELECT id, transaction_type, points_change, correlation_id
+  FROM loyalty.loyalty_ledger
+ WHERE rating_slip_id = '51000000-0000-0000-0000-000000000066';
+
+-- ### A player disputes a balance
+-- Setup: a host rewards the player, twice the same day by mistake (sequence 2).
+SELECT balance_after FROM loyalty.manual_reward('11111111-1111-1111-1111-111111111111',
+       '57aff000-0000-0000-0000-000000000001', 150, 'birthday dinner at the steakhouse');
+SELECT balance_after FROM loyalty.manual_reward('11111111-1111-1111-1111-111111111111',
+       '57aff000-0000-0000-0000-000000000001', 150, 'birthday dinner at the steakhouse', p_sequence => 2);
+-- Current standing
+SELECT current_balance, lifetime_points, tier, tier_progress
+  FROM loyalty.player_loyalty WHERE player_id = '11111111-1111-1111-1111-111111111111';
+-- Every entry with its running balance (next page: p_after_ledger_id => last ledger_id)
+SELECT ledger_id, transaction_type, points_change, running_balance, reason, staff_id
+  FROM loyalty.player_statement('11111111-1111-1111-1111-111111111111', p_limit => 50);
+-- The balance at the moment the player refers to
+SELECT balance, tier FROM loyalty.balance_at('11111111-1111-1111-1111-111111111111', now() - interval '1 day');
+-- Does the aggregate agree with the ledger? (no rows: yes)
+SELECT * FROM loyalty.drift_check() WHERE player_id = '11111111-1111-1111-1111-111111111111';
+
+-- ### Duplicate award suspected
+-- A rating slip credits exactly one GAMEPLAY row
+SELECT id, transaction_type, points_change, correlation_id
+  FROM loyalty.loyalty_ledger WHERE rating_slip_id = '51000000-0000-0000-0000-000000000066';
+-- Manual rewards to the player, newest first: same reason twice on one gaming day
+-- can only be two different requests (p_sequence), because keys are unique
+SELECT id, staff_id, points_change, reason
+  FROM loyalty.loyalty_ledger
+ WHERE player_id = '11111111-1111-1111-1111-111111111111' AND transaction_type = 'MANUAL_BONUS'
+ ORDER BY id DESC;
+-- Cancel the wrong one with a compensating row (a second attempt is a replay)
+SELECT max(id) AS duplicate_id FROM loyalty.loyalty_ledger
+ WHERE player_id = '11111111-1111-1111-1111-111111111111' AND transaction_type = 'MANUAL_BONUS' \gset
+SELECT balance_before, balance_after, idempotent_replay
+  FROM loyalty.reverse_entry(:duplicate_id, '57aff000-0000-0000-0000-000000000001',
+                             'duplicate birthday reward, confirmed with the host');
+
+-- ### A staff member issuing too many rewards
+-- Where they stand in the current rate window
+SELECT remaining, used, rate_limit, window_seconds
+  FROM loyalty.rate_limit_status('5aff0000-0000-0000-0000-0000000000a1');
+-- What they granted in the last day, per player
+SELECT player_id, count(*) AS rewards, sum(points_change) AS points
+  FROM loyalty.loyalty_ledger
+ WHERE staff_id = '5aff0000-0000-0000-0000-0000000000a1' AND transaction_type = 'MANUAL_BONUS'
+   AND created_at > now() - interval '1 day'
+ GROUP BY player_id ORDER BY points DESC;
+-- Stop them: remove the capability (their next call fails with 42501)
+UPDATE loyalty.staff_permission
+   SET capabilities = array_remove(capabilities, 'loyalty:award')
+ WHERE staff_id = '5aff0000-0000-0000-0000-0000000000a1';
+
+-- ### Balance drift found
+-- Setup: someone "fixed" the balance by hand, outside the extension.
+UPDATE loyalty.player_loyalty SET current_balance = current_balance + 7
+ WHERE player_id = '11111111-1111-1111-1111-111111111111';
+-- What disagrees with the ledger (no rows: healthy)
+SELECT problem, player_id, ledger_id, detail FROM loyalty.drift_check();
+-- Rebuild the player's aggregate from the ledger, under the row lock; recorded with who and why
+SELECT changed, balance_before, balance_after, lifetime_before, lifetime_after, tier_after
+  FROM loyalty.reconcile_player('11111111-1111-1111-1111-111111111111',
+                                '57aff000-0000-0000-0000-000000000001',
+                                'drift reported by the nightly drift_check');
+SELECT problem, player_id, ledger_id, detail FROM loyalty.drift_check();
+-- The audit trail of reconciliations
+SELECT player_id, staff_id, reason, balance_before, balance_after, changed
+  FROM loyalty.reconciliation ORDER BY id DESC LIMIT 10;
+
+-- ### Tracing an error a user reported
+-- Setup: the user's failed call carried correlation id req-7f3a.
+SELECT * FROM loyalty.redeem_points('11111111-1111-1111-1111-111111111111', 99999,
+       '57aff000-0000-0000-0000-000000000001', 'cruise for two, all inclusive', 'runbook-redeem-1');
+SELECT source, ledger_id, kind, points, balance_before, balance_after, detail
+  FROM loyalty.trace('req-7f3a');
+
+SELECT * FROM loyalty.drift_check();
