@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Every test layer: Rust unit/property tests, pg_regress, and integration
+# Every test layer: Rust unit/property tests, pg_regress, isolation specs and integration
 # tests over real connections, against a throwaway cluster.
 #   scripts/test.sh            the CI-sized run
-#   LOYALTY_LONG=1 scripts/test.sh   longer stress/crash runs (later issues)
+#   LOYALTY_LONG=1 scripts/test.sh   the long reliability runs (60 s stress,
+#                                    10 crashes, 512 model cases, 42,000 fuzz calls)
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 PORT="${LOYALTY_TEST_PORT:-55433}"
@@ -36,6 +37,25 @@ if ! /usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress \
         --dbname=loyalty_regress $tests; then
     [ -f "$REGRESS/regression.diffs" ] && head -200 "$REGRESS/regression.diffs"
     failed+=("pg_regress")
+fi
+
+log "layer 2b: isolation specs (tests/isolation, pg_isolation_regress)"
+ISO="$LOYALTY_BASE/isolation"
+for f in "$ROOT"/tests/isolation/specs/*.spec; do
+    b=$(basename "$f" .spec)
+    if [ ! -f "$ROOT/tests/isolation/expected/$b.out" ]; then
+        echo "isolation spec '$b' has no expected output" >&2
+        failed+=("isolation expected files")
+    fi
+done
+specs=$(cd "$ROOT/tests/isolation/specs" && ls *.spec | sed 's/\.spec$//' | sort)
+rm -rf "$ISO" && mkdir -p "$ISO"
+if ! /usr/lib/postgresql/15/lib/pgxs/src/test/isolation/pg_isolation_regress \
+        --inputdir="$ROOT/tests/isolation" --outputdir="$ISO" \
+        --bindir="$PG_BIN" --host=127.0.0.1 --port="$PORT" --user=postgres \
+        --dbname=loyalty_isolation $specs; then
+    [ -f "$ISO/regression.diffs" ] && head -200 "$ISO/regression.diffs"
+    failed+=("isolation")
 fi
 
 log "layer 3: integration tests over real connections"

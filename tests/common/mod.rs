@@ -2,6 +2,8 @@
 //! throwaway server started by `scripts/test.sh` (`LOYALTY_TEST_PG`).
 #![allow(dead_code)]
 
+pub mod load;
+
 use postgres::{Client, NoTls, Row};
 
 /// Connection parameters of the test server, without a database name.

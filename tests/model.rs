@@ -1,0 +1,311 @@
+//! Model-based property test (issue 6, item 4): random sequences of calls
+//! run against the real extension and against a plain-Rust model of the
+//! ledger; after every step both must agree on the outcome (the balance
+//! after, or the SQLSTATE) and on the player's balance, lifetime points and
+//! tier.  Seeded (LOYALTY_MODEL_SEED) and shrinking: a failure is reduced to
+//! a minimal sequence and printed.
+
+mod common;
+
+use common::*;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+const DB: &str = "loyalty_it_model";
+const STAFF: &str = "5aff0000-0000-0000-0007-000000000001";
+const PLAYERS: u8 = 3;
+
+#[derive(Debug, Clone)]
+enum Step {
+    Promote { p: u8, pts: u16 },
+    Redeem { p: u8, pts: u16 },
+    Adjust { p: u8, pts: i16 },
+    Reward { p: u8, pts: u16 },
+    Reverse { nth: usize },
+    ReplayPromotion { nth: usize },
+    UnknownType { p: u8 },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let p = 0..PLAYERS;
+    prop_oneof![
+        3 => (p.clone(), 1u16..3000).prop_map(|(p, pts)| Step::Promote { p, pts }),
+        2 => (p.clone(), 1u16..3000).prop_map(|(p, pts)| Step::Redeem { p, pts }),
+        2 => (p.clone(), any::<i16>()).prop_map(|(p, pts)| Step::Adjust { p, pts }),
+        2 => (p.clone(), prop_oneof![1u16..200, 9990u16..10010]).prop_map(|(p, pts)| Step::Reward { p, pts }),
+        2 => any::<usize>().prop_map(|nth| Step::Reverse { nth }),
+        1 => any::<usize>().prop_map(|nth| Step::ReplayPromotion { nth }),
+        1 => p.prop_map(|p| Step::UnknownType { p }),
+    ]
+}
+
+/// The plain-Rust model: what the ledger must do.
+#[derive(Default)]
+struct Model {
+    balance: HashMap<u8, i64>,
+    lifetime: HashMap<u8, i64>,
+    /// (player, points_change, is_reversal, balance_after) per ledger entry, in order.
+    entries: Vec<(u8, i64, bool, i64)>,
+    /// entry index -> balance_after of its reversal
+    reversed: HashMap<usize, i64>,
+    promotions: Vec<(u8, u16, String, i64)>,
+    rewards: HashMap<(u8, u16), i64>,
+}
+
+fn tier_of(lifetime: i64) -> &'static str {
+    match lifetime {
+        l if l >= 20_000 => "PLATINUM",
+        l if l >= 5_000 => "GOLD",
+        l if l >= 1_000 => "SILVER",
+        _ => "BRONZE",
+    }
+}
+
+impl Model {
+    fn apply(&mut self, p: u8, delta: i64, reversal: bool) -> Result<i64, &'static str> {
+        let b = *self.balance.get(&p).unwrap_or(&0);
+        if b + delta < 0 {
+            return Err("23514");
+        }
+        self.balance.insert(p, b + delta);
+        if delta > 0 {
+            *self.lifetime.entry(p).or_insert(0) += delta;
+        }
+        self.entries.push((p, delta, reversal, b + delta));
+        Ok(b + delta)
+    }
+}
+
+struct Case {
+    id: u64,
+    model: Model,
+    ledger_ids: Vec<i64>,
+}
+
+static CASES: AtomicU64 = AtomicU64::new(0);
+
+impl Case {
+    fn player(&self, p: u8) -> String {
+        format!(
+            "7e570000-0000-{:04x}-{:04x}-{:012}",
+            self.id >> 16,
+            self.id & 0xffff,
+            p
+        )
+    }
+
+    /// Runs a step on the server: Ok((balance_after, ledger_id)) or the SQLSTATE.
+    fn server(
+        &mut self,
+        c: &mut postgres::Client,
+        s: &Step,
+        key: &str,
+    ) -> (Result<(i64, i64), String>, Option<u8>) {
+        let run = |c: &mut postgres::Client,
+                   sql: &str,
+                   params: &[&(dyn postgres::types::ToSql + Sync)]| {
+            c.query_one(sql, params)
+                .map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)))
+                .map_err(|e| {
+                    e.code()
+                        .map(|c| c.code().to_string())
+                        .unwrap_or_else(|| e.to_string())
+                })
+        };
+        match s {
+            Step::Promote { p, pts } => {
+                let pl = self.player(*p);
+                let reward_id = format!("{key}-promo");
+                (run(c, "SELECT balance_after, ledger_id FROM loyalty.apply_promotion($1::text::uuid, $2, $3)", &[&pl, &reward_id, &(*pts as i32)]), Some(*p))
+            }
+            Step::Redeem { p, pts } => {
+                let pl = self.player(*p);
+                (run(c, "SELECT balance_after, ledger_id FROM loyalty.redeem_points($1::text::uuid, $2, $3::text::uuid, 'model redemption', $4)", &[&pl, &(*pts as i32), &STAFF, &key.to_string()]), Some(*p))
+            }
+            Step::Adjust { p, pts } => {
+                let pl = self.player(*p);
+                (run(c, "SELECT balance_after, ledger_id FROM loyalty.adjust_points($1::text::uuid, $2::text::uuid, $3, 'model adjustment', $4)", &[&pl, &STAFF, &(*pts as i32), &key.to_string()]), Some(*p))
+            }
+            Step::Reward { p, pts } => {
+                let pl = self.player(*p);
+                (run(c, "SELECT balance_after, ledger_id FROM loyalty.manual_reward($1::text::uuid, $2::text::uuid, $3, 'model reward for play')", &[&pl, &STAFF, &(*pts as i32)]), Some(*p))
+            }
+            Step::Reverse { nth } => {
+                if self.ledger_ids.is_empty() {
+                    return (Err("skip".into()), None);
+                }
+                let i = nth % self.ledger_ids.len();
+                let p = self.model.entries[i].0;
+                (run(c, "SELECT balance_after, ledger_id FROM loyalty.reverse_entry($1, $2::text::uuid, 'model reversal entry')", &[&self.ledger_ids[i], &STAFF]), Some(p))
+            }
+            Step::ReplayPromotion { nth } => {
+                if self.model.promotions.is_empty() {
+                    return (Err("skip".into()), None);
+                }
+                let (p, pts, reward_id, _) =
+                    self.model.promotions[nth % self.model.promotions.len()].clone();
+                let pl = self.player(p);
+                (run(c, "SELECT balance_after, ledger_id FROM loyalty.apply_promotion($1::text::uuid, $2, $3)", &[&pl, &reward_id, &(pts as i32)]), Some(p))
+            }
+            Step::UnknownType { p } => {
+                let pl = self.player(*p);
+                (run(c, "SELECT balance_after, ledger_id FROM loyalty.increment_player_loyalty($1::text::uuid, 5, 'JACKPOT', $2)", &[&pl, &key.to_string()]), Some(*p))
+            }
+        }
+    }
+
+    /// What the model says the same step must do.
+    fn expect(&mut self, s: &Step, reward_id: Option<String>) -> Result<i64, String> {
+        let m = &mut self.model;
+        let out = match s {
+            Step::Promote { p, pts } => {
+                let r = m.apply(*p, *pts as i64, false);
+                if let (Ok(after), Some(id)) = (r, reward_id) {
+                    m.promotions.push((*p, *pts, id, after));
+                }
+                r
+            }
+            Step::Redeem { p, pts } => m.apply(*p, -(*pts as i64), false),
+            Step::Adjust { p, pts } => match *pts {
+                0 => Err("22023"),
+                v if (v as i64).abs() > 10_000 => Err("22003"),
+                v => m.apply(*p, v as i64, false),
+            },
+            Step::Reward { p, pts } => {
+                if *pts > 10_000 {
+                    Err("22003")
+                } else if let Some(after) = m.rewards.get(&(*p, *pts)) {
+                    Ok(*after) // same reward, same gaming day: a replay
+                } else {
+                    let r = m.apply(*p, *pts as i64, false);
+                    if let Ok(after) = r {
+                        m.rewards.insert((*p, *pts), after);
+                    }
+                    r
+                }
+            }
+            Step::Reverse { nth } => {
+                let i = nth % m.entries.len();
+                let (p, delta, is_reversal, _) = m.entries[i];
+                if is_reversal {
+                    Err("55000")
+                } else if let Some(after) = m.reversed.get(&i) {
+                    Ok(*after)
+                } else {
+                    let r = m.apply(p, -delta, true);
+                    if let Ok(after) = r {
+                        m.reversed.insert(i, after);
+                    }
+                    r
+                }
+            }
+            Step::ReplayPromotion { nth } => Ok(m.promotions[nth % m.promotions.len()].3),
+            Step::UnknownType { .. } => Err("22023"),
+        };
+        out.map_err(str::to_string)
+    }
+}
+
+fn run_case(c: &mut postgres::Client, steps: &[Step]) -> Result<(), TestCaseError> {
+    let mut case = Case {
+        id: CASES.fetch_add(1, Ordering::Relaxed) + std::process::id() as u64 * 100_000,
+        model: Model::default(),
+        ledger_ids: Vec::new(),
+    };
+    for (n, s) in steps.iter().enumerate() {
+        let entries_before = case.model.entries.len();
+        let key = format!("model-{}-{n}", case.id);
+        let reward_id = match s {
+            Step::Promote { .. } => Some(format!("{key}-promo")),
+            _ => None,
+        };
+        let (got, player) = case.server(c, s, &key);
+        if got.as_ref().err().is_some_and(|e| e == "skip") {
+            continue;
+        }
+        let want = case.expect(s, reward_id);
+        let got_after = got.as_ref().map(|(after, _)| *after).map_err(Clone::clone);
+        prop_assert_eq!(&got_after, &want, "step {} {:?}", n, s);
+        if let Ok((_, ledger_id)) = got {
+            if case.model.entries.len() > entries_before {
+                case.ledger_ids.push(ledger_id);
+            }
+        }
+        if let Some(p) = player {
+            let pl = case.player(p);
+            let row = c
+                .query_opt(
+                    "SELECT current_balance, lifetime_points, tier FROM loyalty.player_loyalty WHERE player_id = $1::text::uuid",
+                    &[&pl],
+                )
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let (b, l, t) = row
+                .map(|r| {
+                    (
+                        r.get::<_, i64>(0),
+                        r.get::<_, i64>(1),
+                        r.get::<_, String>(2),
+                    )
+                })
+                .unwrap_or((0, 0, "BRONZE".into()));
+            let mb = *case.model.balance.get(&p).unwrap_or(&0);
+            let ml = *case.model.lifetime.get(&p).unwrap_or(&0);
+            prop_assert_eq!(
+                (b, l, t.as_str()),
+                (mb, ml, tier_of(ml)),
+                "player state after step {} {:?}",
+                n,
+                s
+            );
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn the_database_agrees_with_the_model_after_every_step() {
+    fresh_db(DB);
+    let mut c = connect(DB);
+    grant_staff(
+        &mut c,
+        STAFF,
+        &["loyalty:award", "loyalty:redeem", "loyalty:adjust"],
+    );
+    c.batch_execute("SET loyalty.manual_reward_rate_limit = 1000000")
+        .unwrap();
+    let long = std::env::var("LOYALTY_LONG").is_ok_and(|v| v == "1");
+    let seed: u64 = std::env::var("LOYALTY_MODEL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_261_125);
+    let mut seed_bytes = [0u8; 32];
+    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let config = Config {
+        cases: if long { 512 } else { 64 },
+        max_shrink_iters: 2000,
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new_with_rng(
+        config.clone(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
+    );
+    let steps = std::cell::Cell::new(0usize);
+    let client = std::cell::RefCell::new(c);
+    let result = runner.run(&proptest::collection::vec(step(), 1..40), |seq| {
+        steps.set(steps.get() + seq.len());
+        run_case(&mut client.borrow_mut(), &seq)
+    });
+    let mut c = client.into_inner();
+    if let Err(e) = result {
+        panic!("seed {seed}: the database disagrees with the model: {e}");
+    }
+    assert_invariants(&mut c);
+    println!(
+        "model: seed={seed} cases={} steps={}, database and model agree after every step",
+        config.cases,
+        steps.get()
+    );
+}
