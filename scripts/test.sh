@@ -61,7 +61,7 @@ fi
 log "layer 3: integration tests over real connections"
 if ! (cd "$ROOT" && LOYALTY_TEST_PG="host=127.0.0.1 port=$PORT user=postgres" \
         LOYALTY_TEST_PGDATA="$LOYALTY_BASE/test/data" \
-        cargo test --test '*' -- --test-threads=1 --nocapture); then
+        cargo test --no-fail-fast --test '*' -- --test-threads=1 --nocapture); then
     failed+=("integration")
 fi
 

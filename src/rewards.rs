@@ -346,7 +346,9 @@ fn gaming_day_args(
 
 fn iso_date(client: &mut SpiClient<'_>, d: pgrx::datum::Date) -> Result<String, LoyaltyError> {
     let rows = plans::run(client, &ISO_DATE, &[d.into()])?;
-    required(rows.first().get::<String>(1)?, "date")
+    rows.first()
+        .get::<String>(1)?
+        .ok_or_else(|| LoyaltyError::invalid("p_gaming_day must be a finite date"))
 }
 
 struct Entry {
@@ -383,7 +385,7 @@ SELECT to_char(d, 'YYYY-MM-DD'), d
 
 static ISO_DATE: Stmt = Stmt {
     args: &[O::DATEOID],
-    sql: "SELECT to_char($1, 'YYYY-MM-DD')",
+    sql: "SELECT CASE WHEN isfinite($1) THEN to_char($1, 'YYYY-MM-DD') END",
 };
 
 static ENTRY: Stmt = Stmt {

@@ -55,6 +55,8 @@ SELECT loyalty.calculate_gameplay_points(25, 3600, '{"house_edge": 2, "average_r
 \echo sqlstate :LAST_ERROR_SQLSTATE
 SELECT loyalty.idempotency_key('null');
 \echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT loyalty.manual_reward_key('b0000000-0000-0000-0000-0000000000f1', '57aff000-0000-0000-0000-000000000001', 10, 'a perfectly fine reason', '-infinity');
+\echo sqlstate :LAST_ERROR_SQLSTATE
 SELECT * FROM loyalty.recover_pending(2147483647);
 \echo sqlstate :LAST_ERROR_SQLSTATE
 SELECT * FROM loyalty.validate_reward(NULL, NULL, NULL);
