@@ -49,10 +49,10 @@ setup_all() {
     build_and_install
 }
 
-# start_cluster NAME PORT: a fresh cluster in $LOYALTY_BASE/NAME, trust auth,
-# listening on 127.0.0.1:PORT and a private socket directory.
+# start_cluster NAME PORT [EXTRA_CONF]: a fresh cluster in $LOYALTY_BASE/NAME,
+# trust auth, listening on 127.0.0.1:PORT and a private socket directory.
 start_cluster() {
-    local name=$1 port=$2 dir="$LOYALTY_BASE/$1"
+    local name=$1 port=$2 extra="${3:-}" dir="$LOYALTY_BASE/$1"
     stop_cluster "$name"
     rm -rf "$dir"
     mkdir -p "$dir"
@@ -69,6 +69,7 @@ cron.database_name = 'postgres'
 cron.use_background_workers = on
 max_worker_processes = 32
 log_line_prefix = '%m [%p] '
+$extra
 CONF
     # Never let a Rust backtrace reach a client's error message.
     env -u RUST_BACKTRACE runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/data" \

@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Turns the benchmark's raw runs into the comparison table: median tps,
+mean and p99 latency per variant, and the ratios ext/raw, ext/plpgsql,
+ext/client, all from one run.  Writes Markdown and CSV, prints Markdown."""
+import csv
+import statistics
+import sys
+from collections import defaultdict
+
+runs_csv, bulk_csv, sizes_csv, out_md, out_csv, machine = sys.argv[1:7]
+
+runs = defaultdict(list)
+for r in csv.DictReader(open(runs_csv)):
+    runs[(r["workload"], r["sync"], int(r["clients"]), r["variant"])].append(r)
+
+def med(rows, key):
+    return statistics.median(float(r[key]) for r in rows)
+
+groups = defaultdict(dict)
+for (w, s, c, v), rows in runs.items():
+    groups[(w, s, c)][v] = (med(rows, "tps"), med(rows, "mean_ms"), med(rows, "p99_ms"))
+
+order = ["uniform", "zipf", "hot", "replay", "slip", "reward"]
+lines = [f"Machine: {machine}", "",
+         "| workload | sync commit | clients | variant | tps | mean ms | p99 ms | ext/raw | ext/plpgsql | ext/client |",
+         "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+table = []
+for (w, s, c) in sorted(groups, key=lambda k: (k[1] != "on", order.index(k[0]), k[2])):
+    g = groups[(w, s, c)]
+    ext = g.get("ext")
+    for v in ["raw", "plpgsql", "client", "ext"]:
+        if v not in g:
+            continue
+        tps, mean, p99 = g[v]
+        ratios = ["", "", ""]
+        if v == "ext":
+            for i, other in enumerate(["raw", "plpgsql", "client"]):
+                if other in g and g[other][0] > 0:
+                    ratios[i] = f"{ext[0] / g[other][0]:.2f}"
+        label = {"raw": "raw" if w != "replay" else "raw (unique-index lookup)"}.get(v, v)
+        lines.append(f"| {w} | {s} | {c} | {label} | {tps:.0f} | {mean:.2f} | {p99:.2f} | " + " | ".join(ratios) + " |")
+        table.append([w, s, c, v, f"{tps:.1f}", f"{mean:.3f}", f"{p99:.3f}"] + ratios)
+
+hot = {c: groups[("hot", "on", c)]["ext"][0] for c in (1, 2, 8, 32) if ("hot", "on", c) in groups}
+if 2 in hot and 32 in hot:
+    lines += ["", f"Single hot player, ext: tps at 32 clients / tps at 2 clients = {hot[32] / hot[2]:.2f}"]
+
+bulk = {r["variant"]: float(r["seconds"]) for r in csv.DictReader(open(bulk_csv))}
+if "ext" in bulk:
+    lines += ["", "Bulk promotion, one statement crediting 100,000 players:", "",
+              "| variant | seconds | ext time / variant time |", "|---|---:|---:|"]
+    for v, sec in bulk.items():
+        lines.append(f"| {v} | {sec:.2f} | {bulk['ext'] / sec:.2f} |")
+
+sizes = [row for row in csv.reader(open(sizes_csv)) if row]
+lines += ["", "Ledger after the run:", "", "| measure | value |", "|---|---:|"]
+lines += [f"| {k} | {v} |" for k, v in sizes]
+
+md = "\n".join(lines) + "\n"
+open(out_md, "w").write(md)
+with open(out_csv, "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["workload", "sync", "clients", "variant", "tps", "mean_ms", "p99_ms", "ext_over_raw", "ext_over_plpgsql", "ext_over_client"])
+    w.writerows(table)
+print(md)

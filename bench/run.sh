@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of loyalty_ext (issue 7).  One command:
+#     bench/run.sh
+# Builds and installs the extension, starts a throwaway cluster on port
+# 55434, and runs each workload with pgbench, alternating the variants
+#   raw      the bare minimum SQL: lock+update the player, insert the ledger row
+#   plpgsql  bench/plpgsql.sql, a PL/pgSQL function with the same contract
+#   client   the same work as separate client statements in one transaction
+#   ext      loyalty.increment_player_loyalty (and manual_reward, complete_rating_slip)
+# each for the same duration and client count.  Prints a table and writes
+# bench/results/latest.{csv,md}.
+# Knobs: BENCH_SECONDS (10), BENCH_ROUNDS (2), BENCH_CLIENTS (8),
+# BENCH_ONLY (a subset of: uniform zipf hot replay slip reward bulk).
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
+
+PORT="${BENCH_PORT:-55434}"
+SECONDS_PER_RUN="${BENCH_SECONDS:-10}"
+ROUNDS="${BENCH_ROUNDS:-2}"
+CLIENTS="${BENCH_CLIENTS:-8}"
+OUT="$ROOT/bench/results"
+WORK="$LOYALTY_BASE/bench-work"
+SQL="$ROOT/bench/sql"
+
+setup_all
+log "starting the benchmark cluster"
+# Checkpoints and autovacuum off the measured path; fsync stays on.
+start_cluster bench "$PORT" "shared_buffers = '512MB'
+max_wal_size = '8GB'
+checkpoint_timeout = '30min'
+max_connections = 200"
+trap 'stop_cluster bench' EXIT
+
+psql_at "$PORT" postgres -q -c 'CREATE DATABASE bench'
+psql_at "$PORT" bench -q <<'SQL'
+CREATE EXTENSION loyalty_ext;
+\i bench/plpgsql.sql
+ALTER DATABASE bench SET loyalty.manual_reward_rate_limit = 1000000000;
+-- 100,000 players, 10,000 known keys for the replay workload, 64 hosts.
+INSERT INTO loyalty.player_loyalty (player_id, tier) SELECT bench.pid(g), 'BRONZE' FROM generate_series(1, 100000) g;
+SELECT count(*) FROM generate_series(1, 10000) g,
+       LATERAL loyalty.increment_player_loyalty(bench.pid(g), 10, 'PROMOTION', 'replay-' || g);
+INSERT INTO loyalty.staff_permission SELECT bench.pid(900000 + g), ARRAY['loyalty:award'] FROM generate_series(0, 64) g;
+VACUUM ANALYZE;
+SQL
+
+rm -rf "$WORK" && mkdir -p "$WORK/logs" "$OUT"
+RAW="$WORK/runs.csv"
+echo "workload,sync,clients,variant,round,tps,mean_ms,p99_ms" > "$RAW"
+
+# run WORKLOAD SYNC CLIENTS ROUND VARIANT
+run() {
+    local workload=$1 sync=$2 clients=$3 round=$4 variant=$5
+    local tag="${workload}-${sync}-${clients}-${variant}-${round}"
+    local threads=$(( clients < 2 ? 1 : 2 ))
+    rm -f "$WORK/logs/$tag".*
+    PGOPTIONS="-c synchronous_commit=$sync" /usr/lib/postgresql/15/bin/pgbench -n -M prepared \
+        -h 127.0.0.1 -p "$PORT" -U postgres -c "$clients" -j "$threads" -T "$SECONDS_PER_RUN" \
+        -l --log-prefix="$WORK/logs/$tag" -f "$SQL/${workload}_${variant}.sql" bench \
+        > "$WORK/$tag.out" 2>&1 || { echo "pgbench failed for $tag:"; tail -5 "$WORK/$tag.out"; exit 1; }
+    python3 "$ROOT/bench/latency.py" "$WORK/$tag.out" "$WORK/logs/$tag" \
+        "$workload,$sync,$clients,$variant,$round" >> "$RAW"
+    tail -1 "$RAW"
+}
+
+# compare WORKLOAD SYNC CLIENTS VARIANTS...: alternate the variants, ROUNDS times.
+# BENCH_ONLY="uniform hot" restricts the run to some workloads.
+compare() {
+    local workload=$1 sync=$2 clients=$3; shift 3
+    if [ -n "${BENCH_ONLY:-}" ] && ! [[ " $BENCH_ONLY " == *" $workload "* ]]; then return; fi
+    for round in $(seq 1 "$ROUNDS"); do
+        for variant in "$@"; do run "$workload" "$sync" "$clients" "$round" "$variant"; done
+    done
+}
+
+BULK="$WORK/bulk.csv"
+echo "variant,seconds" > "$BULK"
+log "workloads (synchronous_commit = on)"
+compare uniform on "$CLIENTS" raw plpgsql client ext
+compare zipf    on "$CLIENTS" raw plpgsql client ext
+for c in 1 2 8 32; do compare hot on "$c" raw plpgsql client ext; done
+compare replay  on "$CLIENTS" raw plpgsql ext
+compare slip    on "$CLIENTS" ext
+compare reward  on "$CLIENTS" ext
+log "workloads (synchronous_commit = off)"
+compare uniform off "$CLIENTS" raw plpgsql client ext
+compare hot     off "$CLIENTS" raw plpgsql client ext
+
+if [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" bulk "* ]]; then
+log "bulk promotion: one statement crediting 100,000 players"
+bulk() {
+    local variant=$1 statement=$2
+    local ms
+    ms=$(psql_at "$PORT" bench -qAt -c '\timing on' -c "$statement" | grep -oE 'Time: [0-9.]+' | awk '{print $2}')
+    echo "$variant,$(python3 -c "print(round($ms/1000, 3))")" | tee -a "$BULK"
+}
+bulk raw "WITH p AS (UPDATE loyalty.player_loyalty SET current_balance = current_balance + 10, lifetime_points = lifetime_points + 10, updated_at = now() RETURNING player_id, current_balance, lifetime_points, tier) INSERT INTO loyalty.loyalty_ledger (player_id, points_change, transaction_type, idempotency_key, request_fingerprint, balance_before, balance_after, tier_before, tier_after, tier_progress_after, lifetime_points_after, correlation_id) SELECT player_id, 10, 'PROMOTION', 'bulk-raw-' || player_id, '', current_balance - 10, current_balance, tier, tier, 0, lifetime_points, 'bench' FROM p"
+bulk plpgsql "SELECT count(*) FROM generate_series(1, 100000) g, LATERAL bench.increment_plpgsql(bench.pid(g), 10, 'PROMOTION', 'bulk-plpgsql-' || g)"
+bulk ext "SELECT count(*) FROM generate_series(1, 100000) g, LATERAL loyalty.apply_promotion(bench.pid(g), 'bulk-ext-2026', 10)"
+fi
+
+log "ledger size after the run"
+SIZES="$WORK/sizes.csv"
+psql_at "$PORT" bench -qAt -F, > "$SIZES" <<'SQL'
+SELECT 'rows', count(*)::text FROM loyalty.loyalty_ledger
+UNION ALL SELECT 'heap_bytes_per_row', (pg_relation_size('loyalty.loyalty_ledger') / greatest(count(*), 1))::text FROM loyalty.loyalty_ledger
+UNION ALL SELECT 'index_bytes_per_row', (pg_indexes_size('loyalty.loyalty_ledger') / greatest(count(*), 1))::text FROM loyalty.loyalty_ledger
+UNION ALL SELECT 'index ' || c.relname, pg_size_pretty(pg_relation_size(c.oid))
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+ WHERE i.indrelid = 'loyalty.loyalty_ledger'::regclass;
+SQL
+cat "$SIZES"
+
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+python3 "$ROOT/bench/report.py" "$RAW" "$BULK" "$SIZES" "$OUT/latest.md" "$OUT/latest.csv" \
+    "$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, PostgreSQL 15, ${SECONDS_PER_RUN}s x ${ROUNDS} rounds per variant, $STAMP"
+cp "$RAW" "$OUT/runs-latest.csv"
