@@ -10,7 +10,6 @@ use pgrx::prelude::*;
 use pgrx::AllocatedByRust;
 use pgrx::PgTupleDesc;
 use std::cell::Cell;
-use std::ffi::CString;
 use std::panic::AssertUnwindSafe;
 
 /// Runs the body of a SQL-callable function: resolves the correlation id,
@@ -73,34 +72,32 @@ fn reraise(caught: CaughtError, corr: &str) -> ! {
     }
 }
 
-/// Runs `f` (which waits for a `kind` row lock) with the server's
-/// `lock_timeout` set to `loyalty.lock_timeout`, restored afterwards; a
-/// timeout becomes `LoyaltyError::LockTimeout` (55P03).
+/// Runs `f` (which waits for a `kind` row lock) with the server's lock
+/// timeout set to `loyalty.lock_timeout`, restored afterwards; a timeout
+/// becomes `LoyaltyError::LockTimeout` (55P03).
+///
+/// The lock manager reads the `LockTimeout` global when a wait starts, so
+/// the value is swapped directly rather than through the GUC machinery
+/// (which would parse and log a setting change on every call); a guard
+/// restores it on every exit, an ERROR's unwinding included.
 pub fn with_lock_timeout<R>(kind: &'static str, id: &str, corr: &str, f: impl FnOnce() -> R) -> R {
-    let ms = crate::gucs::LOCK_TIMEOUT_MS.get();
+    let ms = crate::gucs::lock_timeout_ms();
     if ms == 0 {
         return f();
     }
-    let value = CString::new(ms.to_string()).unwrap_or_default();
-    // SAFETY: a GUC nest level opened and closed around `f`; on error the
-    // (sub)transaction abort unwinds it.
-    let level = unsafe {
-        let level = pg_sys::NewGUCNestLevel();
-        pg_sys::set_config_option(
-            c"lock_timeout".as_ptr(),
-            value.as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_SAVE,
-            true,
-            0,
-            false,
-        );
-        level
-    };
+    struct Restore(i32);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // SAFETY: a plain int global of the backend's only thread.
+            unsafe { pg_sys::LockTimeout = self.0 };
+        }
+    }
+    // SAFETY: as above.
+    let _restore = Restore(unsafe { pg_sys::LockTimeout });
+    unsafe { pg_sys::LockTimeout = ms };
     let id = id.to_string();
     let corr = corr.to_string();
-    let out = PgTryBuilder::new(AssertUnwindSafe(f))
+    PgTryBuilder::new(AssertUnwindSafe(f))
         .catch_when(PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE, move |_| {
             LoyaltyError::LockTimeout {
                 kind,
@@ -108,9 +105,7 @@ pub fn with_lock_timeout<R>(kind: &'static str, id: &str, corr: &str, f: impl Fn
             }
             .raise(&corr)
         })
-        .execute();
-    unsafe { pg_sys::AtEOXact_GUC(true, level) };
-    out
+        .execute()
 }
 
 /// The composite row types the SQL functions return.

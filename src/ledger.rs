@@ -1,10 +1,10 @@
 //! `loyalty.increment_player_loyalty`: the one write path (SPEC section 3).
 //!
-//! Per call, in the caller's transaction: validate (pure, before any lock),
-//! look the key up (a replay returns the original row and writes nothing),
-//! lock the player's row (creating it for a new player), compute the change
-//! (pure), then insert the ledger row and update the player in one
-//! statement.  A key committed by a concurrent caller after the first lookup
+//! Per call, in the caller's transaction: validate (pure, before any lock);
+//! in one statement, look the key up (a replay returns the original row,
+//! takes no lock and writes nothing) and otherwise lock the player's row
+//! (creating it for a new player); compute the change (pure); then insert
+//! the ledger row and update the player in one statement.  A key committed by a concurrent caller after the first lookup
 //! is caught by `ON CONFLICT DO NOTHING` on the ledger's unique key, before
 //! anything is written, and answered as a replay.  The statements are
 //! prepared once per backend and kept.
@@ -19,7 +19,7 @@ use crate::gucs;
 use crate::plans::{self, required, Stmt};
 use pgrx::pg_sys::PgBuiltInOids as O;
 use pgrx::prelude::*;
-use pgrx::spi::SpiClient;
+use pgrx::spi::{SpiClient, SpiTupleTable};
 
 /// What a write function returns: the player after the change and its ledger row.
 #[derive(Debug, Clone)]
@@ -109,13 +109,20 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
     authorize::check_session_staff(&req, correlation_id)?;
 
     Spi::connect_mut(|client| {
-        if let Some(prior) = find_by_key(client, &req.idempotency_key)? {
-            return prior.answer(&req, &fingerprint, correlation_id);
-        }
+        // One statement: a known key is answered without taking any lock;
+        // otherwise the player's row is locked.
+        let (account, ladder) = match key_and_lock(
+            client,
+            player_id,
+            Some(&req.idempotency_key),
+            correlation_id,
+        )? {
+            Found::Prior(prior) => return prior.answer(&req, &fingerprint, correlation_id),
+            Found::Locked(account, ladder) => (account, ladder),
+        };
         // Capabilities and the rate limit come after the key check, so a
         // replay never uses quota and is never refused.
         authorize::check_staff(client, &req, correlation_id)?;
-        let (account, ladder) = lock_player(client, player_id, correlation_id)?;
         let applied = apply(&account, req.delta, &ladder)?;
 
         let row = plans::run(
@@ -243,7 +250,15 @@ fn find_by_key(client: &mut SpiClient<'_>, key: &str) -> Result<Option<PriorEntr
     if rows.is_empty() {
         return Ok(None);
     }
-    let r = rows.first();
+    prior_from(&rows.first())
+}
+
+/// Decodes the ledger columns 1–12 shared by LOOKUP and KEY_AND_LOCK;
+/// `None` when the key is unknown (id is NULL).
+fn prior_from(r: &SpiTupleTable<'_>) -> Result<Option<PriorEntry>, LoyaltyError> {
+    let Some(ledger_id) = r.get::<i64>(1)? else {
+        return Ok(None);
+    };
     let player_id: pgrx::Uuid = required(r.get(2)?, "player_id")?;
     Ok(Some(PriorEntry {
         result: ChangeResult {
@@ -256,7 +271,7 @@ fn find_by_key(client: &mut SpiClient<'_>, key: &str) -> Result<Option<PriorEntr
             lifetime_points: required(r.get(10)?, "lifetime_points_after")?,
             updated_at: required(r.get(11)?, "created_at")?,
             row_locked: false,
-            ledger_id: required(r.get(1)?, "id")?,
+            ledger_id,
             idempotent_replay: true,
             correlation_id: required(r.get(12)?, "correlation_id")?,
         },
@@ -266,28 +281,38 @@ fn find_by_key(client: &mut SpiClient<'_>, key: &str) -> Result<Option<PriorEntr
     }))
 }
 
-/// Locks the player's row (`FOR UPDATE`), creating it first for a new
-/// player; returns the account and the tier ladder read in the same
-/// statement.  Waits at most `loyalty.lock_timeout`.
-pub(crate) fn lock_player(
+/// What `key_and_lock` found.
+enum Found {
+    /// The key is known: the original entry (no lock taken).
+    Prior(PriorEntry),
+    /// The key is new: the player's row, locked, and the tier ladder.
+    Locked(Account, Ladder),
+}
+
+/// Looks the key up and, only when it is unknown, locks the player's row
+/// (`FOR UPDATE`), creating it first for a new player — one statement on
+/// the common path.  Waits at most `loyalty.lock_timeout`.
+fn key_and_lock(
     client: &mut SpiClient<'_>,
     player_id: pgrx::Uuid,
+    key: Option<&str>,
     correlation_id: &str,
-) -> Result<(Account, Ladder), LoyaltyError> {
+) -> Result<Found, LoyaltyError> {
     guard::with_lock_timeout("player", &player_id.to_string(), correlation_id, || {
         for attempt in 0..2 {
-            let rows = plans::run(client, &LOCK, &[player_id.into()])?;
-            if !rows.is_empty() {
-                let r = rows.first();
-                let names: Vec<String> = required(r.get(4)?, "tier names")?;
-                let thresholds: Vec<i64> = required(r.get(5)?, "tier thresholds")?;
-                let ladder = ladder_from(names, thresholds)?;
+            let rows = plans::run(client, &KEY_AND_LOCK, &[player_id.into(), key.into()])?;
+            let r = rows.first();
+            if let Some(prior) = prior_from(&r)? {
+                return Ok(Found::Prior(prior));
+            }
+            if let Some(balance) = r.get::<i64>(13)? {
                 let account = Account {
-                    balance: required(r.get(1)?, "current_balance")?,
-                    lifetime_points: required(r.get(2)?, "lifetime_points")?,
-                    tier: required(r.get(3)?, "tier")?,
+                    balance,
+                    lifetime_points: required(r.get(14)?, "lifetime_points")?,
+                    tier: required(r.get(15)?, "tier")?,
                 };
-                return Ok((account, ladder));
+                let ladder = ladder_from(&r.get::<String>(16)?.unwrap_or_default())?;
+                return Ok(Found::Locked(account, ladder));
             }
             if attempt == 0 {
                 // New player: insert the row; a concurrent creator makes
@@ -301,12 +326,37 @@ pub(crate) fn lock_player(
     })
 }
 
-fn ladder_from(names: Vec<String>, thresholds: Vec<i64>) -> Result<Ladder, LoyaltyError> {
-    let tiers = names
-        .into_iter()
-        .zip(thresholds)
-        .map(|(name, threshold)| Tier { name, threshold })
-        .collect();
+/// Locks the player's row (creating it for a new player) and reads the
+/// tier ladder; for callers that have no key to check (reconcile).
+pub(crate) fn lock_player(
+    client: &mut SpiClient<'_>,
+    player_id: pgrx::Uuid,
+    correlation_id: &str,
+) -> Result<(Account, Ladder), LoyaltyError> {
+    match key_and_lock(client, player_id, None, correlation_id)? {
+        Found::Locked(account, ladder) => Ok((account, ladder)),
+        Found::Prior(_) => Err(LoyaltyError::internal("no key was given")),
+    }
+}
+
+/// Parses the tier list KEY_AND_LOCK reads (`threshold name,…`, one
+/// sublink instead of two arrays); order does not matter, `Ladder` sorts.
+fn ladder_from(text: &str) -> Result<Ladder, LoyaltyError> {
+    let tiers = text
+        .split(',')
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            let (threshold, name) = t
+                .split_once(' ')
+                .ok_or_else(|| LoyaltyError::internal("malformed tier list"))?;
+            Ok(Tier {
+                name: name.to_string(),
+                threshold: threshold
+                    .parse()
+                    .map_err(|_| LoyaltyError::internal("malformed tier threshold"))?,
+            })
+        })
+        .collect::<Result<Vec<_>, LoyaltyError>>()?;
     Ladder::new(tiers).ok_or_else(|| LoyaltyError::InvalidState {
         message: "loyalty.tier must have a tier with threshold 0".into(),
         context: vec![],
@@ -322,15 +372,24 @@ SELECT id, player_id, request_fingerprint, transaction_type, balance_before, bal
  WHERE idempotency_key = $1",
 };
 
-static LOCK: Stmt = Stmt {
-    args: &[O::UUIDOID],
+/// The ledger columns of LOOKUP, then — only when the key is unknown — the
+/// player's row locked FOR UPDATE and the tier ladder.  A known key takes
+/// no lock: the lateral subquery's gating qual keeps it from running.
+static KEY_AND_LOCK: Stmt = Stmt {
+    args: &[O::UUIDOID, O::TEXTOID],
     sql: "\
-SELECT p.current_balance, p.lifetime_points, p.tier,
-       ARRAY(SELECT t.name FROM loyalty.tier t ORDER BY t.threshold),
-       ARRAY(SELECT t.threshold FROM loyalty.tier t ORDER BY t.threshold)
-  FROM loyalty.player_loyalty p
- WHERE p.player_id = $1
-   FOR UPDATE OF p",
+SELECT l.id, l.player_id, l.request_fingerprint, l.transaction_type, l.balance_before,
+       l.balance_after, l.tier_before, l.tier_after, l.tier_progress_after,
+       l.lifetime_points_after, l.created_at, l.correlation_id,
+       p.current_balance, p.lifetime_points, p.tier, p.ladder
+  FROM (SELECT 1) AS one
+  LEFT JOIN loyalty.loyalty_ledger l ON l.idempotency_key = $2
+  LEFT JOIN LATERAL (
+        SELECT x.current_balance, x.lifetime_points, x.tier,
+               (SELECT string_agg(t.threshold || ' ' || t.name, ',') FROM loyalty.tier t) AS ladder
+          FROM loyalty.player_loyalty x
+         WHERE x.player_id = $1 AND l.id IS NULL
+           FOR UPDATE OF x) AS p ON true",
 };
 
 static CREATE: Stmt = Stmt {

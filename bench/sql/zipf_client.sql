@@ -9,7 +9,7 @@ INSERT INTO loyalty.loyalty_ledger (player_id, points_change, transaction_type, 
        balance_before, balance_after, tier_before, tier_after, tier_progress_after, lifetime_points_after, correlation_id)
 VALUES (bench.pid(:pid), 10, 'PROMOTION', 'c' || :client_id || '-' || :r,
         encode(sha256(('c' || :client_id || '-' || :r)::bytea), 'hex'),
-        :bal, :bal + 10, :'tier', :'newtier', 0, :life + 10, 'bench');
-UPDATE loyalty.player_loyalty SET current_balance = :bal + 10, lifetime_points = :life + 10, tier = :'newtier',
+        :bal, :bal + 10, :tier, :newtier, 0, :life + 10, 'bench');
+UPDATE loyalty.player_loyalty SET current_balance = :bal + 10, lifetime_points = :life + 10, tier = :newtier,
        updated_at = now() WHERE player_id = bench.pid(:pid);
 COMMIT;
