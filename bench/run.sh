@@ -43,7 +43,15 @@ INSERT INTO loyalty.staff_permission SELECT bench.pid(900000 + g), ARRAY['loyalt
 VACUUM ANALYZE;
 SQL
 
-rm -rf "$WORK" && mkdir -p "$WORK/logs" "$OUT"
+rm -rf "$WORK" && mkdir -p "$WORK/logs" "$WORK/sql" "$OUT"
+# The uniform scripts are the templates: Zipf-skewed and single-hot-player
+# workloads differ only in how the player is drawn.
+cp "$SQL"/*.sql "$WORK/sql/"
+for v in raw plpgsql client ext; do
+    sed 's/\\set pid random(1, 100000)/\\set pid random_zipfian(1, 100000, 1.1)/' "$SQL/uniform_$v.sql" > "$WORK/sql/zipf_$v.sql"
+    sed 's/\\set pid random(1, 100000)/\\set pid 1/' "$SQL/uniform_$v.sql" > "$WORK/sql/hot_$v.sql"
+done
+SQL="$WORK/sql"
 RAW="$WORK/runs.csv"
 echo "workload,sync,clients,variant,round,tps,mean_ms,p99_ms" > "$RAW"
 

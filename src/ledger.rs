@@ -1,10 +1,10 @@
 //! `loyalty.increment_player_loyalty`: the one write path (SPEC section 3).
 //!
-//! Per call, in the caller's transaction: validate (pure, before any lock);
-//! in one statement, look the key up (a replay returns the original row,
-//! takes no lock and writes nothing) and otherwise lock the player's row
-//! (creating it for a new player); compute the change (pure); then insert
-//! the ledger row and update the player in one statement.  A key committed by a concurrent caller after the first lookup
+//! Per call, in the caller's transaction: validate (pure, before any lock),
+//! look the key up (a replay returns the original row, takes no lock and
+//! writes nothing), lock the player's row (creating it for a new player),
+//! compute the change (pure), then insert the ledger row and update the
+//! player in one statement.  A key committed by a concurrent caller after the first lookup
 //! is caught by `ON CONFLICT DO NOTHING` on the ledger's unique key, before
 //! anything is written, and answered as a replay.  The statements are
 //! prepared once per backend and kept.
@@ -53,6 +53,27 @@ pub struct ChangeArgs {
 }
 
 impl ChangeArgs {
+    /// The arguments of a typed entry point (manual reward, promotion,
+    /// redemption, adjustment): no slip, visit or reversed entry.
+    pub fn typed(
+        tx_type: crate::domain::request::TxType,
+        player_id: Option<pgrx::Uuid>,
+        delta: Option<i32>,
+        idempotency_key: Option<String>,
+        reason: Option<&str>,
+        staff_id: Option<pgrx::Uuid>,
+    ) -> ChangeArgs {
+        ChangeArgs {
+            player_id,
+            delta,
+            tx_type: Some(tx_type.as_str().to_string()),
+            idempotency_key,
+            reason: reason.map(str::to_string),
+            staff_id,
+            ..ChangeArgs::default()
+        }
+    }
+
     fn raw(&self) -> RawRequest {
         let s = |u: &Option<pgrx::Uuid>| u.as_ref().map(|u| u.to_string());
         RawRequest {
@@ -109,20 +130,14 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
     authorize::check_session_staff(&req, correlation_id)?;
 
     Spi::connect_mut(|client| {
-        // One statement: a known key is answered without taking any lock;
-        // otherwise the player's row is locked.
-        let (account, ladder) = match key_and_lock(
-            client,
-            player_id,
-            Some(&req.idempotency_key),
-            correlation_id,
-        )? {
-            Found::Prior(prior) => return prior.answer(&req, &fingerprint, correlation_id),
-            Found::Locked(account, ladder) => (account, ladder),
-        };
+        // The key check comes before any lock: a replay takes none.
+        if let Some(prior) = find_by_key(client, &req.idempotency_key)? {
+            return prior.answer(&req, &fingerprint, correlation_id);
+        }
         // Capabilities and the rate limit come after the key check, so a
         // replay never uses quota and is never refused.
         authorize::check_staff(client, &req, correlation_id)?;
+        let (account, ladder) = lock_player(client, player_id, correlation_id)?;
         let applied = apply(&account, req.delta, &ladder)?;
 
         let row = plans::run(
@@ -253,8 +268,7 @@ fn find_by_key(client: &mut SpiClient<'_>, key: &str) -> Result<Option<PriorEntr
     prior_from(&rows.first())
 }
 
-/// Decodes the ledger columns 1–12 shared by LOOKUP and KEY_AND_LOCK;
-/// `None` when the key is unknown (id is NULL).
+/// Decodes the ledger columns of LOOKUP.
 fn prior_from(r: &SpiTupleTable<'_>) -> Result<Option<PriorEntry>, LoyaltyError> {
     let Some(ledger_id) = r.get::<i64>(1)? else {
         return Ok(None);
@@ -281,38 +295,26 @@ fn prior_from(r: &SpiTupleTable<'_>) -> Result<Option<PriorEntry>, LoyaltyError>
     }))
 }
 
-/// What `key_and_lock` found.
-enum Found {
-    /// The key is known: the original entry (no lock taken).
-    Prior(PriorEntry),
-    /// The key is new: the player's row, locked, and the tier ladder.
-    Locked(Account, Ladder),
-}
-
-/// Looks the key up and, only when it is unknown, locks the player's row
-/// (`FOR UPDATE`), creating it first for a new player — one statement on
-/// the common path.  Waits at most `loyalty.lock_timeout`.
-fn key_and_lock(
+/// Locks the player's row (`FOR UPDATE`), creating it first for a new
+/// player, and reads the tier ladder in the same statement.  Waits at most
+/// `loyalty.lock_timeout`.
+pub(crate) fn lock_player(
     client: &mut SpiClient<'_>,
     player_id: pgrx::Uuid,
-    key: Option<&str>,
     correlation_id: &str,
-) -> Result<Found, LoyaltyError> {
+) -> Result<(Account, Ladder), LoyaltyError> {
     guard::with_lock_timeout("player", &player_id.to_string(), correlation_id, || {
         for attempt in 0..2 {
-            let rows = plans::run(client, &KEY_AND_LOCK, &[player_id.into(), key.into()])?;
-            let r = rows.first();
-            if let Some(prior) = prior_from(&r)? {
-                return Ok(Found::Prior(prior));
-            }
-            if let Some(balance) = r.get::<i64>(13)? {
+            let rows = plans::run(client, &LOCK, &[player_id.into()])?;
+            if !rows.is_empty() {
+                let r = rows.first();
                 let account = Account {
-                    balance,
-                    lifetime_points: required(r.get(14)?, "lifetime_points")?,
-                    tier: required(r.get(15)?, "tier")?,
+                    balance: required(r.get(1)?, "current_balance")?,
+                    lifetime_points: required(r.get(2)?, "lifetime_points")?,
+                    tier: required(r.get(3)?, "tier")?,
                 };
-                let ladder = ladder_from(&r.get::<String>(16)?.unwrap_or_default())?;
-                return Ok(Found::Locked(account, ladder));
+                let ladder = ladder_from(&r.get::<String>(4)?.unwrap_or_default())?;
+                return Ok((account, ladder));
             }
             if attempt == 0 {
                 // New player: insert the row; a concurrent creator makes
@@ -326,21 +328,6 @@ fn key_and_lock(
     })
 }
 
-/// Locks the player's row (creating it for a new player) and reads the
-/// tier ladder; for callers that have no key to check (reconcile).
-pub(crate) fn lock_player(
-    client: &mut SpiClient<'_>,
-    player_id: pgrx::Uuid,
-    correlation_id: &str,
-) -> Result<(Account, Ladder), LoyaltyError> {
-    match key_and_lock(client, player_id, None, correlation_id)? {
-        Found::Locked(account, ladder) => Ok((account, ladder)),
-        Found::Prior(_) => Err(LoyaltyError::internal("no key was given")),
-    }
-}
-
-/// Parses the tier list KEY_AND_LOCK reads (`threshold name,…`, one
-/// sublink instead of two arrays); order does not matter, `Ladder` sorts.
 fn ladder_from(text: &str) -> Result<Ladder, LoyaltyError> {
     let tiers = text
         .split(',')
@@ -372,24 +359,16 @@ SELECT id, player_id, request_fingerprint, transaction_type, balance_before, bal
  WHERE idempotency_key = $1",
 };
 
-/// The ledger columns of LOOKUP, then — only when the key is unknown — the
-/// player's row locked FOR UPDATE and the tier ladder.  A known key takes
-/// no lock: the lateral subquery's gating qual keeps it from running.
-static KEY_AND_LOCK: Stmt = Stmt {
-    args: &[O::UUIDOID, O::TEXTOID],
+/// The player's row, locked, and the tier ladder as `threshold name,…`
+/// (one sublink).
+static LOCK: Stmt = Stmt {
+    args: &[O::UUIDOID],
     sql: "\
-SELECT l.id, l.player_id, l.request_fingerprint, l.transaction_type, l.balance_before,
-       l.balance_after, l.tier_before, l.tier_after, l.tier_progress_after,
-       l.lifetime_points_after, l.created_at, l.correlation_id,
-       p.current_balance, p.lifetime_points, p.tier, p.ladder
-  FROM (SELECT 1) AS one
-  LEFT JOIN loyalty.loyalty_ledger l ON l.idempotency_key = $2
-  LEFT JOIN LATERAL (
-        SELECT x.current_balance, x.lifetime_points, x.tier,
-               (SELECT string_agg(t.threshold || ' ' || t.name, ',') FROM loyalty.tier t) AS ladder
-          FROM loyalty.player_loyalty x
-         WHERE x.player_id = $1 AND l.id IS NULL
-           FOR UPDATE OF x) AS p ON true",
+SELECT p.current_balance, p.lifetime_points, p.tier,
+       (SELECT string_agg(t.threshold || ' ' || t.name, ',') FROM loyalty.tier t)
+  FROM loyalty.player_loyalty p
+ WHERE p.player_id = $1
+   FOR UPDATE OF p",
 };
 
 static CREATE: Stmt = Stmt {

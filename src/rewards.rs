@@ -47,15 +47,14 @@ fn manual_reward(
             _ => Some(PENDING_KEY.to_string()),
         };
         ledger::change(
-            &ChangeArgs {
-                player_id: p_player_id,
-                delta: p_points,
-                tx_type: Some(TxType::ManualBonus.as_str().into()),
-                idempotency_key: key,
-                reason: p_reason.map(str::to_string),
-                staff_id: p_staff_id,
-                ..ChangeArgs::default()
-            },
+            &ChangeArgs::typed(
+                TxType::ManualBonus,
+                p_player_id,
+                p_points,
+                key,
+                p_reason,
+                p_staff_id,
+            ),
             corr,
         )
     })
@@ -79,16 +78,16 @@ fn apply_promotion(
             .ok_or_else(|| LoyaltyError::invalid("p_reward_id must not be null or blank"))?;
         check_text("p_reward_id", reward_id, MAX_KEY_CHARS)?;
         let key = p_player_id.map(|p| keys::promotion_key(&p.to_string(), reward_id));
+        let key = key.or_else(|| Some(PENDING_KEY.into()));
         ledger::change(
-            &ChangeArgs {
-                player_id: p_player_id,
-                delta: p_points,
-                tx_type: Some(TxType::Promotion.as_str().into()),
-                idempotency_key: key.or_else(|| Some(PENDING_KEY.into())),
-                reason: p_reason.map(str::to_string),
-                staff_id: p_staff_id,
-                ..ChangeArgs::default()
-            },
+            &ChangeArgs::typed(
+                TxType::Promotion,
+                p_player_id,
+                p_points,
+                key,
+                p_reason,
+                p_staff_id,
+            ),
             corr,
         )
     })
@@ -117,16 +116,16 @@ fn redeem_points(
             }
             None => None,
         };
+        let key = p_idempotency_key.map(str::to_string);
         ledger::change(
-            &ChangeArgs {
-                player_id: p_player_id,
+            &ChangeArgs::typed(
+                TxType::Redemption,
+                p_player_id,
                 delta,
-                tx_type: Some(TxType::Redemption.as_str().into()),
-                idempotency_key: p_idempotency_key.map(str::to_string),
-                reason: p_reason.map(str::to_string),
-                staff_id: p_staff_id,
-                ..ChangeArgs::default()
-            },
+                key,
+                p_reason,
+                p_staff_id,
+            ),
             corr,
         )
     })
@@ -145,16 +144,16 @@ fn adjust_points(
     p_correlation_id: default!(Option<&str>, "NULL"),
 ) -> pgrx::composite_type!('static, "change_result") {
     guard::sql_call(p_correlation_id, |corr| {
+        let key = p_idempotency_key.map(str::to_string);
         ledger::change(
-            &ChangeArgs {
-                player_id: p_player_id,
-                delta: p_points,
-                tx_type: Some(TxType::Adjustment.as_str().into()),
-                idempotency_key: p_idempotency_key.map(str::to_string),
-                reason: p_reason.map(str::to_string),
-                staff_id: p_staff_id,
-                ..ChangeArgs::default()
-            },
+            &ChangeArgs::typed(
+                TxType::Adjustment,
+                p_player_id,
+                p_points,
+                key,
+                p_reason,
+                p_staff_id,
+            ),
             corr,
         )
     })

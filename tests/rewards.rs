@@ -10,11 +10,7 @@ use std::thread;
 const DB: &str = "loyalty_it_rewards";
 
 fn setup() -> String {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        fresh_db(DB);
-    });
-    DB.to_string()
+    shared_db(DB)
 }
 
 #[test]

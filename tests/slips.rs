@@ -13,11 +13,7 @@ use std::time::{Duration, Instant};
 const DB: &str = "loyalty_it_slips";
 
 fn setup() -> String {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        fresh_db(DB);
-    });
-    DB.to_string()
+    shared_db(DB)
 }
 
 fn ensure_player(c: &mut postgres::Client, player: &str) {

@@ -224,7 +224,13 @@ fn refused_or_lost(e: postgres::Error, expected: &[&str]) -> Outcome {
         {
             Outcome::Lost
         }
-        Some(code) => Outcome::Wrong(format!("unexpected SQLSTATE {}: {e}", code.code())),
+        Some(code) => Outcome::Wrong(format!(
+            "unexpected SQLSTATE {}: {}",
+            code.code(),
+            e.as_db_error()
+                .map(|d| d.message().to_string())
+                .unwrap_or_default()
+        )),
         None if e.is_closed()
             || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) =>
         {
@@ -405,8 +411,8 @@ fn bad_call(c: &mut Client, player: &str, corr: &str, rng: &mut StdRng) -> Outco
     let (sql, state) = match rng.gen_range(0..4) {
         0 => ("SELECT 1 FROM loyalty.increment_player_loyalty($1::text::uuid, 0, 'PROMOTION', $2)", "22023"),
         1 => ("SELECT 1 FROM loyalty.increment_player_loyalty($1::text::uuid, 5, 'FREEBIE', $2)", "22023"),
-        2 => ("SELECT 1 FROM loyalty.manual_reward($1::text::uuid, '5aff0000-0000-0000-0006-0000000000c1', 5, $2)", "42501"),
-        _ => ("SELECT 1 FROM loyalty.manual_reward($1::text::uuid, '5aff0000-0000-0000-0006-0000000000a1', 10001, $2 || ' big')", "22003"),
+        2 => ("SELECT 1 FROM loyalty.manual_reward($1::text::uuid, '5aff0000-0000-0000-0006-0000000000c1', 5, 'cashier tries an award ' || $2)", "42501"),
+        _ => ("SELECT 1 FROM loyalty.manual_reward($1::text::uuid, '5aff0000-0000-0000-0006-0000000000a1', 10001, 'too big a reward ' || $2)", "22003"),
     };
     match c.query_one(sql, &[&player, &corr]) {
         Ok(_) => Outcome::Wrong(format!("a bad call succeeded: {sql}")),

@@ -33,6 +33,18 @@ pub fn fresh_db(name: &str) -> String {
     name.to_string()
 }
 
+/// A database with the extension, created once per test binary (the tests
+/// of one file share it and use distinct player ids).
+pub fn shared_db(name: &'static str) -> String {
+    static CREATED: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut created = CREATED.lock().unwrap_or_else(|e| e.into_inner());
+    if !created.contains(&name) {
+        fresh_db(name);
+        created.push(name);
+    }
+    name.to_string()
+}
+
 /// The invariants of SPEC section 2, checked by `loyalty.drift_check()`.
 pub fn assert_invariants(c: &mut Client) {
     let problems = c

@@ -1,3 +1,0 @@
-\set pid 1
-\set r random(1, 1000000000000)
-SELECT balance_after FROM bench.increment_plpgsql(bench.pid(:pid), 10, 'PROMOTION', 'p' || :client_id || '-' || :r);

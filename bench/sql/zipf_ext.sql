@@ -1,3 +1,0 @@
-\set pid random_zipfian(1, 100000, 1.1)
-\set r random(1, 1000000000000)
-SELECT balance_after FROM loyalty.increment_player_loyalty(bench.pid(:pid), 10, 'PROMOTION', 'e' || :client_id || '-' || :r);
