@@ -56,13 +56,17 @@ RAW="$WORK/runs.csv"
 echo "workload,sync,clients,variant,round,tps,mean_ms,p99_ms" > "$RAW"
 
 # run WORKLOAD SYNC CLIENTS ROUND VARIANT
+# Every run gets its own number, part of every idempotency key it makes, so
+# no two runs can collide on a key.
+RUN_NO=0
 run() {
+    RUN_NO=$((RUN_NO + 1))
     local workload=$1 sync=$2 clients=$3 round=$4 variant=$5
     local tag="${workload}-${sync}-${clients}-${variant}-${round}"
     local threads=$(( clients < 2 ? 1 : 2 ))
     rm -f "$WORK/logs/$tag".*
     PGOPTIONS="-c synchronous_commit=$sync" /usr/lib/postgresql/15/bin/pgbench -n -M prepared \
-        -h 127.0.0.1 -p "$PORT" -U postgres -c "$clients" -j "$threads" -T "$SECONDS_PER_RUN" \
+        -h 127.0.0.1 -p "$PORT" -U postgres -c "$clients" -j "$threads" -T "$SECONDS_PER_RUN" -D run="$RUN_NO" \
         -l --log-prefix="$WORK/logs/$tag" -f "$SQL/${workload}_${variant}.sql" bench \
         > "$WORK/$tag.out" 2>&1 || { echo "pgbench failed for $tag:"; tail -5 "$WORK/$tag.out"; exit 1; }
     python3 "$ROOT/bench/latency.py" "$WORK/$tag.out" "$WORK/logs/$tag" \

@@ -1,14 +1,14 @@
 \set pid random(1, 100000)
 \set r random(1, 1000000000000)
 BEGIN;
-SELECT id FROM loyalty.loyalty_ledger WHERE idempotency_key = 'c' || :client_id || '-' || :r;
+SELECT id FROM loyalty.loyalty_ledger WHERE idempotency_key = 'c' || :run || '-' || :client_id || '-' || :r;
 SELECT current_balance AS bal, lifetime_points AS life, tier AS tier
   FROM loyalty.player_loyalty WHERE player_id = bench.pid(:pid) FOR UPDATE \gset
 SELECT name AS newtier FROM loyalty.tier WHERE threshold <= :life + 10 ORDER BY threshold DESC LIMIT 1 \gset
 INSERT INTO loyalty.loyalty_ledger (player_id, points_change, transaction_type, idempotency_key, request_fingerprint,
        balance_before, balance_after, tier_before, tier_after, tier_progress_after, lifetime_points_after, correlation_id)
-VALUES (bench.pid(:pid), 10, 'PROMOTION', 'c' || :client_id || '-' || :r,
-        encode(sha256(('c' || :client_id || '-' || :r)::bytea), 'hex'),
+VALUES (bench.pid(:pid), 10, 'PROMOTION', 'c' || :run || '-' || :client_id || '-' || :r,
+        encode(sha256(('c' || :run || '-' || :client_id || '-' || :r)::bytea), 'hex'),
         :bal, :bal + 10, :tier, :newtier, 0, :life + 10, 'bench');
 UPDATE loyalty.player_loyalty SET current_balance = :bal + 10, lifetime_points = :life + 10, tier = :newtier,
        updated_at = now() WHERE player_id = bench.pid(:pid);

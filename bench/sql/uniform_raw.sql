@@ -7,6 +7,6 @@ WITH p AS (
  RETURNING player_id, current_balance, lifetime_points, tier)
 INSERT INTO loyalty.loyalty_ledger (player_id, points_change, transaction_type, idempotency_key, request_fingerprint,
        balance_before, balance_after, tier_before, tier_after, tier_progress_after, lifetime_points_after, correlation_id)
-SELECT player_id, 10, 'PROMOTION', 'r' || :client_id || '-' || :r, '', current_balance - 10, current_balance,
+SELECT player_id, 10, 'PROMOTION', 'r' || :run || '-' || :client_id || '-' || :r, '', current_balance - 10, current_balance,
        tier, tier, 0, lifetime_points, 'bench'
   FROM p;
