@@ -41,7 +41,7 @@ for (w, s, c) in sorted(groups, key=lambda k: (k[1] != "on", order.index(k[0]), 
         lines.append(f"| {w} | {s} | {c} | {label} | {tps:.0f} | {mean:.2f} | {p99:.2f} | " + " | ".join(ratios) + " |")
         table.append([w, s, c, v, f"{tps:.1f}", f"{mean:.3f}", f"{p99:.3f}"] + ratios)
 
-hot = {c: groups[("hot", "on", c)]["ext"][0] for c in (1, 2, 8, 32) if ("hot", "on", c) in groups}
+hot = {c: groups[("hot", "on", c)]["ext"][0] for c in (1, 2, 8, 32) if ("ext" in groups.get(("hot", "on", c), {}))}
 if 2 in hot and 32 in hot:
     lines += ["", f"Single hot player, ext: tps at 32 clients / tps at 2 clients = {hot[32] / hot[2]:.2f}"]
 

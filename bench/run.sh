@@ -10,7 +10,9 @@
 # each for the same duration and client count.  Prints a table and writes
 # bench/results/latest.{csv,md}.
 # Knobs: BENCH_SECONDS (10), BENCH_ROUNDS (2), BENCH_CLIENTS (8),
-# BENCH_ONLY (a subset of: uniform zipf hot replay slip reward bulk).
+# BENCH_ONLY (a subset of: uniform zipf hot replay slip reward bulk),
+# BENCH_PGOPTIONS (extra settings for every pgbench session, e.g.
+# "-c loyalty.log_events=off"), BENCH_NAME (output name, default latest).
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
 
 PORT="${BENCH_PORT:-55434}"
@@ -65,7 +67,7 @@ run() {
     local tag="${workload}-${sync}-${clients}-${variant}-${round}"
     local threads=$(( clients < 2 ? 1 : 2 ))
     rm -f "$WORK/logs/$tag".*
-    PGOPTIONS="-c synchronous_commit=$sync" /usr/lib/postgresql/15/bin/pgbench -n -M prepared \
+    PGOPTIONS="-c synchronous_commit=$sync ${BENCH_PGOPTIONS:-}" /usr/lib/postgresql/15/bin/pgbench -n -M prepared \
         -h 127.0.0.1 -p "$PORT" -U postgres -c "$clients" -j "$threads" -T "$SECONDS_PER_RUN" -D run="$RUN_NO" \
         -l --log-prefix="$WORK/logs/$tag" -f "$SQL/${workload}_${variant}.sql" bench \
         > "$WORK/$tag.out" 2>&1 || { echo "pgbench failed for $tag:"; tail -5 "$WORK/$tag.out"; exit 1; }
@@ -123,6 +125,7 @@ SQL
 cat "$SIZES"
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-python3 "$ROOT/bench/report.py" "$RAW" "$BULK" "$SIZES" "$OUT/latest.md" "$OUT/latest.csv" \
-    "$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, PostgreSQL 15, ${SECONDS_PER_RUN}s x ${ROUNDS} rounds per variant, $STAMP"
-cp "$RAW" "$OUT/runs-latest.csv"
+NAME="${BENCH_NAME:-latest}"
+python3 "$ROOT/bench/report.py" "$RAW" "$BULK" "$SIZES" "$OUT/$NAME.md" "$OUT/$NAME.csv" \
+    "$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, PostgreSQL 15, ${SECONDS_PER_RUN}s x ${ROUNDS} rounds per variant, ${BENCH_PGOPTIONS:-default settings}, $STAMP"
+cp "$RAW" "$OUT/runs-$NAME.csv"
