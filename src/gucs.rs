@@ -31,9 +31,12 @@ pub static RATE_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(10);
 /// `loyalty.manual_reward_rate_window`: the window, in seconds.
 pub static RATE_WINDOW_S: GucSetting<i32> = GucSetting::<i32>::new(60);
 
+/// Default of `loyalty.gaming_day_start` (SPEC section 4).
+pub const DEFAULT_GAMING_DAY_START: &std::ffi::CStr = c"06:00";
+
 /// `loyalty.gaming_day_start`: local time at which a gaming day begins.
 pub static GAMING_DAY_START: GucSetting<Option<CString>> =
-    GucSetting::<Option<CString>>::new(Some(c"06:00"));
+    GucSetting::<Option<CString>>::new(Some(DEFAULT_GAMING_DAY_START));
 
 /// `loyalty.gaming_day_timezone`: time zone of the gaming day; empty means
 /// the server's time zone (`log_timezone`, which clients cannot change).
