@@ -7,7 +7,6 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 PORT="${LOYALTY_TEST_PORT:-55433}"
-REGRESS="$LOYALTY_BASE/regress"
 failed=()
 
 setup_all
@@ -19,44 +18,35 @@ log "starting a throwaway test cluster"
 start_cluster test "$PORT"
 trap 'stop_cluster test' EXIT
 
-log "layer 2: pg_regress (tests/pg_regress)"
-missing=0
-for f in "$ROOT"/tests/pg_regress/sql/*.sql; do
-    b=$(basename "$f" .sql)
-    if [ ! -f "$ROOT/tests/pg_regress/expected/$b.out" ]; then
-        echo "pg_regress test '$b' has no expected output" >&2
-        missing=1
+# suite NAME RUNNER DIR INPUTS EXT DB: run pg_regress or pg_isolation_regress
+# over DIR/INPUTS/*.EXT against the test cluster; a test without an
+# expected output in DIR/expected fails the run.
+suite() {
+    local name=$1 runner=$2 dir=$3 inputs=$4 ext=$5 db=$6 out="$LOYALTY_BASE/$1"
+    local f b tests
+    for f in "$dir/$inputs"/*."$ext"; do
+        b=$(basename "$f" ."$ext")
+        if [ ! -f "$dir/expected/$b.out" ]; then
+            echo "$name test '$b' has no expected output" >&2
+            failed+=("$name expected files")
+        fi
+    done
+    tests=$(cd "$dir/$inputs" && ls *."$ext" | sed "s/\\.$ext\$//" | sort)
+    rm -rf "$out" && mkdir -p "$out"
+    if ! "$runner" --inputdir="$dir" --outputdir="$out" \
+            --bindir="$PG_BIN" --host=127.0.0.1 --port="$PORT" --user=postgres \
+            --dbname="$db" $tests; then
+        [ -f "$out/regression.diffs" ] && head -200 "$out/regression.diffs"
+        failed+=("$name")
     fi
-done
-[ $missing = 0 ] || failed+=("pg_regress expected files")
-tests=$(cd "$ROOT/tests/pg_regress/sql" && ls *.sql | sed 's/\.sql$//' | sort)
-rm -rf "$REGRESS" && mkdir -p "$REGRESS"
-if ! /usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress \
-        --inputdir="$ROOT/tests/pg_regress" --outputdir="$REGRESS" \
-        --bindir="$PG_BIN" --host=127.0.0.1 --port="$PORT" --user=postgres \
-        --dbname=loyalty_regress $tests; then
-    [ -f "$REGRESS/regression.diffs" ] && head -200 "$REGRESS/regression.diffs"
-    failed+=("pg_regress")
-fi
+}
+
+PGXS_TEST=/usr/lib/postgresql/15/lib/pgxs/src/test
+log "layer 2: pg_regress (tests/pg_regress)"
+suite pg_regress "$PGXS_TEST/regress/pg_regress" "$ROOT/tests/pg_regress" sql sql loyalty_regress
 
 log "layer 2b: isolation specs (tests/isolation, pg_isolation_regress)"
-ISO="$LOYALTY_BASE/isolation"
-for f in "$ROOT"/tests/isolation/specs/*.spec; do
-    b=$(basename "$f" .spec)
-    if [ ! -f "$ROOT/tests/isolation/expected/$b.out" ]; then
-        echo "isolation spec '$b' has no expected output" >&2
-        failed+=("isolation expected files")
-    fi
-done
-specs=$(cd "$ROOT/tests/isolation/specs" && ls *.spec | sed 's/\.spec$//' | sort)
-rm -rf "$ISO" && mkdir -p "$ISO"
-if ! /usr/lib/postgresql/15/lib/pgxs/src/test/isolation/pg_isolation_regress \
-        --inputdir="$ROOT/tests/isolation" --outputdir="$ISO" \
-        --bindir="$PG_BIN" --host=127.0.0.1 --port="$PORT" --user=postgres \
-        --dbname=loyalty_isolation $specs; then
-    [ -f "$ISO/regression.diffs" ] && head -200 "$ISO/regression.diffs"
-    failed+=("isolation")
-fi
+suite isolation "$PGXS_TEST/isolation/pg_isolation_regress" "$ROOT/tests/isolation" specs spec loyalty_isolation
 
 log "layer 3: integration tests over real connections"
 if ! (cd "$ROOT" && LOYALTY_TEST_PG="host=127.0.0.1 port=$PORT user=postgres" \
