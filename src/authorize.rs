@@ -55,7 +55,7 @@ pub fn check_staff(
         let caps = capabilities(client, &CAPABILITIES, staff)?;
         return policy::check_capability(staff, caps.as_deref(), capability);
     }
-    guard::with_lock_timeout("staff", staff, corr, || {
+    guard::with_lock_timeout("staff", &staff, corr, || {
         let caps = capabilities(client, &CAPABILITIES_LOCKED, staff)?;
         policy::check_capability(staff, caps.as_deref(), capability)?;
         let usage = rate_usage(client, staff)?;

@@ -80,7 +80,12 @@ fn reraise(caught: CaughtError, corr: &str) -> ! {
 /// the value is swapped directly rather than through the GUC machinery
 /// (which would parse and log a setting change on every call); a guard
 /// restores it on every exit, an ERROR's unwinding included.
-pub fn with_lock_timeout<R>(kind: &'static str, id: &str, corr: &str, f: impl FnOnce() -> R) -> R {
+pub fn with_lock_timeout<R>(
+    kind: &'static str,
+    id: &dyn std::fmt::Display,
+    corr: &str,
+    f: impl FnOnce() -> R,
+) -> R {
     let ms = crate::gucs::lock_timeout_ms();
     if ms == 0 {
         return f();
@@ -95,15 +100,15 @@ pub fn with_lock_timeout<R>(kind: &'static str, id: &str, corr: &str, f: impl Fn
     // SAFETY: as above.
     let _restore = Restore(unsafe { pg_sys::LockTimeout });
     unsafe { pg_sys::LockTimeout = ms };
-    let id = id.to_string();
-    let corr = corr.to_string();
+    // The id is formatted only if the timeout happens.
+    let id = AssertUnwindSafe(id);
     PgTryBuilder::new(AssertUnwindSafe(f))
         .catch_when(PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE, move |_| {
             LoyaltyError::LockTimeout {
                 kind,
-                id: id.clone(),
+                id: id.to_string(),
             }
-            .raise(&corr)
+            .raise(corr)
         })
         .execute()
 }

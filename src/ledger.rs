@@ -303,7 +303,7 @@ pub(crate) fn lock_player(
     player_id: pgrx::Uuid,
     correlation_id: &str,
 ) -> Result<(Account, Ladder), LoyaltyError> {
-    guard::with_lock_timeout("player", &player_id.to_string(), correlation_id, || {
+    guard::with_lock_timeout("player", &player_id, correlation_id, || {
         for attempt in 0..2 {
             let rows = plans::run(client, &LOCK, &[player_id.into()])?;
             if !rows.is_empty() {

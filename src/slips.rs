@@ -352,7 +352,7 @@ impl Existing {
         slip: Uuid,
         corr: &str,
     ) -> Result<Option<Existing>, LoyaltyError> {
-        guard::with_lock_timeout("rating slip", &slip.to_string(), corr, || {
+        guard::with_lock_timeout("rating slip", &slip, corr, || {
             let Some(r) = plans::run(c, &LOAD_LOCKED, &[slip.into()])?.next() else {
                 return Ok(None);
             };
@@ -525,15 +525,14 @@ fn tier_multiplier(
     player: Uuid,
     corr: &str,
 ) -> Result<Decimal, LoyaltyError> {
-    let text: Option<String> =
-        guard::with_lock_timeout("player", &player.to_string(), corr, || {
-            let rows = plans::run(c, &PLAYER_MULTIPLIER, &[player.into()])?;
-            if rows.is_empty() {
-                Ok::<_, LoyaltyError>(None)
-            } else {
-                Ok(rows.first().get::<String>(1)?)
-            }
-        })?;
+    let text: Option<String> = guard::with_lock_timeout("player", &player, corr, || {
+        let rows = plans::run(c, &PLAYER_MULTIPLIER, &[player.into()])?;
+        if rows.is_empty() {
+            Ok::<_, LoyaltyError>(None)
+        } else {
+            Ok(rows.first().get::<String>(1)?)
+        }
+    })?;
     let text = match text {
         Some(t) => t,
         None => required(
