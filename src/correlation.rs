@@ -35,7 +35,7 @@ pub fn generated() -> String {
         match slot.as_ref() {
             Some((x, id)) if *x == lxid => id.clone(),
             _ => {
-                let id = new_uuid_v4();
+                let id = new_uuid_v7();
                 *slot = Some((lxid, id.clone()));
                 id
             }
@@ -43,17 +43,44 @@ pub fn generated() -> String {
     })
 }
 
-fn new_uuid_v4() -> String {
-    let mut b = [0u8; 16];
-    // SAFETY: writes exactly 16 bytes into a 16-byte buffer.
-    let ok = unsafe { pg_sys::pg_strong_random(b.as_mut_ptr().cast(), b.len()) };
-    if !ok {
-        // Not secret material: fall back to time and pid for uniqueness.
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        b.copy_from_slice(&(t ^ ((std::process::id() as u128) << 64)).to_le_bytes());
+/// A time-ordered UUID (version 7).  The random part comes from a
+/// per-backend generator seeded once from the strong random source:
+/// correlation ids need to be unique, not secret, and the strong source
+/// costs a system call per id.
+fn new_uuid_v7() -> String {
+    thread_local! {
+        static STATE: RefCell<Option<pg_sys::pg_prng_state>> = const { RefCell::new(None) };
     }
-    crate::domain::keys::format_uuid_v4(b)
+    let unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let (hi, lo) = STATE.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let state = slot.get_or_insert_with(|| {
+            let mut state = pg_sys::pg_prng_state { s0: 0, s1: 0 };
+            // SAFETY: fills the 16-byte state it is given; falls back to a
+            // time-and-pid seed when no strong source is available.
+            unsafe {
+                let filled = pg_sys::pg_strong_random(
+                    (&mut state as *mut pg_sys::pg_prng_state).cast(),
+                    std::mem::size_of::<pg_sys::pg_prng_state>(),
+                );
+                if !filled || !pg_sys::pg_prng_seed_check(&mut state) {
+                    let nanos = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_nanos() as u64)
+                        .unwrap_or(0);
+                    pg_sys::pg_prng_seed(&mut state, nanos ^ (u64::from(std::process::id()) << 32));
+                }
+            }
+            state
+        });
+        // SAFETY: the state was seeded above.
+        unsafe { (pg_sys::pg_prng_uint64(state), pg_sys::pg_prng_uint64(state)) }
+    });
+    let mut random = [0u8; 10];
+    random[..8].copy_from_slice(&hi.to_le_bytes());
+    random[8..].copy_from_slice(&lo.to_le_bytes()[..2]);
+    crate::domain::keys::format_uuid_v7(unix_ms, random)
 }
