@@ -11,15 +11,17 @@
 
 use crate::authorize;
 use crate::domain::request::{apply, Account, ChangeRequest, RawRequest};
-use crate::domain::tier::{Ladder, Tier};
+use crate::domain::tier::Ladder;
 use crate::error::LoyaltyError;
 use crate::events;
 use crate::guard;
 use crate::gucs;
 use crate::plans::{self, required, Stmt};
+use crate::tiers;
 use pgrx::pg_sys::PgBuiltInOids as O;
 use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiTupleTable};
+use std::rc::Rc;
 
 /// What a write function returns: the player after the change and its ledger row.
 #[derive(Debug, Clone)]
@@ -296,13 +298,14 @@ fn prior_from(r: &SpiTupleTable<'_>) -> Result<Option<PriorEntry>, LoyaltyError>
 }
 
 /// Locks the player's row (`FOR UPDATE`), creating it first for a new
-/// player, and reads the tier ladder in the same statement.  Waits at most
+/// player; returns it with the tier ladder.  Waits at most
 /// `loyalty.lock_timeout`.
 pub(crate) fn lock_player(
     client: &mut SpiClient<'_>,
     player_id: pgrx::Uuid,
     correlation_id: &str,
-) -> Result<(Account, Ladder), LoyaltyError> {
+) -> Result<(Account, Rc<Ladder>), LoyaltyError> {
+    let ladder = tiers::ladder(client)?;
     guard::with_lock_timeout("player", &player_id, correlation_id, || {
         for attempt in 0..2 {
             let rows = plans::run(client, &LOCK, &[player_id.into()])?;
@@ -313,7 +316,6 @@ pub(crate) fn lock_player(
                     lifetime_points: required(r.get(2)?, "lifetime_points")?,
                     tier: required(r.get(3)?, "tier")?,
                 };
-                let ladder = ladder_from(&r.get::<String>(4)?.unwrap_or_default())?;
                 return Ok((account, ladder));
             }
             if attempt == 0 {
@@ -328,28 +330,6 @@ pub(crate) fn lock_player(
     })
 }
 
-fn ladder_from(text: &str) -> Result<Ladder, LoyaltyError> {
-    let tiers = text
-        .split(',')
-        .filter(|t| !t.is_empty())
-        .map(|t| {
-            let (threshold, name) = t
-                .split_once(' ')
-                .ok_or_else(|| LoyaltyError::internal("malformed tier list"))?;
-            Ok(Tier {
-                name: name.to_string(),
-                threshold: threshold
-                    .parse()
-                    .map_err(|_| LoyaltyError::internal("malformed tier threshold"))?,
-            })
-        })
-        .collect::<Result<Vec<_>, LoyaltyError>>()?;
-    Ladder::new(tiers).ok_or_else(|| LoyaltyError::InvalidState {
-        message: "loyalty.tier must have a tier with threshold 0".into(),
-        context: vec![],
-    })
-}
-
 static LOOKUP: Stmt = Stmt {
     args: &[O::TEXTOID],
     sql: "\
@@ -359,13 +339,11 @@ SELECT id, player_id, request_fingerprint, transaction_type, balance_before, bal
  WHERE idempotency_key = $1",
 };
 
-/// The player's row, locked, and the tier ladder as `threshold name,…`
-/// (one sublink).
+/// The player's row, locked.
 static LOCK: Stmt = Stmt {
     args: &[O::UUIDOID],
     sql: "\
-SELECT p.current_balance, p.lifetime_points, p.tier,
-       (SELECT string_agg(t.threshold || ' ' || t.name, ',') FROM loyalty.tier t)
+SELECT p.current_balance, p.lifetime_points, p.tier
   FROM loyalty.player_loyalty p
  WHERE p.player_id = $1
    FOR UPDATE OF p",

@@ -19,6 +19,7 @@ mod plans;
 mod rewards;
 mod slips;
 mod subxact;
+mod tiers;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -43,6 +44,7 @@ pub extern "C-unwind" fn _PG_init() {
     unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
     gucs::init();
     guard::init();
+    tiers::init();
 }
 
 /// Required by `cargo pgrx test`.

@@ -1,0 +1,104 @@
+//! The tier ladder of `loyalty.tier`, read once per backend and kept until
+//! the table changes.
+//!
+//! A statement trigger on `loyalty.tier` (`loyalty.tier_changed`, enabled
+//! `ALWAYS`) queues a relcache invalidation of the table for every change;
+//! PostgreSQL delivers it to every backend at its next transaction (and to
+//! the changing backend at the end of the statement, and again if the change
+//! rolls back), and the callback below drops the kept ladder.  A change to
+//! the tiers therefore applies to every transaction that starts after it
+//! commits, without the write path reading the table on every call.
+
+use crate::domain::tier::{Ladder, Tier};
+use crate::error::LoyaltyError;
+use crate::plans::{self, required, Stmt};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+thread_local! {
+    /// The kept ladder and the oid of `loyalty.tier` it was read from.
+    static KEPT: RefCell<Option<(pg_sys::Oid, Rc<Ladder>)>> = const { RefCell::new(None) };
+    /// Counts relcache invalidations; a ladder read while one arrived is
+    /// used but not kept (it may predate the change that sent it).
+    static INVALIDATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The current tier ladder.
+pub fn ladder(client: &mut SpiClient<'_>) -> Result<Rc<Ladder>, LoyaltyError> {
+    if let Some((_, ladder)) = KEPT.with(|k| k.borrow().clone()) {
+        return Ok(ladder);
+    }
+    let seen = INVALIDATIONS.with(Cell::get);
+    let rows = plans::run(client, &LADDER, &[])?;
+    let mut table = pg_sys::InvalidOid;
+    let mut tiers = Vec::new();
+    for row in rows {
+        table = required(row.get::<pg_sys::Oid>(1)?, "tableoid")?;
+        tiers.push(Tier {
+            name: required(row.get(2)?, "name")?,
+            threshold: required(row.get(3)?, "threshold")?,
+        });
+    }
+    let ladder = Rc::new(
+        Ladder::new(tiers).ok_or_else(|| LoyaltyError::InvalidState {
+            message: "loyalty.tier must have a tier with threshold 0".into(),
+            context: vec![],
+        })?,
+    );
+    if INVALIDATIONS.with(Cell::get) == seen {
+        KEPT.with(|k| *k.borrow_mut() = Some((table, ladder.clone())));
+    }
+    Ok(ladder)
+}
+
+static LADDER: Stmt = Stmt {
+    args: &[],
+    sql: "SELECT t.tableoid, t.name, t.threshold FROM loyalty.tier t",
+};
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    INVALIDATIONS.with(|n| n.set(n.get().wrapping_add(1)));
+    KEPT.with(|k| {
+        let mut kept = k.borrow_mut();
+        // InvalidOid means "every relation" (e.g. after a cache reset).
+        if matches!(&*kept, Some((table, _)) if relid == pg_sys::InvalidOid || relid == *table) {
+            *kept = None;
+        }
+    });
+}
+
+/// Trigger function: tells every backend that the tiers changed.
+#[pg_trigger]
+fn tier_changed<'a>(
+    trigger: &'a pgrx::PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, pgrx::PgTriggerError> {
+    // SAFETY: invalidations are queued in the current transaction and sent
+    // at commit; the relation is the trigger's own table.
+    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(trigger.relation()?.oid()) };
+    Ok(None)
+}
+
+extension_sql!(
+    r#"
+CREATE TRIGGER tier_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.tier
+    FOR EACH STATEMENT EXECUTE FUNCTION loyalty.tier_changed();
+ALTER TABLE loyalty.tier ENABLE ALWAYS TRIGGER tier_changed;
+"#,
+    name = "tier_changed_trigger",
+    requires = [tier_changed]
+);
+
+/// Registers the invalidation callback; called from `_PG_init`.
+pub fn init() {
+    // SAFETY: the callback only touches backend-local cells.
+    unsafe {
+        pg_sys::CacheRegisterRelcacheCallback(
+            Some(on_relcache_invalidation),
+            pg_sys::Datum::from(0),
+        );
+    }
+}
