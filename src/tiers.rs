@@ -84,6 +84,7 @@ fn tier_changed<'a>(
 
 extension_sql!(
     r#"
+ALTER FUNCTION loyalty.tier_changed() SET search_path = pg_catalog, pg_temp;
 CREATE TRIGGER tier_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.tier
     FOR EACH STATEMENT EXECUTE FUNCTION loyalty.tier_changed();
 ALTER TABLE loyalty.tier ENABLE ALWAYS TRIGGER tier_changed;

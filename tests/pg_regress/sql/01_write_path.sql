@@ -71,7 +71,7 @@ SELECT transaction_type, points_change, staff_id, balance_before, balance_after,
 -- Without an explicit id or setting, one id is generated per transaction.
 RESET loyalty.correlation_id;
 BEGIN;
-SELECT correlation_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' AS is_uuid
+SELECT correlation_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' AS is_uuid_v7
   FROM loyalty.increment_player_loyalty('a0000000-0000-0000-0000-000000000003', 10, 'PROMOTION', 'wp-gen-1');
 SELECT count(DISTINCT correlation_id) AS ids_in_one_transaction FROM (
   SELECT correlation_id FROM loyalty.increment_player_loyalty('a0000000-0000-0000-0000-000000000003', 10, 'PROMOTION', 'wp-gen-1')
@@ -79,6 +79,13 @@ SELECT count(DISTINCT correlation_id) AS ids_in_one_transaction FROM (
   SELECT correlation_id FROM loyalty.increment_player_loyalty('a0000000-0000-0000-0000-000000000003', 10, 'PROMOTION', 'wp-gen-2')
 ) t;
 COMMIT;
+-- Generated ids are time-ordered (UUID version 7): a later transaction's id
+-- sorts after an earlier one's.
+SELECT correlation_id AS earlier_id
+  FROM loyalty.increment_player_loyalty('a0000000-0000-0000-0000-000000000003', 1, 'PROMOTION', 'wp-gen-order-1') \gset
+SELECT pg_sleep(0.01);
+SELECT correlation_id > :'earlier_id' AS later_id_sorts_later
+  FROM loyalty.increment_player_loyalty('a0000000-0000-0000-0000-000000000003', 1, 'PROMOTION', 'wp-gen-order-2');
 -- SET LOCAL applies to one transaction; the argument beats the setting.
 BEGIN;
 SET LOCAL loyalty.correlation_id = 'req-7f3a';
