@@ -3,6 +3,8 @@
 -- request fingerprint, conflict detection, capability checks for staff
 -- types, race-free player creation, the row lock, tier and progress from
 -- loyalty.tier, all audit columns, ON CONFLICT for a concurrent same key.
+-- Writes the same event lines to the server log (replay, conflict, tier
+-- upgrade) under loyalty.log_events, as SPEC section 7 asks.
 -- (Not implemented: the manual-reward rate limit; no benchmark workload
 -- exercises it.)  Lives in schema bench; writes the extension's tables.
 
@@ -71,12 +73,20 @@ BEGIN
         SELECT * INTO v_prior FROM loyalty.loyalty_ledger WHERE idempotency_key = p_idempotency_key;
         IF FOUND THEN
             IF v_prior.request_fingerprint <> v_fp THEN
+                IF coalesce(current_setting('loyalty.log_events', true), 'on')::boolean THEN
+                    RAISE LOG 'loyalty event=idempotency_conflict correlation_id=% idempotency_key=% existing_ledger_id=%',
+                        v_corr, p_idempotency_key, v_prior.id;
+                END IF;
                 RAISE EXCEPTION 'idempotency key % was already used for a different request', p_idempotency_key
                     USING ERRCODE = '23505';
             END IF;
             r := (v_prior.player_id, v_prior.balance_before, v_prior.balance_after, v_prior.tier_before,
                   v_prior.tier_after, v_prior.tier_progress_after, v_prior.lifetime_points_after,
                   v_prior.created_at, false, v_prior.id, true, v_prior.correlation_id);
+            IF coalesce(current_setting('loyalty.log_events', true), 'on')::boolean THEN
+                RAISE LOG 'loyalty event=idempotent_replay correlation_id=% idempotency_key=% ledger_id=% original_correlation_id=%',
+                    v_corr, p_idempotency_key, v_prior.id, v_prior.correlation_id;
+            END IF;
             RETURN r;
         END IF;
         EXIT attempt WHEN i = 2;
@@ -125,6 +135,10 @@ BEGIN
            SET current_balance = v_after, lifetime_points = v_life, tier = v_tier, tier_progress = v_progress,
                updated_at = v_at
          WHERE player_id = p_player_id;
+        IF v_tier <> v_player.tier AND coalesce(current_setting('loyalty.log_events', true), 'on')::boolean THEN
+            RAISE LOG 'loyalty event=tier_upgrade correlation_id=% player_id=% tier_before=% tier_after=% ledger_id=%',
+                v_corr, p_player_id, v_player.tier, v_tier, v_id;
+        END IF;
         r := (p_player_id, v_player.current_balance, v_after, v_player.tier, v_tier, v_progress, v_life, v_at,
               true, v_id, false, v_corr);
         RETURN r;
@@ -137,3 +151,26 @@ $$;
 CREATE OR REPLACE FUNCTION bench.pid(n bigint) RETURNS uuid
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT ('00000000-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid $$;
+
+-- The floor for any server-side function: the raw variant's one statement
+-- inside a plain PL/pgSQL function, no checks.  Its distance to raw is the
+-- cost of a function call boundary and SPI alone.
+CREATE OR REPLACE FUNCTION bench.raw_in_function(p_player_id uuid, p_key text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE v_id bigint;
+BEGIN
+    WITH p AS (
+        UPDATE loyalty.player_loyalty
+           SET current_balance = current_balance + 10, lifetime_points = lifetime_points + 10, updated_at = now()
+         WHERE player_id = p_player_id
+     RETURNING player_id, current_balance, lifetime_points, tier)
+    INSERT INTO loyalty.loyalty_ledger (player_id, points_change, transaction_type, idempotency_key, request_fingerprint,
+           balance_before, balance_after, tier_before, tier_after, tier_progress_after, lifetime_points_after, correlation_id)
+    SELECT player_id, 10, 'PROMOTION', p_key,
+           '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef', current_balance - 10, current_balance,
+           tier, tier, 0, lifetime_points, lpad(txid_current()::text, 36, '0')
+      FROM p
+    RETURNING id INTO v_id;
+    RETURN v_id;
+END
+$$;

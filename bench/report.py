@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turns the benchmark's raw runs into the comparison table: median tps,
-mean and p99 latency per variant, and the ratios ext/raw, ext/plpgsql,
-ext/client, all from one run.  Writes Markdown and CSV, prints Markdown."""
+mean and p99 latency per variant, and the ratios ext/raw,
+ext/raw-in-a-function, ext/plpgsql, ext/client, all from one run.  Writes Markdown and CSV, prints Markdown."""
 import csv
 import statistics
 import sys
@@ -22,22 +22,23 @@ for (w, s, c, v), rows in runs.items():
 
 order = ["uniform", "zipf", "hot", "replay", "slip", "reward"]
 lines = [f"Machine: {machine}", "",
-         "| workload | sync commit | clients | variant | tps | mean ms | p99 ms | ext/raw | ext/plpgsql | ext/client |",
-         "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+         "| workload | sync commit | clients | variant | tps | mean ms | p99 ms | ext/raw | ext/raw in a function | ext/plpgsql | ext/client |",
+         "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
 table = []
 for (w, s, c) in sorted(groups, key=lambda k: (k[1] != "on", order.index(k[0]), k[2])):
     g = groups[(w, s, c)]
     ext = g.get("ext")
-    for v in ["raw", "plpgsql", "client", "ext"]:
+    for v in ["raw", "rawfn", "plpgsql", "client", "ext"]:
         if v not in g:
             continue
         tps, mean, p99 = g[v]
-        ratios = ["", "", ""]
+        ratios = ["", "", "", ""]
         if v == "ext":
-            for i, other in enumerate(["raw", "plpgsql", "client"]):
+            for i, other in enumerate(["raw", "rawfn", "plpgsql", "client"]):
                 if other in g and g[other][0] > 0:
                     ratios[i] = f"{ext[0] / g[other][0]:.2f}"
-        label = {"raw": "raw" if w != "replay" else "raw (unique-index lookup)"}.get(v, v)
+        label = {"raw": "raw" if w != "replay" else "raw (unique-index lookup)",
+                 "rawfn": "raw in a function"}.get(v, v)
         lines.append(f"| {w} | {s} | {c} | {label} | {tps:.0f} | {mean:.2f} | {p99:.2f} | " + " | ".join(ratios) + " |")
         table.append([w, s, c, v, f"{tps:.1f}", f"{mean:.3f}", f"{p99:.3f}"] + ratios)
 
@@ -60,6 +61,6 @@ md = "\n".join(lines) + "\n"
 open(out_md, "w").write(md)
 with open(out_csv, "w", newline="") as f:
     w = csv.writer(f)
-    w.writerow(["workload", "sync", "clients", "variant", "tps", "mean_ms", "p99_ms", "ext_over_raw", "ext_over_plpgsql", "ext_over_client"])
+    w.writerow(["workload", "sync", "clients", "variant", "tps", "mean_ms", "p99_ms", "ext_over_raw", "ext_over_rawfn", "ext_over_plpgsql", "ext_over_client"])
     w.writerows(table)
 print(md)

@@ -4,6 +4,8 @@
 # Builds and installs the extension, starts a throwaway cluster on port
 # 55434, and runs each workload with pgbench, alternating the variants
 #   raw      the bare minimum SQL: lock+update the player, insert the ledger row
+#   rawfn    the raw statement inside a plain PL/pgSQL function (the floor for
+#            any server-side function: what the call boundary alone costs)
 #   plpgsql  bench/plpgsql.sql, a PL/pgSQL function with the same contract
 #   client   the same work as separate client statements in one transaction
 #   ext      loyalty.increment_player_loyalty (and manual_reward, complete_rating_slip)
@@ -49,7 +51,7 @@ rm -rf "$WORK" && mkdir -p "$WORK/logs" "$WORK/sql" "$OUT"
 # The uniform scripts are the templates: Zipf-skewed and single-hot-player
 # workloads differ only in how the player is drawn.
 cp "$SQL"/*.sql "$WORK/sql/"
-for v in raw plpgsql client ext; do
+for v in raw rawfn plpgsql client ext; do
     sed 's/\\set pid random(1, 100000)/\\set pid random_zipfian(1, 100000, 1.1)/' "$SQL/uniform_$v.sql" > "$WORK/sql/zipf_$v.sql"
     sed 's/\\set pid random(1, 100000)/\\set pid 1/' "$SQL/uniform_$v.sql" > "$WORK/sql/hot_$v.sql"
 done
@@ -89,9 +91,9 @@ compare() {
 BULK="$WORK/bulk.csv"
 echo "variant,seconds" > "$BULK"
 log "workloads (synchronous_commit = on)"
-compare uniform on "$CLIENTS" raw plpgsql client ext
-compare zipf    on "$CLIENTS" raw plpgsql client ext
-for c in 1 2 8 32; do compare hot on "$c" raw plpgsql client ext; done
+compare uniform on "$CLIENTS" raw rawfn plpgsql client ext
+compare zipf    on "$CLIENTS" raw rawfn plpgsql client ext
+for c in 1 2 8 32; do compare hot on "$c" raw rawfn plpgsql client ext; done
 compare replay  on "$CLIENTS" raw plpgsql ext
 compare slip    on "$CLIENTS" ext
 compare reward  on "$CLIENTS" ext
@@ -107,7 +109,7 @@ bulk() {
     ms=$(psql_at "$PORT" bench -qAt -c '\timing on' -c "$statement" | grep -oE 'Time: [0-9.]+' | awk '{print $2}')
     echo "$variant,$(python3 -c "print(round($ms/1000, 3))")" | tee -a "$BULK"
 }
-bulk raw "WITH p AS (UPDATE loyalty.player_loyalty SET current_balance = current_balance + 10, lifetime_points = lifetime_points + 10, updated_at = now() RETURNING player_id, current_balance, lifetime_points, tier) INSERT INTO loyalty.loyalty_ledger (player_id, points_change, transaction_type, idempotency_key, request_fingerprint, balance_before, balance_after, tier_before, tier_after, tier_progress_after, lifetime_points_after, correlation_id) SELECT player_id, 10, 'PROMOTION', 'bulk-raw-' || player_id, '', current_balance - 10, current_balance, tier, tier, 0, lifetime_points, 'bench' FROM p"
+bulk raw "WITH p AS (UPDATE loyalty.player_loyalty SET current_balance = current_balance + 10, lifetime_points = lifetime_points + 10, updated_at = now() RETURNING player_id, current_balance, lifetime_points, tier) INSERT INTO loyalty.loyalty_ledger (player_id, points_change, transaction_type, idempotency_key, request_fingerprint, balance_before, balance_after, tier_before, tier_after, tier_progress_after, lifetime_points_after, correlation_id) SELECT player_id, 10, 'PROMOTION', 'bulk-raw-' || player_id, '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef', current_balance - 10, current_balance, tier, tier, 0, lifetime_points, lpad(txid_current()::text, 36, '0') FROM p"
 bulk plpgsql "SELECT count(*) FROM generate_series(1, 100000) g, LATERAL bench.increment_plpgsql(bench.pid(g), 10, 'PROMOTION', 'bulk-plpgsql-' || g)"
 bulk ext "SELECT count(*) FROM generate_series(1, 100000) g, LATERAL loyalty.apply_promotion(bench.pid(g), 'bulk-ext-2026', 10)"
 fi

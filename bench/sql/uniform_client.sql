@@ -9,7 +9,7 @@ INSERT INTO loyalty.loyalty_ledger (player_id, points_change, transaction_type, 
        balance_before, balance_after, tier_before, tier_after, tier_progress_after, lifetime_points_after, correlation_id)
 VALUES (bench.pid(:pid), 10, 'PROMOTION', 'c' || :run || '-' || :client_id || '-' || :r,
         encode(sha256(('c' || :run || '-' || :client_id || '-' || :r)::bytea), 'hex'),
-        :bal, :bal + 10, :tier, :newtier, 0, :life + 10, 'bench');
+        :bal, :bal + 10, :tier, :newtier, 0, :life + 10, lpad(txid_current()::text, 36, '0'));
 UPDATE loyalty.player_loyalty SET current_balance = :bal + 10, lifetime_points = :life + 10, tier = :newtier,
        updated_at = now() WHERE player_id = bench.pid(:pid);
 COMMIT;
