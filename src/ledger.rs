@@ -16,11 +16,12 @@ use crate::error::LoyaltyError;
 use crate::events;
 use crate::guard;
 use crate::gucs;
+use crate::keyprobe;
 use crate::plans::{self, required, Stmt};
 use crate::tiers;
 use pgrx::pg_sys::PgBuiltInOids as O;
 use pgrx::prelude::*;
-use pgrx::spi::{SpiClient, SpiTupleTable};
+use pgrx::spi::SpiClient;
 use std::rc::Rc;
 
 /// What a write function returns: the player after the change and its ledger row.
@@ -133,7 +134,7 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
 
     Spi::connect_mut(|client| {
         // The key check comes before any lock: a replay takes none.
-        if let Some(prior) = find_by_key(client, &req.idempotency_key)? {
+        if let Some(prior) = find_by_key(&req.idempotency_key)? {
             return prior.answer(&req, &fingerprint, correlation_id);
         }
         // Capabilities and the rate limit come after the key check, so a
@@ -177,7 +178,7 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
 
         let Some((ledger_id, created_at)) = written else {
             // A concurrent caller committed this key after our first look.
-            let prior = find_by_key(client, &req.idempotency_key)?
+            let prior = find_by_key(&req.idempotency_key)?
                 .ok_or_else(|| LoyaltyError::internal("conflicting key vanished"))?;
             return prior.answer(&req, &fingerprint, correlation_id);
         };
@@ -262,38 +263,27 @@ impl PriorEntry {
     }
 }
 
-fn find_by_key(client: &mut SpiClient<'_>, key: &str) -> Result<Option<PriorEntry>, LoyaltyError> {
-    let rows = plans::run(client, &LOOKUP, &[key.into()])?;
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    prior_from(&rows.first())
-}
-
-/// Decodes the ledger columns of LOOKUP.
-fn prior_from(r: &SpiTupleTable<'_>) -> Result<Option<PriorEntry>, LoyaltyError> {
-    let Some(ledger_id) = r.get::<i64>(1)? else {
-        return Ok(None);
-    };
-    let player_id: pgrx::Uuid = required(r.get(2)?, "player_id")?;
-    Ok(Some(PriorEntry {
+/// The ledger row holding this key, if any (a direct index probe:
+/// `keyprobe`).
+fn find_by_key(key: &str) -> Result<Option<PriorEntry>, LoyaltyError> {
+    Ok(keyprobe::find(key)?.map(|r| PriorEntry {
         result: ChangeResult {
-            player_id,
-            balance_before: required(r.get(5)?, "balance_before")?,
-            balance_after: required(r.get(6)?, "balance_after")?,
-            tier_before: required(r.get(7)?, "tier_before")?,
-            tier_after: required(r.get(8)?, "tier_after")?,
-            tier_progress: required(r.get(9)?, "tier_progress_after")?,
-            lifetime_points: required(r.get(10)?, "lifetime_points_after")?,
-            updated_at: required(r.get(11)?, "created_at")?,
+            player_id: r.player_id,
+            balance_before: r.balance_before,
+            balance_after: r.balance_after,
+            tier_before: r.tier_before,
+            tier_after: r.tier_after,
+            tier_progress: r.tier_progress_after,
+            lifetime_points: r.lifetime_points_after,
+            updated_at: r.created_at,
             row_locked: false,
-            ledger_id,
+            ledger_id: r.id,
             idempotent_replay: true,
-            correlation_id: required(r.get(12)?, "correlation_id")?,
+            correlation_id: r.correlation_id,
         },
-        player_id: player_id.to_string(),
-        fingerprint: required(r.get(3)?, "request_fingerprint")?,
-        tx_type: required(r.get(4)?, "transaction_type")?,
+        player_id: r.player_id.to_string(),
+        fingerprint: r.request_fingerprint,
+        tx_type: r.transaction_type,
     }))
 }
 
@@ -329,15 +319,6 @@ pub(crate) fn lock_player(
         ))
     })
 }
-
-static LOOKUP: Stmt = Stmt {
-    args: &[O::TEXTOID],
-    sql: "\
-SELECT id, player_id, request_fingerprint, transaction_type, balance_before, balance_after,
-       tier_before, tier_after, tier_progress_after, lifetime_points_after, created_at, correlation_id
-  FROM loyalty.loyalty_ledger
- WHERE idempotency_key = $1",
-};
 
 /// The player's row, locked.
 static LOCK: Stmt = Stmt {

@@ -14,6 +14,7 @@ mod events;
 mod guard;
 mod gucs;
 mod idempotency;
+mod keyprobe;
 mod ledger;
 mod plans;
 mod rewards;
