@@ -50,14 +50,8 @@ fn sixteen_connections_two_hundred_increments_lose_nothing() {
 
     let expected: i64 = all.iter().map(|s| s.2).sum();
     let mut c = connect(&db);
-    let balance = scalar_i64(
-        &mut c,
-        &format!("SELECT current_balance FROM loyalty.player_loyalty WHERE player_id = '{player}'"),
-    );
-    let rows = scalar_i64(
-        &mut c,
-        &format!("SELECT count(*) FROM loyalty.loyalty_ledger WHERE player_id = '{player}'"),
-    );
+    let balance = balance_of(&mut c, &player);
+    let rows = ledger_rows(&mut c, &player);
     assert_eq!(
         balance, expected,
         "balance = sum of acknowledged increments"
@@ -119,22 +113,8 @@ fn eight_connections_create_the_same_new_player() {
         ),
         1
     );
-    assert_eq!(
-        scalar_i64(
-            &mut c,
-            &format!(
-                "SELECT current_balance FROM loyalty.player_loyalty WHERE player_id = '{player}'"
-            )
-        ),
-        expected
-    );
-    assert_eq!(
-        scalar_i64(
-            &mut c,
-            &format!("SELECT count(*) FROM loyalty.loyalty_ledger WHERE player_id = '{player}'")
-        ),
-        n as i64
-    );
+    assert_eq!(balance_of(&mut c, &player), expected);
+    assert_eq!(ledger_rows(&mut c, &player), n as i64);
     assert_invariants(&mut c);
     println!("creation race: {n} creators, one player row, balance {expected}");
 }
@@ -185,15 +165,7 @@ fn eight_connections_send_the_same_key_at_once() {
         scalar_i64(&mut c, "SELECT count(*) FROM loyalty.loyalty_ledger WHERE idempotency_key = 'same-key-at-once'"),
         1
     );
-    assert_eq!(
-        scalar_i64(
-            &mut c,
-            &format!(
-                "SELECT current_balance FROM loyalty.player_loyalty WHERE player_id = '{player}'"
-            )
-        ),
-        75
-    );
+    assert_eq!(balance_of(&mut c, &player), 75);
     assert_invariants(&mut c);
     println!("same key x{n}: one ledger row, {} replays", n - 1);
 }

@@ -167,27 +167,13 @@ fn scenario_8_same_reward_twice_a_gaming_day_then_next_day() {
     assert!(!first.get::<_, bool>(3));
     assert!(second.get::<_, bool>(3), "second is a replay");
     assert_eq!(second.get::<_, i64>(2), first.get::<_, i64>(2));
-    let balance = |c: &mut postgres::Client| {
-        scalar_i64(
-            c,
-            &format!(
-                "SELECT current_balance FROM loyalty.player_loyalty WHERE player_id = '{player}'"
-            ),
-        )
-    };
-    assert_eq!(balance(&mut c), 100);
+    assert_eq!(balance_of(&mut c, player), 100);
     c.batch_execute("SET loyalty.gaming_day_timezone = 'Etc/GMT-12'")
         .unwrap();
     let next_day =
         manual_reward(&mut c, player, staff, 100, "same reward, same gaming day").unwrap();
     assert!(!next_day.get::<_, bool>(3), "next gaming day is a new row");
-    assert_eq!(balance(&mut c), 200);
-    assert_eq!(
-        scalar_i64(
-            &mut c,
-            &format!("SELECT count(*) FROM loyalty.loyalty_ledger WHERE player_id = '{player}'")
-        ),
-        2
-    );
+    assert_eq!(balance_of(&mut c, player), 200);
+    assert_eq!(ledger_rows(&mut c, &player), 2);
     assert_invariants(&mut c);
 }

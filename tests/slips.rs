@@ -64,13 +64,7 @@ fn scenarios_1_and_2_one_gameplay_row_once() {
     let again = complete_slip(&mut c, slip, player, "25", 3600, Some("sc2-retry")).unwrap();
     assert_eq!(again.get::<_, String>(0), "ALREADY_COMPLETED");
     assert_eq!(again.get::<_, i64>(3), points as i64, "balance unchanged");
-    assert_eq!(
-        scalar_i64(
-            &mut c,
-            &format!("SELECT count(*) FROM loyalty.loyalty_ledger WHERE player_id = '{player}'")
-        ),
-        1
-    );
+    assert_eq!(ledger_rows(&mut c, &player), 1);
     assert_invariants(&mut c);
 }
 
@@ -162,22 +156,8 @@ fn scenario_7_slip_and_manual_reward_in_parallel() {
     reward_thread.join().unwrap();
     assert_eq!(status, "COMPLETED");
     let mut c = connect(&db);
-    assert_eq!(
-        scalar_i64(
-            &mut c,
-            &format!(
-                "SELECT current_balance FROM loyalty.player_loyalty WHERE player_id = '{player}'"
-            )
-        ),
-        points as i64 + 50
-    );
-    assert_eq!(
-        scalar_i64(
-            &mut c,
-            &format!("SELECT count(*) FROM loyalty.loyalty_ledger WHERE player_id = '{player}'")
-        ),
-        2
-    );
+    assert_eq!(balance_of(&mut c, &player), points as i64 + 50);
+    assert_eq!(ledger_rows(&mut c, &player), 2);
     assert_invariants(&mut c);
 }
 

@@ -127,6 +127,22 @@ pub fn scalar_i64(c: &mut Client, sql: &str) -> i64 {
     c.query_one(sql, &[]).expect(sql).get(0)
 }
 
+/// A player's current balance.
+pub fn balance_of(c: &mut Client, player: &str) -> i64 {
+    scalar_i64(
+        c,
+        &format!("SELECT current_balance FROM loyalty.player_loyalty WHERE player_id = '{player}'"),
+    )
+}
+
+/// How many ledger rows a player has.
+pub fn ledger_rows(c: &mut Client, player: &str) -> i64 {
+    scalar_i64(
+        c,
+        &format!("SELECT count(*) FROM loyalty.loyalty_ledger WHERE player_id = '{player}'"),
+    )
+}
+
 /// Restarts the test server (`pg_ctl restart -m fast`), as `scripts/test.sh`
 /// started it.
 pub fn restart_server() {
