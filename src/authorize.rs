@@ -26,7 +26,7 @@ pub fn check_session_staff(req: &ChangeRequest, corr: &str) -> Result<(), Loyalt
 }
 
 pub fn check_named_staff(staff_id: Option<&str>, corr: &str) -> Result<(), LoyaltyError> {
-    let session = gucs::text(&gucs::SESSION_STAFF_ID);
+    let session = gucs::session_staff_id();
     policy::check_session_staff(session.as_deref(), staff_id).inspect_err(|_| {
         events::emit(
             "spoofing_attempt",
@@ -105,11 +105,11 @@ pub struct RateUsage {
 }
 
 pub fn rate_usage(client: &mut SpiClient<'_>, staff: &str) -> Result<RateUsage, LoyaltyError> {
-    let window = gucs::RATE_WINDOW_S.get();
+    let window = gucs::rate_window_seconds();
     let rows = plans::run(client, &RATE_USAGE, &[staff.into(), window.into()])?;
     let r = rows.first();
     Ok(RateUsage {
-        limit: gucs::RATE_LIMIT.get() as i64,
+        limit: gucs::rate_limit() as i64,
         used: r.get::<i64>(1)?.unwrap_or(0),
         window_seconds: window,
         reset_at: r.get(2)?,

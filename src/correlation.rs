@@ -19,7 +19,7 @@ pub fn resolve(argument: Option<&str>) -> Result<String, LoyaltyError> {
         check_text("p_correlation_id", arg, MAX_CORRELATION_CHARS)?;
         return Ok(arg.to_string());
     }
-    if let Some(setting) = gucs::text(&gucs::CORRELATION_ID) {
+    if let Some(setting) = gucs::correlation_id() {
         check_text("loyalty.correlation_id", &setting, MAX_CORRELATION_CHARS)?;
         return Ok(setting);
     }

@@ -64,7 +64,11 @@ pub enum LoyaltyError {
     },
     /// A row lock (player or staff) was not obtained within `loyalty.lock_timeout`.
     #[error("could not lock {kind} {id} within loyalty.lock_timeout")]
-    LockTimeout { kind: &'static str, id: String },
+    LockTimeout {
+        kind: &'static str,
+        id: String,
+        timeout_ms: i32,
+    },
     /// A bug or an unexpected server condition; details go to the server log.
     #[error("internal error in loyalty_ext: {message}")]
     Internal { message: String },
@@ -150,7 +154,11 @@ impl LoyaltyError {
                 ("balance", balance.to_string()),
                 ("requested", requested.to_string()),
             ],
-            LoyaltyError::LockTimeout { kind, id } => vec![
+            LoyaltyError::LockTimeout {
+                kind,
+                id,
+                timeout_ms,
+            } => vec![
                 (
                     match *kind {
                         "staff" => "staff_id",
@@ -158,10 +166,7 @@ impl LoyaltyError {
                     },
                     id.clone(),
                 ),
-                (
-                    "lock_timeout_ms",
-                    crate::gucs::lock_timeout_ms().to_string(),
-                ),
+                ("lock_timeout_ms", timeout_ms.to_string()),
             ],
             LoyaltyError::Internal { .. } => vec![],
         }
@@ -269,6 +274,7 @@ mod tests {
                 LoyaltyError::LockTimeout {
                     kind: "player",
                     id: "p".into(),
+                    timeout_ms: 5000,
                 },
                 "55P03",
             ),

@@ -7,7 +7,7 @@ use pgrx::prelude::*;
 /// Writes one `loyalty event=<kind> correlation_id=<id> k=v …` line at LOG
 /// level: it reaches the server log, not the client.
 pub fn emit(kind: &str, correlation_id: &str, context: &[(&str, String)]) {
-    if !gucs::LOG_EVENTS.get() {
+    if !gucs::log_events() {
         return;
     }
     let mut line = format!("loyalty event={kind} correlation_id={correlation_id}");

@@ -107,6 +107,7 @@ pub fn with_lock_timeout<R>(
             LoyaltyError::LockTimeout {
                 kind,
                 id: id.to_string(),
+                timeout_ms: ms,
             }
             .raise(corr)
         })

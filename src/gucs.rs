@@ -1,136 +1,283 @@
-//! Settings under `loyalty.*`, registered once in `init()`.
+//! Settings under `loyalty.*`: registered once in `init()`, read only
+//! through the accessor functions below.
 //!
 //! The library loads on the first call of one of its functions in a
 //! backend, so no `shared_preload_libraries` entry is needed; a value SET
 //! before that is picked up when the setting is defined.
+//!
+//! Each release has its own shared library (`loyalty_ext-X.Y.Z`, see the
+//! README's "Upgrading"), so one backend can hold two of them: a session
+//! that called 0.1.0's functions goes on to call 0.2.0's after `ALTER
+//! EXTENSION loyalty_ext UPDATE`.  PostgreSQL refuses to define a setting
+//! twice, so the library loaded first defines each setting and a later one
+//! finds it defined and *borrows* it: it reads the value by name, and both
+//! libraries see the same value.
 
-use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
-use std::ffi::CString;
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting, GucValue};
+use pgrx::pg_sys;
+use std::ffi::{CStr, CString};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// One `loyalty.*` setting: its name, its storage when this library
+/// defined it, and whether another loaded version defined it first.
+struct Setting<T: GucValue + 'static> {
+    name: &'static CStr,
+    guc: GucSetting<T>,
+    borrowed: AtomicBool,
+}
+
+impl<T: GucValue> Setting<T> {
+    const fn new(name: &'static CStr, guc: GucSetting<T>) -> Self {
+        Setting {
+            name,
+            guc,
+            borrowed: AtomicBool::new(false),
+        }
+    }
+
+    fn is_borrowed(&self) -> bool {
+        self.borrowed.load(Ordering::Relaxed)
+    }
+
+    /// The current value as PostgreSQL prints it (borrowed settings only).
+    fn by_name(&self) -> Option<String> {
+        // SAFETY: returns a pointer into the setting's current value (or a
+        // static buffer), valid until the next call; copied at once.
+        unsafe {
+            let p = pg_sys::GetConfigOption(self.name.as_ptr(), true, false);
+            (!p.is_null()).then(|| CStr::from_ptr(p).to_string_lossy().into_owned())
+        }
+    }
+
+    /// Defines the setting unless another loaded library version did.
+    fn register(&'static self, define: impl FnOnce(&'static CStr, &'static GucSetting<T>)) {
+        if defined_elsewhere(self.name) {
+            self.borrowed.store(true, Ordering::Relaxed);
+        } else {
+            define(self.name, &self.guc);
+        }
+    }
+}
+
+impl Setting<i32> {
+    fn get(&self) -> i32 {
+        if self.is_borrowed() {
+            if let Some(v) = self.by_name().and_then(|s| s.parse().ok()) {
+                return v;
+            }
+        }
+        self.guc.get()
+    }
+}
+
+impl Setting<bool> {
+    fn get(&self) -> bool {
+        if self.is_borrowed() {
+            if let Some(v) = self.by_name() {
+                return v == "on";
+            }
+        }
+        self.guc.get()
+    }
+}
+
+impl Setting<Option<CString>> {
+    /// The value, or `None` when unset or blank.
+    fn get(&self) -> Option<String> {
+        let value = if self.is_borrowed() {
+            self.by_name()
+        } else {
+            self.guc.get().map(|c| c.to_string_lossy().into_owned())
+        };
+        value
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    }
+}
+
+/// True when a real (not placeholder) setting of this name exists: another
+/// version of this library defined it in this backend.  (`GetConfigOption`
+/// cannot tell: it answers NULL for a defined string setting whose value is
+/// NULL.)
+fn defined_elsewhere(name: &CStr) -> bool {
+    // SAFETY: the backend's array of settings and its length, read in the
+    // backend's only thread; every entry has a valid name.
+    unsafe {
+        let vars = pg_sys::get_guc_variables();
+        let count = pg_sys::GetNumConfigOptions().max(0) as usize;
+        (0..count).any(|i| {
+            let var = *vars.add(i);
+            !var.is_null()
+                && CStr::from_ptr((*var).name)
+                    .to_bytes()
+                    .eq_ignore_ascii_case(name.to_bytes())
+                && ((*var).flags as u32) & pg_sys::GUC_CUSTOM_PLACEHOLDER == 0
+        })
+    }
+}
 
 /// `loyalty.correlation_id`: the caller's correlation id for this session or
 /// transaction (`SET LOCAL`), used when a function is called without one.
-pub static CORRELATION_ID: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static CORRELATION_ID: Setting<Option<CString>> = Setting::new(
+    c"loyalty.correlation_id",
+    GucSetting::<Option<CString>>::new(None),
+);
 
 /// `loyalty.max_manual_reward`: largest |points| of one manual reward or
 /// adjustment.  SUSET so that an application role cannot raise it.
-pub static MAX_MANUAL_REWARD: GucSetting<i32> = GucSetting::<i32>::new(10_000);
+static MAX_MANUAL_REWARD: Setting<i32> =
+    Setting::new(c"loyalty.max_manual_reward", GucSetting::<i32>::new(10_000));
 
-/// `loyalty.lock_timeout`: milliseconds to wait for a player's row lock
-/// before failing with 55P03; 0 waits as long as the server's own
-/// `lock_timeout` allows.
-pub static LOCK_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5_000);
+/// `loyalty.lock_timeout`: milliseconds to wait for a row lock (a player's,
+/// a staff member's or a rating slip's) before failing with 55P03; 0 waits
+/// as long as the server's own `lock_timeout` allows.
+static LOCK_TIMEOUT_MS: Setting<i32> =
+    Setting::new(c"loyalty.lock_timeout", GucSetting::<i32>::new(5_000));
 
 /// `loyalty.session_staff_id`: the staff member this session acts for, set
 /// by a trusted pooler or with `ALTER ROLE … SET` (superuser only, so the
 /// application cannot change it).  A call naming another staff id is refused.
-pub static SESSION_STAFF_ID: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static SESSION_STAFF_ID: Setting<Option<CString>> = Setting::new(
+    c"loyalty.session_staff_id",
+    GucSetting::<Option<CString>>::new(None),
+);
 
 /// `loyalty.manual_reward_rate_limit`: manual rewards per staff member per window.
-pub static RATE_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(10);
+static RATE_LIMIT: Setting<i32> = Setting::new(
+    c"loyalty.manual_reward_rate_limit",
+    GucSetting::<i32>::new(10),
+);
 
 /// `loyalty.manual_reward_rate_window`: the window, in seconds.
-pub static RATE_WINDOW_S: GucSetting<i32> = GucSetting::<i32>::new(60);
+static RATE_WINDOW_S: Setting<i32> = Setting::new(
+    c"loyalty.manual_reward_rate_window",
+    GucSetting::<i32>::new(60),
+);
 
 /// Default of `loyalty.gaming_day_start` (SPEC section 4).
-pub const DEFAULT_GAMING_DAY_START: &std::ffi::CStr = c"06:00";
+const DEFAULT_GAMING_DAY_START: &CStr = c"06:00";
 
 /// `loyalty.gaming_day_start`: local time at which a gaming day begins.
-pub static GAMING_DAY_START: GucSetting<Option<CString>> =
-    GucSetting::<Option<CString>>::new(Some(DEFAULT_GAMING_DAY_START));
+static GAMING_DAY_START: Setting<Option<CString>> = Setting::new(
+    c"loyalty.gaming_day_start",
+    GucSetting::<Option<CString>>::new(Some(DEFAULT_GAMING_DAY_START)),
+);
 
 /// `loyalty.gaming_day_timezone`: time zone of the gaming day; empty means
 /// the server's time zone (`log_timezone`, which clients cannot change).
-pub static GAMING_DAY_TIMEZONE: GucSetting<Option<CString>> =
-    GucSetting::<Option<CString>>::new(None);
+static GAMING_DAY_TIMEZONE: Setting<Option<CString>> = Setting::new(
+    c"loyalty.gaming_day_timezone",
+    GucSetting::<Option<CString>>::new(None),
+);
 
 /// `loyalty.log_events`: write notable events (tier upgrades, replays,
 /// refusals) to the server log.
-pub static LOG_EVENTS: GucSetting<bool> = GucSetting::<bool>::new(true);
+static LOG_EVENTS: Setting<bool> =
+    Setting::new(c"loyalty.log_events", GucSetting::<bool>::new(true));
 
 pub fn init() {
-    GucRegistry::define_string_guc(
-        c"loyalty.correlation_id",
-        c"Correlation id used by loyalty functions called without one.",
-        c"Set per transaction with SET LOCAL; when empty, one id is generated per transaction.",
-        &CORRELATION_ID,
-        GucContext::Userset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_int_guc(
-        c"loyalty.max_manual_reward",
-        c"Largest number of points one manual reward or adjustment may grant or take.",
-        c"Only a superuser can change it, so an application role cannot raise its own limit.",
-        &MAX_MANUAL_REWARD,
-        1,
-        i32::MAX,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_int_guc(
-        c"loyalty.lock_timeout",
-        c"Milliseconds to wait for a player's row lock before failing with 55P03.",
-        c"0 means no limit beyond the server's lock_timeout.",
-        &LOCK_TIMEOUT_MS,
-        0,
-        i32::MAX,
-        GucContext::Userset,
-        GucFlags::UNIT_MS,
-    );
-    GucRegistry::define_string_guc(
-        c"loyalty.session_staff_id",
-        c"Staff member this session acts for; calls naming another staff id are refused.",
-        c"Set by a trusted pooler or with ALTER ROLE ... SET; superuser only.",
-        &SESSION_STAFF_ID,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_int_guc(
-        c"loyalty.manual_reward_rate_limit",
-        c"Manual rewards one staff member may grant per rate window.",
-        c"Counted from the ledger, so it is exact under concurrency and kept across restarts.",
-        &RATE_LIMIT,
-        0,
-        i32::MAX,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_int_guc(
-        c"loyalty.manual_reward_rate_window",
-        c"Length of the manual reward rate window.",
-        c"A sliding window ending at the current transaction's start.",
-        &RATE_WINDOW_S,
-        1,
-        i32::MAX,
-        GucContext::Suset,
-        GucFlags::UNIT_S,
-    );
-    GucRegistry::define_string_guc(
-        c"loyalty.gaming_day_start",
-        c"Local time (HH:MM) at which a gaming day begins.",
-        c"Manual reward keys include the gaming day, so the same reward repeats only on the next gaming day.",
-        &GAMING_DAY_START,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_string_guc(
-        c"loyalty.gaming_day_timezone",
-        c"Time zone of the gaming day; empty means the server's (log_timezone).",
-        c"Any name PostgreSQL accepts for AT TIME ZONE.",
-        &GAMING_DAY_TIMEZONE,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_bool_guc(
-        c"loyalty.log_events",
-        c"Write notable loyalty events to the server log with their correlation id.",
-        c"Tier upgrades, idempotent replays and refused calls; one LOG line each.",
-        &LOG_EVENTS,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
+    CORRELATION_ID.register(|name, guc| {
+        GucRegistry::define_string_guc(
+            name,
+            c"Correlation id used by loyalty functions called without one.",
+            c"Set per transaction with SET LOCAL; when empty, one id is generated per transaction.",
+            guc,
+            GucContext::Userset,
+            GucFlags::default(),
+        )
+    });
+    MAX_MANUAL_REWARD.register(|name, guc| {
+        GucRegistry::define_int_guc(
+            name,
+            c"Largest number of points one manual reward or adjustment may grant or take.",
+            c"Only a superuser can change it, so an application role cannot raise its own limit.",
+            guc,
+            1,
+            i32::MAX,
+            GucContext::Suset,
+            GucFlags::default(),
+        )
+    });
+    LOCK_TIMEOUT_MS.register(|name, guc| {
+        GucRegistry::define_int_guc(
+            name,
+            c"Milliseconds to wait for a player's, staff member's or rating slip's row lock before failing with 55P03.",
+            c"0 means no limit beyond the server's lock_timeout.",
+            guc,
+            0,
+            i32::MAX,
+            GucContext::Userset,
+            GucFlags::UNIT_MS,
+        )
+    });
+    SESSION_STAFF_ID.register(|name, guc| {
+        GucRegistry::define_string_guc(
+            name,
+            c"Staff member this session acts for; calls naming another staff id are refused.",
+            c"Set by a trusted pooler or with ALTER ROLE ... SET; superuser only.",
+            guc,
+            GucContext::Suset,
+            GucFlags::default(),
+        )
+    });
+    RATE_LIMIT.register(|name, guc| {
+        GucRegistry::define_int_guc(
+            name,
+            c"Manual rewards one staff member may grant per rate window.",
+            c"Counted from the ledger, so it is exact under concurrency and kept across restarts.",
+            guc,
+            0,
+            i32::MAX,
+            GucContext::Suset,
+            GucFlags::default(),
+        )
+    });
+    RATE_WINDOW_S.register(|name, guc| {
+        GucRegistry::define_int_guc(
+            name,
+            c"Length of the manual reward rate window.",
+            c"A sliding window ending at the current transaction's start.",
+            guc,
+            1,
+            i32::MAX,
+            GucContext::Suset,
+            GucFlags::UNIT_S,
+        )
+    });
+    GAMING_DAY_START.register(|name, guc| {
+        GucRegistry::define_string_guc(
+            name,
+            c"Local time (HH:MM) at which a gaming day begins.",
+            c"Manual reward keys include the gaming day, so the same reward repeats only on the next gaming day.",
+            guc,
+            GucContext::Suset,
+            GucFlags::default(),
+        )
+    });
+    GAMING_DAY_TIMEZONE.register(|name, guc| {
+        GucRegistry::define_string_guc(
+            name,
+            c"Time zone of the gaming day; empty means the server's (log_timezone).",
+            c"Any name PostgreSQL accepts for AT TIME ZONE.",
+            guc,
+            GucContext::Suset,
+            GucFlags::default(),
+        )
+    });
+    LOG_EVENTS.register(|name, guc| {
+        GucRegistry::define_bool_guc(
+            name,
+            c"Write notable loyalty events to the server log with their correlation id.",
+            c"Tier upgrades, idempotent replays and refused calls; one LOG line each.",
+            guc,
+            GucContext::Suset,
+            GucFlags::default(),
+        )
+    });
     // Refuse misspelled loyalty.* settings instead of keeping them as
     // silent placeholders.
-    unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"loyalty".as_ptr()) };
+    // SAFETY: appends the prefix to the backend's list of reserved ones.
+    unsafe { pg_sys::MarkGUCPrefixReserved(c"loyalty".as_ptr()) };
 }
 
 /// The limits of SPEC section 5 as currently set.
@@ -145,10 +292,39 @@ pub fn lock_timeout_ms() -> i32 {
     LOCK_TIMEOUT_MS.get()
 }
 
-/// A string setting, or `None` when unset or blank.
-pub fn text(setting: &GucSetting<Option<CString>>) -> Option<String> {
-    setting
+/// `loyalty.correlation_id`, when set.
+pub fn correlation_id() -> Option<String> {
+    CORRELATION_ID.get()
+}
+
+/// `loyalty.session_staff_id`, when set.
+pub fn session_staff_id() -> Option<String> {
+    SESSION_STAFF_ID.get()
+}
+
+/// `loyalty.manual_reward_rate_limit`.
+pub fn rate_limit() -> i32 {
+    RATE_LIMIT.get()
+}
+
+/// `loyalty.manual_reward_rate_window`, in seconds.
+pub fn rate_window_seconds() -> i32 {
+    RATE_WINDOW_S.get()
+}
+
+/// `loyalty.gaming_day_start` as set (the default when blank).
+pub fn gaming_day_start() -> String {
+    GAMING_DAY_START
         .get()
-        .map(|c| c.to_string_lossy().trim().to_string())
-        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| DEFAULT_GAMING_DAY_START.to_string_lossy().into_owned())
+}
+
+/// `loyalty.gaming_day_timezone`, when set.
+pub fn gaming_day_timezone() -> Option<String> {
+    GAMING_DAY_TIMEZONE.get()
+}
+
+/// `loyalty.log_events`.
+pub fn log_events() -> bool {
+    LOG_EVENTS.get()
 }

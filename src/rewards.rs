@@ -333,14 +333,9 @@ fn gaming_day_text(
 fn gaming_day_args(
     at: Option<TimestampWithTimeZone>,
 ) -> Result<Vec<pgrx::datum::DatumWithOid<'static>>, LoyaltyError> {
-    let start =
-        policy::parse_day_start(&gucs::text(&gucs::GAMING_DAY_START).unwrap_or_else(|| {
-            gucs::DEFAULT_GAMING_DAY_START
-                .to_string_lossy()
-                .into_owned()
-        }))?;
+    let start = policy::parse_day_start(&gucs::gaming_day_start())?;
     Ok(vec![
-        gucs::text(&gucs::GAMING_DAY_TIMEZONE).into(),
+        gucs::gaming_day_timezone().into(),
         start.into(),
         at.into(),
     ])

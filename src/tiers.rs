@@ -72,7 +72,16 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
 }
 
 /// Trigger function: tells every backend that the tiers changed.
-#[pg_trigger]
+///
+/// Its SQL is written here because pgrx 0.18.1 emits a trigger function with
+/// `MODULE_PATHNAME`, which a versioned library (no `module_pathname` in the
+/// control file) leaves unresolved; `@MODULE_PATHNAME@` is resolved by pgrx.
+#[pg_trigger(sql = r#"
+CREATE FUNCTION loyalty.tier_changed() RETURNS trigger
+    LANGUAGE c
+    SET search_path = pg_catalog, pg_temp
+    AS '@MODULE_PATHNAME@', 'tier_changed_wrapper';
+"#)]
 fn tier_changed<'a>(
     trigger: &'a pgrx::PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, pgrx::PgTriggerError> {
@@ -84,7 +93,6 @@ fn tier_changed<'a>(
 
 extension_sql!(
     r#"
-ALTER FUNCTION loyalty.tier_changed() SET search_path = pg_catalog, pg_temp;
 CREATE TRIGGER tier_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.tier
     FOR EACH STATEMENT EXECUTE FUNCTION loyalty.tier_changed();
 ALTER TABLE loyalty.tier ENABLE ALWAYS TRIGGER tier_changed;

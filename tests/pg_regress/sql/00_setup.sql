@@ -1,7 +1,13 @@
--- A fresh database gets the extension; every later file shares it.
+-- A fresh database gets the extension; every later file shares it.  The
+-- upgrade test (tests/upgrade/run.sh) also runs this suite on a database
+-- whose extension an older version created and ALTER EXTENSION updated.
+SELECT NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'loyalty_ext') AS fresh \gset
+\if :fresh
 CREATE EXTENSION loyalty_ext;
-SELECT extname, extversion IS NOT NULL AS has_version, n.nspname AS schema
+\endif
+SELECT extname, extversion = a.default_version AS current_version, n.nspname AS schema
   FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+  JOIN pg_available_extensions a ON a.name = e.extname
  WHERE extname = 'loyalty_ext';
 -- The default tiers of SPEC section 2.
 SELECT name, threshold, multiplier FROM loyalty.tier ORDER BY threshold;
