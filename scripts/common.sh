@@ -42,6 +42,57 @@ build_and_install() {
     (cd "$ROOT" && cargo pgrx install --release --pg-config "$PG_CONFIG")
 }
 
+# The version being developed (Cargo.toml) and the released ones (sql/RELEASES).
+current_version() {
+    sed -n 's/^version = "\(.*\)"$/\1/p' "$ROOT/Cargo.toml" | head -1
+}
+released_versions() {
+    grep -v '^#' "$ROOT/sql/RELEASES" | awk 'NF == 2 { print $1 }'
+}
+released_commit() {
+    grep -v '^#' "$ROOT/sql/RELEASES" | awk -v v="$1" '$1 == v { print $2 }'
+}
+
+# build_released VERSION: builds a released version from the commit recorded
+# in sql/RELEASES (a `git archive` of it under target/releases/VERSION, built
+# there once and kept) and prints the directory of its packaged files: the
+# same tree `cargo pgrx install` would write, rooted at that directory.
+build_released() {
+    local version=$1 commit dir
+    commit=$(released_commit "$version")
+    [ -n "$commit" ] || { echo "version $version is not in sql/RELEASES" >&2; return 1; }
+    dir="$ROOT/target/releases/$version"
+    if [ "$(cat "$dir/COMMIT" 2>/dev/null)" != "$commit" ]; then
+        git -C "$ROOT" cat-file -e "$commit^{commit}" 2>/dev/null || {
+            echo "commit $commit of release $version is not in this clone (a shallow clone? run git fetch --unshallow)" >&2
+            return 1
+        }
+        rm -rf "$dir" && mkdir -p "$dir/src"
+        git -C "$ROOT" archive "$commit" | tar -x -C "$dir/src"
+        echo "$commit" >"$dir/COMMIT"
+    fi
+    if [ ! -f "$dir/PACKAGED" ]; then
+        log "building released version $version from commit $commit (once; kept in target/releases)" >&2
+        (cd "$dir/src" && cargo pgrx package --pg-config "$PG_CONFIG" >&2)
+        touch "$dir/PACKAGED"
+    fi
+    echo "$dir/src/target/release/loyalty_ext-pg15"
+}
+
+# install_tree DIR: copies a packaged tree (as printed by build_released or
+# made by `cargo pgrx package`) into the system.  A shared library is
+# removed before it is copied, never overwritten in place: running backends
+# keep their mapping of the old file.
+install_tree() {
+    local tree=$1 f dest
+    (cd "$tree" && find . -type f) | while read -r f; do
+        dest="/${f#./}"
+        mkdir -p "$(dirname "$dest")"
+        rm -f "$dest"
+        cp "$tree/$f" "$dest"
+    done
+}
+
 setup_all() {
     [ "$(id -u)" = 0 ] || { echo "run as root (it installs packages and the extension)" >&2; exit 1; }
     ensure_packages
