@@ -14,6 +14,18 @@ setup_all
 log "layer 1: Rust unit and property tests (no server)"
 (cd "$ROOT" && cargo test --lib) || failed+=("unit")
 
+log "layer 1b: the Debian package (scripts/package.sh), checked and installed with dpkg -i"
+DEB=$("$ROOT/scripts/package.sh") && "$ROOT/tests/package/check.sh" "$DEB" || failed+=("package")
+
+log "layer 1c: upgrades from every released version (tests/upgrade/run.sh)"
+if [ -n "${DEB:-}" ] && [ -f "$DEB" ]; then
+    "$ROOT/tests/upgrade/run.sh" "$DEB" || failed+=("upgrade")
+    # Whatever the upgrade test left installed, the later layers test the package.
+    dpkg -i "$DEB" >/dev/null
+else
+    failed+=("upgrade (no package)")
+fi
+
 log "starting a throwaway test cluster"
 start_cluster test "$PORT"
 trap 'stop_cluster test' EXIT
