@@ -14,6 +14,16 @@ setup_all
 log "layer 1: Rust unit and property tests (no server)"
 (cd "$ROOT" && cargo test --lib) || failed+=("unit")
 
+# The functional core stays pure: no pgrx, no settings, no shell module
+# (comment lines are not code).
+impure=$(awk '!/^[[:space:]]*\/\// && (/(^|[^a-z_])pgrx([^a-z_]|$)/ || /gucs/ || (/crate::[a-z_]+/ && !/crate::domain/)) \
+              { print FILENAME ":" FNR ": " $0 }' "$ROOT"/src/domain/*.rs)
+if [ -n "$impure" ]; then
+    echo "src/domain must not depend on pgrx, the settings or the shell:" >&2
+    echo "$impure" >&2
+    failed+=("pure core")
+fi
+
 log "layer 1b: the Debian package (scripts/package.sh), checked and installed with dpkg -i"
 DEB=$("$ROOT/scripts/package.sh") && "$ROOT/tests/package/check.sh" "$DEB" || failed+=("package")
 

@@ -1,5 +1,20 @@
 -- Audit checks in plain SQL (SQL is clearer than Rust for set logic).
 
+-- What the ledger says each player has: the balance is the sum of the
+-- changes, lifetime points the sum of the gains (SPEC section 2).  The one
+-- definition of both, read by drift_check and by reconcile_player; a query
+-- for one player is served by the ledger's (player_id, id) index.
+CREATE VIEW loyalty.ledger_totals AS
+SELECT l.player_id,
+       sum(l.points_change)::bigint                                            AS balance,
+       coalesce(sum(l.points_change) FILTER (WHERE l.points_change > 0), 0)::bigint AS lifetime_points,
+       count(*)                                                                AS entries
+  FROM loyalty.loyalty_ledger l
+ GROUP BY l.player_id;
+COMMENT ON VIEW loyalty.ledger_totals IS
+    'Per player, what the ledger adds up to: balance (sum of changes), lifetime_points (sum of gains), entries; loyalty.player_loyalty must equal it.';
+REVOKE ALL ON loyalty.ledger_totals FROM PUBLIC;
+
 -- Every invariant of SPEC section 2, as rows describing what is wrong.
 -- Returns nothing on a healthy database; tests run it after every scenario.
 CREATE FUNCTION loyalty.drift_check()
@@ -8,11 +23,8 @@ LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     WITH sums AS (
-        SELECT l.player_id,
-               sum(l.points_change)                                   AS total,
-               coalesce(sum(l.points_change) FILTER (WHERE l.points_change > 0), 0) AS gained
-          FROM loyalty.loyalty_ledger l
-         GROUP BY l.player_id
+        SELECT t.player_id, t.balance AS total, t.lifetime_points AS gained
+          FROM loyalty.ledger_totals t
     ), chain AS (
         SELECT l.id, l.player_id, l.balance_before, l.balance_after, l.points_change,
                lag(l.balance_after) OVER (PARTITION BY l.player_id ORDER BY l.id) AS previous_after
@@ -127,7 +139,7 @@ LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT coalesce(l.balance_after, 0),
-           coalesce(l.tier_after, (SELECT t.name FROM loyalty.tier t ORDER BY t.threshold LIMIT 1)),
+           coalesce(l.tier_after, loyalty.base_tier()),
            coalesce(l.lifetime_points_after, 0),
            l.id,
            p_at

@@ -36,6 +36,8 @@ COMMENT ON FUNCTION loyalty.recover_pending(integer) IS
     'Replays up to p_max pending accruals oldest first, skipping rows another session is recovering; one row per slip attempted. Suitable for pg_cron.';
 COMMENT ON FUNCTION loyalty.reconcile_player(uuid, uuid, text) IS
     'Rebuilds a player''s balance, lifetime points and tier from the ledger under the row lock (staff needs loyalty:adjust and a reason); every call is recorded in loyalty.reconciliation; idempotent.';
+COMMENT ON FUNCTION loyalty.base_tier() IS
+    'The lowest tier of loyalty.tier (threshold 0): where a new player starts, and the tier balance_at reports before a player''s first entry.';
 COMMENT ON FUNCTION loyalty.tier_changed() IS
     'Trigger function: after any change to loyalty.tier, tells every session to re-read the tier ladder (kept per session) at its next transaction.';
 
@@ -53,5 +55,6 @@ REVOKE ALL ON FUNCTION
     loyalty.recover_rating_slip(uuid, text),
     loyalty.recover_pending(integer),
     loyalty.reconcile_player(uuid, uuid, text),
-    loyalty.rate_limit_status(uuid)
+    loyalty.rate_limit_status(uuid),
+    loyalty.base_tier()
 FROM PUBLIC;

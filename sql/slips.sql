@@ -58,27 +58,3 @@ SELECT a.rating_slip_id, a.player_id, a.status, a.attempts, a.last_sqlstate, a.l
 COMMENT ON VIEW loyalty.pending_accruals IS
     'Rating-slip accruals not yet credited (PENDING or FAILED) with attempts, last error and age; loyalty.recover_pending() works through them oldest first.';
 REVOKE ALL ON loyalty.pending_accruals FROM PUBLIC;
-
--- Who rebuilt a player's aggregate from the ledger, and what changed.
-CREATE TABLE loyalty.reconciliation (
-    id                bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    player_id         uuid        NOT NULL,
-    staff_id          uuid        NOT NULL,
-    reason            text        NOT NULL,
-    balance_before    bigint,
-    balance_after     bigint      NOT NULL,
-    lifetime_before   bigint,
-    lifetime_after    bigint      NOT NULL,
-    tier_before       text,
-    tier_after        text        NOT NULL,
-    changed           boolean     NOT NULL,
-    correlation_id    text        NOT NULL,
-    created_at        timestamptz NOT NULL DEFAULT clock_timestamp()
-);
-COMMENT ON TABLE loyalty.reconciliation IS
-    'One row per loyalty.reconcile_player call: who rebuilt which player''s aggregate from the ledger, why, and the values before and after.';
-CREATE INDEX reconciliation_player_idx ON loyalty.reconciliation (player_id, id);
-CREATE INDEX reconciliation_correlation_idx ON loyalty.reconciliation (correlation_id);
-REVOKE ALL ON loyalty.reconciliation FROM PUBLIC;
-SELECT pg_catalog.pg_extension_config_dump('loyalty.reconciliation', '');
-SELECT pg_catalog.pg_extension_config_dump('loyalty.reconciliation_id_seq', '');

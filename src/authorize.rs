@@ -1,20 +1,19 @@
-//! Staff identity, capabilities and the manual-reward rate limit, read from
-//! the database under the staff member's row lock (SPEC section 5).
+//! Staff identity and capabilities, read from the database (SPEC section 5).
 //!
-//! The rate limit counts the staff member's MANUAL_BONUS rows in the ledger
-//! within the window while holding a `FOR UPDATE` lock on their
-//! `staff_permission` row: concurrent rewards by one staff member queue on
-//! that lock and each counts the rows committed before it, so the limit is
-//! exact under concurrency, shared by every connection and still in force
-//! after a restart — with no shared memory and no preload library.
+//! A staff member named by a call must be the session's staff member (when
+//! the session has one) and must hold the capability of the transaction
+//! type.  For rate-limited types the capability is read with the staff
+//! member's row locked, and the rate limit (`crate::rate_limit`) is counted
+//! under that lock.
 
-use crate::domain::policy;
+use crate::domain::error::{LockTarget, LoyaltyError};
+use crate::domain::policy::{self, Capability};
 use crate::domain::request::ChangeRequest;
-use crate::error::LoyaltyError;
 use crate::events;
 use crate::guard;
 use crate::gucs;
 use crate::plans::{self, Stmt};
+use crate::rate_limit;
 use pgrx::pg_sys::PgBuiltInOids as O;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -52,35 +51,27 @@ pub fn check_staff(
         return Ok(());
     };
     if !req.tx_type.is_rate_limited() {
-        let caps = capabilities(client, &CAPABILITIES, staff)?;
-        return policy::check_capability(staff, caps.as_deref(), capability);
+        return check_capability(client, staff, capability);
     }
-    guard::with_lock_timeout("staff", &staff, corr, || {
+    guard::with_lock_timeout(LockTarget::Staff, &staff, corr, || {
         let caps = capabilities(client, &CAPABILITIES_LOCKED, staff)?;
         policy::check_capability(staff, caps.as_deref(), capability)?;
-        let usage = rate_usage(client, staff)?;
-        policy::check_rate(
-            staff,
-            usage.used,
-            usage.limit,
-            usage.reset_at_text.as_deref(),
-        )
-        .inspect_err(|_| {
-            events::emit(
-                "rate_limit_hit",
-                corr,
-                &[
-                    ("staff_id", staff.to_string()),
-                    ("limit", usage.limit.to_string()),
-                    ("reset_at", usage.reset_at_text.clone().unwrap_or_default()),
-                ],
-            )
-        })
+        rate_limit::check(client, staff, corr)
     })
 }
 
+/// Deny by default: the staff member must be known and hold `capability`.
+pub fn check_capability(
+    client: &mut SpiClient<'_>,
+    staff: &str,
+    capability: Capability,
+) -> Result<(), LoyaltyError> {
+    let caps = capabilities(client, &CAPABILITIES, staff)?;
+    policy::check_capability(staff, caps.as_deref(), capability)
+}
+
 /// A staff member's capabilities; `None` when they are unknown.
-pub fn capabilities(
+fn capabilities(
     client: &mut SpiClient<'_>,
     stmt: &'static Stmt,
     staff: &str,
@@ -94,29 +85,6 @@ pub fn capabilities(
     ))
 }
 
-/// Manual rewards counted in the current window.
-pub struct RateUsage {
-    pub limit: i64,
-    pub used: i64,
-    pub window_seconds: i32,
-    pub reset_at: Option<TimestampWithTimeZone>,
-    /// `reset_at` as ISO 8601 UTC, for error details and logs.
-    pub reset_at_text: Option<String>,
-}
-
-pub fn rate_usage(client: &mut SpiClient<'_>, staff: &str) -> Result<RateUsage, LoyaltyError> {
-    let window = gucs::rate_window_seconds();
-    let rows = plans::run(client, &RATE_USAGE, &[staff.into(), window.into()])?;
-    let r = rows.first();
-    Ok(RateUsage {
-        limit: gucs::rate_limit() as i64,
-        used: r.get::<i64>(1)?.unwrap_or(0),
-        window_seconds: window,
-        reset_at: r.get(2)?,
-        reset_at_text: r.get(3)?,
-    })
-}
-
 fn current_user() -> String {
     Spi::get_one::<String>("SELECT session_user::text")
         .ok()
@@ -124,7 +92,7 @@ fn current_user() -> String {
         .unwrap_or_default()
 }
 
-pub static CAPABILITIES: Stmt = Stmt {
+static CAPABILITIES: Stmt = Stmt {
     args: &[O::TEXTOID],
     sql: "SELECT capabilities FROM loyalty.staff_permission WHERE staff_id = $1::uuid",
 };
@@ -133,50 +101,3 @@ static CAPABILITIES_LOCKED: Stmt = Stmt {
     args: &[O::TEXTOID],
     sql: "SELECT capabilities FROM loyalty.staff_permission WHERE staff_id = $1::uuid FOR UPDATE",
 };
-
-/// Sliding window ending at the transaction's start; served by the ledger's
-/// (staff_id, created_at) index.
-static RATE_USAGE: Stmt = Stmt {
-    args: &[O::TEXTOID, O::INT4OID],
-    sql: "\
-SELECT count(*),
-       min(created_at) + $2 * interval '1 second',
-       to_char((min(created_at) + $2 * interval '1 second') AT TIME ZONE 'UTC',
-               'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')
-  FROM loyalty.loyalty_ledger
- WHERE staff_id = $1::uuid
-   AND transaction_type = 'MANUAL_BONUS'
-   AND created_at > now() - $2 * interval '1 second'",
-};
-
-#[pg_extern(security_definer, stable, parallel_unsafe)]
-#[search_path(pg_catalog, pg_temp)]
-/// How many manual rewards a staff member has left in the current window, and when the oldest counted one expires.
-#[allow(clippy::type_complexity)]
-fn rate_limit_status(
-    p_staff_id: Option<pgrx::Uuid>,
-) -> TableIterator<
-    'static,
-    (
-        name!(remaining, i32),
-        name!(reset_at, Option<TimestampWithTimeZone>),
-        name!(used, i32),
-        name!(rate_limit, i32),
-        name!(window_seconds, i32),
-    ),
-> {
-    let row = guard::sql_call(None, |_| {
-        let staff = p_staff_id
-            .ok_or_else(|| LoyaltyError::invalid("p_staff_id must not be null"))?
-            .to_string();
-        let usage = Spi::connect_mut(|client| rate_usage(client, &staff))?;
-        Ok((
-            (usage.limit - usage.used).max(0) as i32,
-            usage.reset_at,
-            usage.used as i32,
-            usage.limit as i32,
-            usage.window_seconds,
-        ))
-    });
-    TableIterator::once(row)
-}

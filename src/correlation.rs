@@ -1,8 +1,8 @@
 //! Correlation ids (SPEC section 7): argument, else `loyalty.correlation_id`,
 //! else one id generated per transaction.
 
-use crate::domain::request::{check_text, MAX_CORRELATION_CHARS};
-use crate::error::LoyaltyError;
+use crate::domain::error::LoyaltyError;
+use crate::domain::text::{check_text, MAX_CORRELATION_CHARS};
 use crate::gucs;
 use pgrx::pg_sys;
 use std::cell::RefCell;

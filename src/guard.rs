@@ -2,7 +2,8 @@
 //! panic text to clients, bounded lock waits, and the result row type.
 
 use crate::correlation;
-use crate::error::LoyaltyError;
+use crate::domain::error::{LockTarget, LoyaltyError};
+use crate::report::Raise;
 use pgrx::heap_tuple::PgHeapTuple;
 use pgrx::pg_sys::panic::{CaughtError, ErrorReport};
 use pgrx::pg_sys::{self, PgTryBuilder};
@@ -72,16 +73,16 @@ fn reraise(caught: CaughtError, corr: &str) -> ! {
     }
 }
 
-/// Runs `f` (which waits for a `kind` row lock) with the server's lock
-/// timeout set to `loyalty.lock_timeout`, restored afterwards; a timeout
-/// becomes `LoyaltyError::LockTimeout` (55P03).
+/// Runs `f` (which waits for the row lock of `target` `id`) with the
+/// server's lock timeout set to `loyalty.lock_timeout`, restored afterwards;
+/// a timeout becomes `LoyaltyError::LockTimeout` (55P03).
 ///
 /// The lock manager reads the `LockTimeout` global when a wait starts, so
 /// the value is swapped directly rather than through the GUC machinery
 /// (which would parse and log a setting change on every call); a guard
 /// restores it on every exit, an ERROR's unwinding included.
 pub fn with_lock_timeout<R>(
-    kind: &'static str,
+    target: LockTarget,
     id: &dyn std::fmt::Display,
     corr: &str,
     f: impl FnOnce() -> R,
@@ -105,7 +106,7 @@ pub fn with_lock_timeout<R>(
     PgTryBuilder::new(AssertUnwindSafe(f))
         .catch_when(PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE, move |_| {
             LoyaltyError::LockTimeout {
-                kind,
+                target,
                 id: id.to_string(),
                 timeout_ms: ms,
             }

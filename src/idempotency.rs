@@ -1,8 +1,10 @@
 //! SQL surface of idempotency keys (SPEC section 4): the generic
-//! `idempotency_key(jsonb)` and the typed derivations.
+//! `idempotency_key(jsonb)` and the typed derivations of gameplay,
+//! promotions and manual rewards.
 
+use crate::domain::error::LoyaltyError;
 use crate::domain::keys;
-use crate::error::LoyaltyError;
+use crate::gaming_day;
 use crate::guard;
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -32,6 +34,55 @@ fn gameplay_key(p_rating_slip_id: pgrx::Uuid) -> String {
 /// The idempotency key of a promotion: player and external reward id.
 fn promotion_key(p_player_id: pgrx::Uuid, p_reward_id: &str) -> String {
     keys::promotion_key(&p_player_id.to_string(), p_reward_id)
+}
+
+#[pg_extern(stable, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
+/// The idempotency key manual_reward uses (gaming day defaults to the current one).
+fn manual_reward_key(
+    p_player_id: Option<pgrx::Uuid>,
+    p_staff_id: Option<pgrx::Uuid>,
+    p_points: Option<i32>,
+    p_reason: Option<&str>,
+    p_gaming_day: default!(Option<pgrx::datum::Date>, "NULL"),
+    p_sequence: default!(Option<i32>, 1),
+) -> String {
+    guard::sql_call(None, |_| {
+        let sequence = keys::check_sequence(p_sequence)?;
+        let (Some(player), Some(staff), Some(points), Some(reason)) =
+            (p_player_id, p_staff_id, p_points, p_reason)
+        else {
+            return Err(LoyaltyError::invalid(
+                "p_player_id, p_staff_id, p_points and p_reason must not be null",
+            ));
+        };
+        let day = match p_gaming_day {
+            Some(d) => Spi::connect_mut(|c| gaming_day::date_text(c, d))?,
+            None => Spi::connect_mut(gaming_day::current)?,
+        };
+        Ok(manual_reward_key_of(
+            player, staff, points, reason, &day, sequence,
+        ))
+    })
+}
+
+/// The manual-reward key of SQL arguments (`manual_reward` derives it here too).
+pub fn manual_reward_key_of(
+    player: pgrx::Uuid,
+    staff: pgrx::Uuid,
+    points: i32,
+    reason: &str,
+    gaming_day: &str,
+    sequence: i32,
+) -> String {
+    keys::manual_reward_key(
+        &player.to_string(),
+        &staff.to_string(),
+        points,
+        reason,
+        gaming_day,
+        sequence,
+    )
 }
 
 fn json_type(v: &serde_json::Value) -> &'static str {

@@ -12,7 +12,7 @@
 //! buffer pins and the snapshot are released on an error by the
 //! transaction's resource owner, as for any statement.
 
-use crate::error::LoyaltyError;
+use crate::domain::error::LoyaltyError;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::ffi::CStr;

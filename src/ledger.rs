@@ -10,9 +10,9 @@
 //! prepared once per backend and kept.
 
 use crate::authorize;
-use crate::domain::request::{apply, Account, ChangeRequest, RawRequest};
+use crate::domain::error::{LockTarget, LoyaltyError};
+use crate::domain::request::{apply, Account, ChangeRequest, RawRequest, TxType};
 use crate::domain::tier::Ladder;
-use crate::error::LoyaltyError;
 use crate::events;
 use crate::guard;
 use crate::gucs;
@@ -59,7 +59,7 @@ impl ChangeArgs {
     /// The arguments of a typed entry point (manual reward, promotion,
     /// redemption, adjustment): no slip, visit or reversed entry.
     pub fn typed(
-        tx_type: crate::domain::request::TxType,
+        tx_type: TxType,
         player_id: Option<pgrx::Uuid>,
         delta: Option<i32>,
         idempotency_key: Option<String>,
@@ -296,27 +296,41 @@ pub(crate) fn lock_player(
     correlation_id: &str,
 ) -> Result<(Account, Rc<Ladder>), LoyaltyError> {
     let ladder = tiers::ladder(client)?;
-    guard::with_lock_timeout("player", &player_id, correlation_id, || {
-        for attempt in 0..2 {
-            let rows = plans::run(client, &LOCK, &[player_id.into()])?;
-            if !rows.is_empty() {
-                let r = rows.first();
-                let account = Account {
-                    balance: required(r.get(1)?, "current_balance")?,
-                    lifetime_points: required(r.get(2)?, "lifetime_points")?,
-                    tier: required(r.get(3)?, "tier")?,
-                };
-                return Ok((account, ladder));
-            }
-            if attempt == 0 {
-                // New player: insert the row; a concurrent creator makes
-                // this wait for its commit and then do nothing.
-                plans::run(client, &CREATE, &[player_id.into()])?;
-            }
+    if let Some(account) = lock_existing(client, player_id, correlation_id)? {
+        return Ok((account, ladder));
+    }
+    // New player: insert the row; a concurrent creator makes this wait for
+    // its commit and then do nothing.
+    guard::with_lock_timeout(LockTarget::Player, &player_id, correlation_id, || {
+        plans::run(
+            client,
+            &CREATE,
+            &[player_id.into(), ladder.base().name.as_str().into()],
+        )
+    })?;
+    let account = lock_existing(client, player_id, correlation_id)?
+        .ok_or_else(|| LoyaltyError::internal("player row not found after creation"))?;
+    Ok((account, ladder))
+}
+
+/// The player's row, locked (`FOR UPDATE`, waiting at most
+/// `loyalty.lock_timeout`); `None` for a player without one.
+pub(crate) fn lock_existing(
+    client: &mut SpiClient<'_>,
+    player_id: pgrx::Uuid,
+    correlation_id: &str,
+) -> Result<Option<Account>, LoyaltyError> {
+    guard::with_lock_timeout(LockTarget::Player, &player_id, correlation_id, || {
+        let rows = plans::run(client, &LOCK, &[player_id.into()])?;
+        if rows.is_empty() {
+            return Ok(None);
         }
-        Err(LoyaltyError::internal(
-            "player row not found after creation",
-        ))
+        let r = rows.first();
+        Ok(Some(Account {
+            balance: required(r.get(1)?, "current_balance")?,
+            lifetime_points: required(r.get(2)?, "lifetime_points")?,
+            tier: required(r.get(3)?, "tier")?,
+        }))
     })
 }
 
@@ -330,11 +344,11 @@ SELECT p.current_balance, p.lifetime_points, p.tier
    FOR UPDATE OF p",
 };
 
+/// A new player's row, in the ladder's base tier.
 static CREATE: Stmt = Stmt {
-    args: &[O::UUIDOID],
+    args: &[O::UUIDOID, O::TEXTOID],
     sql: "\
-INSERT INTO loyalty.player_loyalty (player_id, tier)
-SELECT $1, t.name FROM loyalty.tier t ORDER BY t.threshold LIMIT 1
+INSERT INTO loyalty.player_loyalty (player_id, tier) VALUES ($1, $2)
     ON CONFLICT (player_id) DO NOTHING",
 };
 

@@ -2,25 +2,44 @@
 //!
 //! One SQL call is one atomic, row-locked, audited change.  `domain` holds
 //! the pure rules; the other modules are the thin SQL/SPI shell around it.
+//!
+//! Where each SQL function of schema `loyalty` is defined:
+//!
+//! | SQL function | file |
+//! |---|---|
+//! | `increment_player_loyalty` | `src/ledger.rs` |
+//! | `manual_reward`, `apply_promotion`, `redeem_points`, `adjust_points`, `reverse_entry`, `validate_reward` | `src/rewards.rs` |
+//! | `rate_limit_status` | `src/rate_limit.rs` |
+//! | `gaming_day` | `src/gaming_day.rs` |
+//! | `idempotency_key`, `gameplay_key`, `promotion_key`, `manual_reward_key` | `src/idempotency.rs` |
+//! | `calculate_gameplay_points` | `src/slips/points.rs` |
+//! | `complete_rating_slip`, `recover_rating_slip`, `recover_pending` | `src/slips/saga.rs` |
+//! | `reconcile_player` | `src/reconcile.rs` |
+//! | `base_tier`, `tier_changed` (trigger) | `src/tiers.rs` |
+//! | `drift_check`, `trace`, `player_statement`, `balance_at` (SQL) | `sql/audit.sql` |
+//! | `replace_tier`, `refuse_ledger_change` (PL/pgSQL triggers) | `sql/schema.sql` |
 
 use pgrx::prelude::*;
 
-mod audit;
-mod authorize;
-mod correlation;
 pub mod domain;
-pub mod error;
-mod events;
-mod guard;
-mod gucs;
-mod idempotency;
-mod keyprobe;
-mod ledger;
-mod plans;
-mod rewards;
-mod slips;
-mod subxact;
-mod tiers;
+
+mod authorize; // staff identity and capabilities, read under the right locks
+mod correlation; // correlation ids: argument, setting, or one per transaction
+mod events; // notable events written to the server log
+mod gaming_day; // loyalty.gaming_day and the current gaming day of a key
+mod guard; // the SQL boundary: errors with correlation ids, lock waits, row types
+mod gucs; // the loyalty.* settings
+mod idempotency; // SQL surface of the key derivations
+mod keyprobe; // the idempotency-key lookup as a direct index probe
+mod ledger; // increment_player_loyalty: the one write path
+mod plans; // statements prepared once per backend
+mod rate_limit; // the manual-reward rate limit and rate_limit_status
+mod reconcile; // reconcile_player
+mod report; // raising a condition as a PostgreSQL ERROR
+mod rewards; // the typed write functions and validate_reward
+mod slips; // rating slips: the points formula and the accrual saga
+mod subxact; // subtransactions for the saga's attempts
+mod tiers; // the tier ladder kept per backend, base_tier, tier_changed
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -28,11 +47,19 @@ mod tiers;
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 // Rating-slip saga state.
 extension_sql_file!("../sql/slips.sql", name = "slips", requires = ["schema"]);
+// Reconciliations of a player's aggregate.  (It needs only the schema; it
+// comes after the slips so that the install script has one order: pgrx
+// orders unrelated blocks differently from one build to the next.)
+extension_sql_file!(
+    "../sql/reconcile.sql",
+    name = "reconcile",
+    requires = ["schema", "slips"]
+);
 // Audit checks written in SQL.
 extension_sql_file!(
     "../sql/audit.sql",
     name = "audit",
-    requires = ["schema", "slips"]
+    requires = ["schema", "slips", "reconcile", base_tier]
 );
 // COMMENT ON for every generated function, after all of them.
 extension_sql_file!("../sql/comments.sql", name = "comments", finalize);
@@ -46,15 +73,4 @@ pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     guard::init();
     tiers::init();
-}
-
-/// Required by `cargo pgrx test`.
-#[cfg(test)]
-pub mod pg_test {
-    pub fn setup(_options: Vec<&str>) {}
-
-    #[must_use]
-    pub fn postgresql_conf_options() -> Vec<&'static str> {
-        vec![]
-    }
 }

@@ -5,7 +5,7 @@
 //! which prepares it on first use in a backend.  The plan cache revalidates
 //! kept plans after DDL, so they survive ALTER TABLE and re-creation.
 
-use crate::error::LoyaltyError;
+use crate::domain::error::LoyaltyError;
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys::PgBuiltInOids;
 use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiTupleTable};

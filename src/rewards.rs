@@ -4,14 +4,18 @@
 //! has a rule of its own that the one write path does not also enforce.
 
 use crate::authorize;
+use crate::domain::error::LoyaltyError;
 use crate::domain::keys;
-use crate::domain::policy;
-use crate::domain::request::{check_text, ChangeRequest, RawRequest, TxType, MAX_KEY_CHARS};
-use crate::error::LoyaltyError;
+use crate::domain::policy::{self, Capability};
+use crate::domain::request::{ChangeRequest, RawRequest, TxType};
+use crate::domain::text::{check_text, MAX_KEY_CHARS};
+use crate::gaming_day;
 use crate::guard;
 use crate::gucs;
+use crate::idempotency;
 use crate::ledger::{self, ChangeArgs};
 use crate::plans::{self, required, Stmt};
+use crate::rate_limit;
 use pgrx::pg_sys::PgBuiltInOids as O;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -30,17 +34,12 @@ fn manual_reward(
     p_correlation_id: default!(Option<&str>, "NULL"),
 ) -> pgrx::composite_type!('static, "change_result") {
     guard::sql_call(p_correlation_id, |corr| {
-        let sequence = check_sequence(p_sequence)?;
+        let sequence = keys::check_sequence(p_sequence)?;
         let key = match (p_player_id, p_staff_id, p_points, p_reason) {
             (Some(player), Some(staff), Some(points), Some(reason)) => {
-                let day = Spi::connect_mut(|c| gaming_day_text(c, None))?;
-                Some(keys::manual_reward_key(
-                    &player.to_string(),
-                    &staff.to_string(),
-                    points,
-                    reason,
-                    &day,
-                    sequence,
+                let day = Spi::connect_mut(gaming_day::current)?;
+                Some(idempotency::manual_reward_key_of(
+                    player, staff, points, reason, &day, sequence,
                 ))
             }
             // A missing component is reported by the request's validation.
@@ -200,54 +199,6 @@ fn reverse_entry(
     .into_tuple()
 }
 
-#[pg_extern(stable, parallel_safe)]
-#[search_path(pg_catalog, pg_temp)]
-/// The idempotency key manual_reward uses (gaming day defaults to the current one).
-fn manual_reward_key(
-    p_player_id: Option<Uuid>,
-    p_staff_id: Option<Uuid>,
-    p_points: Option<i32>,
-    p_reason: Option<&str>,
-    p_gaming_day: default!(Option<pgrx::datum::Date>, "NULL"),
-    p_sequence: default!(Option<i32>, 1),
-) -> String {
-    guard::sql_call(None, |_| {
-        let sequence = check_sequence(p_sequence)?;
-        let (Some(player), Some(staff), Some(points), Some(reason)) =
-            (p_player_id, p_staff_id, p_points, p_reason)
-        else {
-            return Err(LoyaltyError::invalid(
-                "p_player_id, p_staff_id, p_points and p_reason must not be null",
-            ));
-        };
-        let day = match p_gaming_day {
-            Some(d) => Spi::connect_mut(|c| iso_date(c, d))?,
-            None => Spi::connect_mut(|c| gaming_day_text(c, None))?,
-        };
-        Ok(keys::manual_reward_key(
-            &player.to_string(),
-            &staff.to_string(),
-            points,
-            reason,
-            &day,
-            sequence,
-        ))
-    })
-}
-
-#[pg_extern(stable, parallel_safe)]
-#[search_path(pg_catalog, pg_temp)]
-/// The gaming day of a moment: it starts at loyalty.gaming_day_start in loyalty.gaming_day_timezone.
-fn gaming_day(p_at: default!(Option<TimestampWithTimeZone>, "now()")) -> Option<pgrx::datum::Date> {
-    guard::sql_call(None, |_| {
-        let at = p_at.ok_or_else(|| LoyaltyError::invalid("p_at must not be null"))?;
-        Spi::connect_mut(|c| {
-            let rows = plans::run(c, &GAMING_DAY, &gaming_day_args(Some(at))?)?;
-            Ok(rows.first().get::<pgrx::datum::Date>(2)?)
-        })
-    })
-}
-
 #[pg_extern(security_definer, stable, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 /// The checks of a manual reward without writing anything (for UIs): the first failure with its SQLSTATE.
@@ -283,21 +234,25 @@ fn validate_reward(
             authorize::check_named_staff(req.staff_id.as_deref(), corr)?;
             let staff = req.staff_id.as_deref().unwrap_or_default();
             Spi::connect_mut(|c| {
-                let caps = authorize::capabilities(c, &authorize::CAPABILITIES, staff)?;
-                policy::check_capability(staff, caps.as_deref(), "loyalty:award")?;
-                let usage = authorize::rate_usage(c, staff)?;
+                authorize::check_capability(c, staff, Capability::Award)?;
+                let usage = rate_limit::usage(c, staff)?;
                 policy::check_rate(
                     staff,
                     usage.used,
                     usage.limit,
                     usage.reset_at_text.as_deref(),
                 )?;
-                Ok((usage.limit - usage.used) as i32)
+                Ok(usage.remaining() as i32)
             })
         };
         Ok(match checks() {
             Ok(remaining) => (true, None, None, Some(remaining)),
-            Err(e) => (false, Some(e.sqlstate_code()), Some(e.to_string()), None),
+            Err(e) => (
+                false,
+                Some(e.sqlstate().to_string()),
+                Some(e.to_string()),
+                None,
+            ),
         })
     });
     TableIterator::once(row)
@@ -306,47 +261,6 @@ fn validate_reward(
 /// Placeholder key while a required argument is missing: validation then
 /// reports the missing argument, not the key.
 const PENDING_KEY: &str = "pending";
-
-fn check_sequence(sequence: Option<i32>) -> Result<i32, LoyaltyError> {
-    match sequence {
-        Some(s) if s >= 1 => Ok(s),
-        other => Err(LoyaltyError::invalid_with(
-            "p_sequence must be 1 or more",
-            vec![(
-                "sequence",
-                other.map_or_else(|| "NULL".to_string(), |s| s.to_string()),
-            )],
-        )),
-    }
-}
-
-/// The current gaming day (`at` = None: the transaction's start) as
-/// `YYYY-MM-DD`, independent of the client's DateStyle.
-fn gaming_day_text(
-    client: &mut SpiClient<'_>,
-    at: Option<TimestampWithTimeZone>,
-) -> Result<String, LoyaltyError> {
-    let rows = plans::run(client, &GAMING_DAY, &gaming_day_args(at)?)?;
-    required(rows.first().get::<String>(1)?, "gaming day")
-}
-
-fn gaming_day_args(
-    at: Option<TimestampWithTimeZone>,
-) -> Result<Vec<pgrx::datum::DatumWithOid<'static>>, LoyaltyError> {
-    let start = policy::parse_day_start(&gucs::gaming_day_start())?;
-    Ok(vec![
-        gucs::gaming_day_timezone().into(),
-        start.into(),
-        at.into(),
-    ])
-}
-
-fn iso_date(client: &mut SpiClient<'_>, d: pgrx::datum::Date) -> Result<String, LoyaltyError> {
-    let rows = plans::run(client, &ISO_DATE, &[d.into()])?;
-    rows.first()
-        .get::<String>(1)?
-        .ok_or_else(|| LoyaltyError::invalid("p_gaming_day must be a finite date"))
-}
 
 struct Entry {
     player_id: Uuid,
@@ -369,21 +283,6 @@ fn find_entry(client: &mut SpiClient<'_>, ledger_id: i64) -> Result<Entry, Loyal
         tx_type: required(r.get(3)?, "transaction_type")?,
     })
 }
-
-/// The gaming day starts at `$2` local time in zone `$1` (NULL: the
-/// server's `log_timezone`, which clients cannot change).
-static GAMING_DAY: Stmt = Stmt {
-    args: &[O::TEXTOID, O::TEXTOID, O::TIMESTAMPTZOID],
-    sql: "\
-SELECT to_char(d, 'YYYY-MM-DD'), d
-  FROM (SELECT ((coalesce($3, now()) AT TIME ZONE coalesce($1, current_setting('log_timezone')))
-                - $2::interval)::date AS d) g",
-};
-
-static ISO_DATE: Stmt = Stmt {
-    args: &[O::DATEOID],
-    sql: "SELECT CASE WHEN isfinite($1) THEN to_char($1, 'YYYY-MM-DD') END",
-};
 
 static ENTRY: Stmt = Stmt {
     args: &[O::INT8OID],

@@ -1,7 +1,8 @@
 //! Subtransactions: run a step so that its failure rolls back only that
 //! step, the way a PL/pgSQL `BEGIN … EXCEPTION` block does.
 
-use crate::error::{sqlstate_text, LoyaltyError};
+use crate::domain::error::LoyaltyError;
+use crate::report::sqlstate_text;
 use pgrx::pg_sys::panic::CaughtError;
 use pgrx::pg_sys::{self, PgTryBuilder};
 use std::panic::AssertUnwindSafe;
@@ -23,7 +24,7 @@ impl Failure {
 impl From<LoyaltyError> for Failure {
     fn from(e: LoyaltyError) -> Self {
         Failure {
-            sqlstate: e.sqlstate_code(),
+            sqlstate: e.sqlstate().to_string(),
             message: e.to_string(),
         }
     }

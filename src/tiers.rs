@@ -1,5 +1,5 @@
 //! The tier ladder of `loyalty.tier`, read once per backend and kept until
-//! the table changes.
+//! the table changes; `loyalty.base_tier()`, where a new player starts.
 //!
 //! A statement trigger on `loyalty.tier` (`loyalty.tier_changed`, enabled
 //! `ALWAYS`) queues a relcache invalidation of the table for every change;
@@ -9,8 +9,10 @@
 //! the tiers therefore applies to every transaction that starts after it
 //! commits, without the write path reading the table on every call.
 
+use crate::domain::error::LoyaltyError;
+use crate::domain::points::parse_decimal;
 use crate::domain::tier::{Ladder, Tier};
-use crate::error::LoyaltyError;
+use crate::guard;
 use crate::plans::{self, required, Stmt};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -37,9 +39,12 @@ pub fn ladder(client: &mut SpiClient<'_>) -> Result<Rc<Ladder>, LoyaltyError> {
     let mut tiers = Vec::new();
     for row in rows {
         table = required(row.get::<pg_sys::Oid>(1)?, "tableoid")?;
+        let multiplier: String = required(row.get(4)?, "multiplier")?;
         tiers.push(Tier {
             name: required(row.get(2)?, "name")?,
             threshold: required(row.get(3)?, "threshold")?,
+            multiplier: parse_decimal(&multiplier)
+                .ok_or_else(|| LoyaltyError::internal("a tier multiplier is not a number"))?,
         });
     }
     let ladder = Rc::new(
@@ -56,8 +61,17 @@ pub fn ladder(client: &mut SpiClient<'_>) -> Result<Rc<Ladder>, LoyaltyError> {
 
 static LADDER: Stmt = Stmt {
     args: &[],
-    sql: "SELECT t.tableoid, t.name, t.threshold FROM loyalty.tier t",
+    sql: "SELECT t.tableoid, t.name, t.threshold, t.multiplier::text FROM loyalty.tier t",
 };
+
+#[pg_extern(security_definer, stable, parallel_restricted)]
+#[search_path(pg_catalog, pg_temp)]
+/// The lowest tier of the ladder: where a new player starts.
+fn base_tier() -> String {
+    guard::sql_call(None, |_| {
+        Spi::connect_mut(|c| Ok(ladder(c)?.base().name.clone()))
+    })
+}
 
 #[pg_guard]
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {

@@ -5,6 +5,7 @@
 //! and null as the empty string (SPEC section 4).  Nested arrays and objects
 //! appear as their compact JSON text.
 
+use crate::domain::error::LoyaltyError;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -88,6 +89,21 @@ pub fn manual_reward_key(
     ])
 }
 
+/// The sequence of a manual reward: 1 or more (the same reward given twice
+/// on purpose in one gaming day takes sequence 2).
+pub fn check_sequence(sequence: Option<i32>) -> Result<i32, LoyaltyError> {
+    match sequence {
+        Some(s) if s >= 1 => Ok(s),
+        other => Err(LoyaltyError::invalid_with(
+            "p_sequence must be 1 or more",
+            vec![(
+                "sequence",
+                other.map_or_else(|| "NULL".to_string(), |s| s.to_string()),
+            )],
+        )),
+    }
+}
+
 /// Reversal of one ledger entry: one key per entry, so reversing it again
 /// is a replay.
 pub fn reversal_key(ledger_id: i64) -> String {
@@ -97,7 +113,6 @@ pub fn reversal_key(ledger_id: i64) -> String {
     ])
 }
 
-/// Formats 16 random bytes as a version-4 UUID string.
 /// Formats a UUID version 7 (RFC 9562): 48 bits of Unix time in
 /// milliseconds, then random bits, with the version and variant set.
 /// Ids made later sort later, so an index on them grows at its right edge
@@ -122,6 +137,15 @@ pub fn format_uuid_v7(unix_ms: u64, random: [u8; 10]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sequence_starts_at_one() {
+        assert_eq!(check_sequence(Some(1)), Ok(1));
+        assert_eq!(check_sequence(Some(7)), Ok(7));
+        for bad in [Some(0), Some(-1), None] {
+            assert_eq!(check_sequence(bad).unwrap_err().sqlstate(), "22023");
+        }
+    }
     use proptest::prelude::*;
     use serde_json::json;
 

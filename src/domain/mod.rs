@@ -2,9 +2,13 @@
 //!
 //! Everything here is deterministic and unit-tested without a server; the
 //! SQL-facing modules call into it and own only SPI, locking and I/O.
+//! `scripts/test.sh` fails if anything here names pgrx or the settings.
 
-pub mod keys;
-pub mod points;
-pub mod policy;
-pub mod request;
-pub mod tier;
+pub mod error; // the conditions a client can see and their SQLSTATEs
+pub mod keys; // canonical form, SHA-256 keys, typed key derivations, UUIDv7
+pub mod points; // the gameplay points formula in exact decimals
+pub mod policy; // capabilities, spoofing, the rate limit, the gaming day's start
+pub mod request; // a change request: validation and its effect on an account
+pub mod slip; // a rating slip's play data, fingerprint and states
+pub mod text; // caller text: bounds, visible characters, reasons
+pub mod tier; // the tier ladder: tier, progress, multipliers

@@ -6,7 +6,9 @@
 //! hourly rate, rounded half up.  `rust_decimal` keeps money-like values
 //! exact: 10 × 1.5% × 31 × 10 is 46.5 → 47, where binary floats give 46.
 
-use crate::error::LoyaltyError;
+use crate::domain::error::LoyaltyError;
+use crate::domain::text::printable;
+use crate::domain::tier::Ladder;
 use rust_decimal::prelude::*;
 use serde_json::Value;
 
@@ -113,10 +115,7 @@ pub fn number(name: &str, text: &str) -> Result<Decimal, LoyaltyError> {
     if let Some(d) = parse_decimal(text) {
         return Ok(d);
     }
-    let context = vec![
-        ("input", name.to_string()),
-        ("value", crate::domain::request::printable(text)),
-    ];
+    let context = vec![("input", name.to_string()), ("value", printable(text))];
     if text.parse::<f64>().is_ok_and(|f| !f.is_nan()) && !text.to_ascii_lowercase().contains("inf")
     {
         Err(LoyaltyError::OutOfRange {
@@ -134,13 +133,7 @@ pub fn number(name: &str, text: &str) -> Result<Decimal, LoyaltyError> {
 /// Multipliers of the default tiers (SPEC section 2), for callers without
 /// a tier table at hand.
 pub fn default_tier_multiplier(tier: &str) -> Option<Decimal> {
-    match tier {
-        "BRONZE" => Some(Decimal::new(100, 2)),
-        "SILVER" => Some(Decimal::new(125, 2)),
-        "GOLD" => Some(Decimal::new(150, 2)),
-        "PLATINUM" => Some(Decimal::new(200, 2)),
-        _ => None,
-    }
+    Ladder::default_ladder().tier(tier).map(|t| t.multiplier)
 }
 
 fn half_up(d: Decimal) -> Decimal {
@@ -319,7 +312,7 @@ mod tests {
             json!("house_edge"),
         ] {
             let e = GameSettings::from_json(&bad).unwrap_err();
-            assert_eq!(e.sqlstate_code(), "22023", "{bad}");
+            assert_eq!(e.sqlstate(), "22023", "{bad}");
         }
         // numeric strings are accepted
         assert!(GameSettings::from_json(
@@ -334,23 +327,20 @@ mod tests {
         assert_eq!(
             gameplay_points(d("-1"), 60, &s, Decimal::ONE)
                 .unwrap_err()
-                .sqlstate_code(),
+                .sqlstate(),
             "22023"
         );
         assert_eq!(
             gameplay_points(d("1"), -60, &s, Decimal::ONE)
                 .unwrap_err()
-                .sqlstate_code(),
+                .sqlstate(),
             "22023"
         );
         assert!(parse_decimal("NaN").is_none());
-        assert_eq!(number("bet", "NaN").unwrap_err().sqlstate_code(), "22023");
-        assert_eq!(
-            number("bet", "Infinity").unwrap_err().sqlstate_code(),
-            "22023"
-        );
-        assert_eq!(number("bet", "1e100").unwrap_err().sqlstate_code(), "22003");
-        assert_eq!(number("bet", "abc").unwrap_err().sqlstate_code(), "22023");
+        assert_eq!(number("bet", "NaN").unwrap_err().sqlstate(), "22023");
+        assert_eq!(number("bet", "Infinity").unwrap_err().sqlstate(), "22023");
+        assert_eq!(number("bet", "1e100").unwrap_err().sqlstate(), "22003");
+        assert_eq!(number("bet", "abc").unwrap_err().sqlstate(), "22023");
         assert!(parse_decimal("Infinity").is_none());
         assert_eq!(parse_decimal("1e3"), Some(d("1000")));
         // absurd bets overflow into 22003, not a panic
@@ -361,7 +351,7 @@ mod tests {
             Decimal::ONE,
         )
         .unwrap_err();
-        assert_eq!(e.sqlstate_code(), "22003");
+        assert_eq!(e.sqlstate(), "22003");
     }
 
     #[test]

@@ -4,7 +4,38 @@
 //! Pure decisions; `crate::authorize` reads their inputs under the right
 //! locks.
 
-use crate::error::LoyaltyError;
+use crate::domain::error::LoyaltyError;
+
+/// What a staff member may be allowed to do (`loyalty.staff_permission`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    Award,
+    Promote,
+    Redeem,
+    Adjust,
+    Recover,
+}
+
+impl Capability {
+    pub const ALL: [Capability; 5] = [
+        Capability::Award,
+        Capability::Promote,
+        Capability::Redeem,
+        Capability::Adjust,
+        Capability::Recover,
+    ];
+
+    /// The name stored in `loyalty.staff_permission.capabilities`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Award => "loyalty:award",
+            Capability::Promote => "loyalty:promote",
+            Capability::Redeem => "loyalty:redeem",
+            Capability::Adjust => "loyalty:adjust",
+            Capability::Recover => "loyalty:recover",
+        }
+    }
+}
 
 /// The staff id of the session (`loyalty.session_staff_id`), when set, must
 /// be the staff id named by the call.
@@ -31,8 +62,9 @@ pub fn check_session_staff(
 pub fn check_capability(
     staff_id: &str,
     capabilities: Option<&[String]>,
-    needed: &str,
+    needed: Capability,
 ) -> Result<(), LoyaltyError> {
+    let needed = needed.as_str();
     match capabilities {
         None => Err(LoyaltyError::PermissionDenied {
             message: format!("staff {staff_id} is not known to loyalty.staff_permission"),
@@ -113,10 +145,21 @@ mod tests {
     #[test]
     fn deny_by_default() {
         let caps = vec!["loyalty:award".to_string()];
-        assert!(check_capability("s", Some(&caps), "loyalty:award").is_ok());
-        assert!(check_capability("s", Some(&caps), "loyalty:adjust").is_err());
-        assert!(check_capability("s", Some(&[]), "loyalty:award").is_err());
-        assert!(check_capability("s", None, "loyalty:award").is_err());
+        assert!(check_capability("s", Some(&caps), Capability::Award).is_ok());
+        assert!(check_capability("s", Some(&caps), Capability::Adjust).is_err());
+        assert!(check_capability("s", Some(&[]), Capability::Award).is_err());
+        assert!(check_capability("s", None, Capability::Award).is_err());
+        let names: Vec<&str> = Capability::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "loyalty:award",
+                "loyalty:promote",
+                "loyalty:redeem",
+                "loyalty:adjust",
+                "loyalty:recover"
+            ]
+        );
     }
 
     #[test]

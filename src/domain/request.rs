@@ -5,20 +5,14 @@
 //! (SPEC section 5); `apply` is the one place that computes the balances,
 //! lifetime points and tier a change produces.
 
+use crate::domain::error::LoyaltyError;
 use crate::domain::keys;
+use crate::domain::policy::Capability;
+use crate::domain::text::{
+    check_reason_substance, check_text, printable, MAX_KEY_CHARS, MAX_REASON_CHARS,
+};
 use crate::domain::tier::Ladder;
-use crate::error::LoyaltyError;
 use serde_json::{Map, Value};
-
-/// Longest accepted idempotency key: keys are indexed, and a client-made key
-/// longer than this is a bug, not an identifier.
-pub const MAX_KEY_CHARS: usize = 200;
-/// Longest accepted reason; long enough for any note a person types.
-pub const MAX_REASON_CHARS: usize = 1000;
-/// Longest accepted correlation id.
-pub const MAX_CORRELATION_CHARS: usize = 200;
-/// A reason for a manual change must say something (SPEC section 5).
-pub const MIN_REASON_NONBLANK_CHARS: usize = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxType {
@@ -85,13 +79,13 @@ impl TxType {
     /// The capability a staff member needs for this type, if any.  A
     /// promotion needs one only when a staff member is named (otherwise the
     /// calling system's EXECUTE grant is the authority).
-    pub fn capability(self) -> Option<&'static str> {
+    pub fn capability(self) -> Option<Capability> {
         match self {
             TxType::Gameplay => None,
-            TxType::ManualBonus => Some("loyalty:award"),
-            TxType::Promotion => Some("loyalty:promote"),
-            TxType::Redemption => Some("loyalty:redeem"),
-            TxType::Adjustment | TxType::Reversal => Some("loyalty:adjust"),
+            TxType::ManualBonus => Some(Capability::Award),
+            TxType::Promotion => Some(Capability::Promote),
+            TxType::Redemption => Some(Capability::Redeem),
+            TxType::Adjustment | TxType::Reversal => Some(Capability::Adjust),
         }
     }
 
@@ -243,20 +237,6 @@ pub fn check_manual_limit(points: i32, limits: Limits) -> Result<(), LoyaltyErro
     Ok(())
 }
 
-/// A manual change must explain itself in at least ten non-blank characters.
-pub fn check_reason_substance(reason: Option<&str>) -> Result<(), LoyaltyError> {
-    let nonblank = reason
-        .map(|r| r.chars().filter(|c| !c.is_whitespace()).count())
-        .unwrap_or(0);
-    if nonblank < MIN_REASON_NONBLANK_CHARS {
-        return Err(LoyaltyError::invalid_with(
-            format!("reason must have at least {MIN_REASON_NONBLANK_CHARS} non-blank characters"),
-            vec![("nonblank_chars", nonblank.to_string())],
-        ));
-    }
-    Ok(())
-}
-
 fn check_key(key: Option<String>) -> Result<String, LoyaltyError> {
     let key = key.ok_or_else(|| LoyaltyError::invalid("p_idempotency_key is required"))?;
     if key.trim().is_empty() {
@@ -271,35 +251,6 @@ fn check_reason(reason: Option<String>) -> Result<Option<String>, LoyaltyError> 
         check_text("p_reason", r, MAX_REASON_CHARS)?;
     }
     Ok(reason)
-}
-
-/// Bounded length, no control characters (they hide text in logs and UIs).
-pub fn check_text(name: &str, value: &str, max_chars: usize) -> Result<(), LoyaltyError> {
-    let chars = value.chars().count();
-    if chars > max_chars {
-        return Err(LoyaltyError::invalid_with(
-            format!("{name} is too long"),
-            vec![
-                ("chars", chars.to_string()),
-                ("max_chars", max_chars.to_string()),
-            ],
-        ));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(LoyaltyError::invalid(format!(
-            "{name} must not contain control characters"
-        )));
-    }
-    Ok(())
-}
-
-/// Shortens and escapes user text quoted back in an error message.
-pub fn printable(s: &str) -> String {
-    let mut out: String = s.chars().take(40).flat_map(char::escape_default).collect();
-    if s.chars().count() > 40 {
-        out.push('…');
-    }
-    out
 }
 
 /// A player's aggregate as read under the row lock.
@@ -377,9 +328,8 @@ mod tests {
         }
     }
 
-    fn err_state(r: RawRequest) -> String {
-        let e = ChangeRequest::new(r, LIMITS).unwrap_err();
-        format!("{:?}", e.sqlstate())
+    fn err_state(r: RawRequest) -> &'static str {
+        ChangeRequest::new(r, LIMITS).unwrap_err().sqlstate()
     }
 
     #[test]
@@ -401,54 +351,33 @@ mod tests {
     fn refuses_nulls_zero_and_unknown_types() {
         let mut r = raw("GAMEPLAY", 5);
         r.player_id = None;
-        assert_eq!(err_state(r), "ERRCODE_INVALID_PARAMETER_VALUE");
-        assert_eq!(
-            err_state(raw("GAMEPLAY", 0)),
-            "ERRCODE_INVALID_PARAMETER_VALUE"
-        );
-        assert_eq!(
-            err_state(raw("BONUS", 5)),
-            "ERRCODE_INVALID_PARAMETER_VALUE"
-        );
-        assert_eq!(
-            err_state(raw("gameplay", 5)),
-            "ERRCODE_INVALID_PARAMETER_VALUE"
-        );
+        assert_eq!(err_state(r), "22023");
+        assert_eq!(err_state(raw("GAMEPLAY", 0)), "22023");
+        assert_eq!(err_state(raw("BONUS", 5)), "22023");
+        assert_eq!(err_state(raw("gameplay", 5)), "22023");
         let mut r = raw("GAMEPLAY", 5);
         r.idempotency_key = Some("   ".into());
-        assert_eq!(err_state(r), "ERRCODE_INVALID_PARAMETER_VALUE");
+        assert_eq!(err_state(r), "22023");
         let mut r = raw("GAMEPLAY", 5);
         r.idempotency_key = None;
-        assert_eq!(err_state(r), "ERRCODE_INVALID_PARAMETER_VALUE");
+        assert_eq!(err_state(r), "22023");
         let mut r = raw("GAMEPLAY", 5);
         r.rating_slip_id = None;
-        assert_eq!(err_state(r), "ERRCODE_INVALID_PARAMETER_VALUE");
+        assert_eq!(err_state(r), "22023");
     }
 
     #[test]
     fn signs_follow_the_type() {
-        assert_eq!(
-            err_state(raw("GAMEPLAY", -5)),
-            "ERRCODE_INVALID_PARAMETER_VALUE"
-        );
-        assert_eq!(
-            err_state(raw("REDEMPTION", 5)),
-            "ERRCODE_INVALID_PARAMETER_VALUE"
-        );
+        assert_eq!(err_state(raw("GAMEPLAY", -5)), "22023");
+        assert_eq!(err_state(raw("REDEMPTION", 5)), "22023");
     }
 
     #[test]
     fn manual_limit_is_inclusive() {
         assert!(ChangeRequest::new(raw("MANUAL_BONUS", 10_000), LIMITS).is_ok());
         assert!(ChangeRequest::new(raw("ADJUSTMENT", -10_000), LIMITS).is_ok());
-        assert_eq!(
-            err_state(raw("MANUAL_BONUS", 10_001)),
-            "ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE"
-        );
-        assert_eq!(
-            err_state(raw("ADJUSTMENT", -10_001)),
-            "ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE"
-        );
+        assert_eq!(err_state(raw("MANUAL_BONUS", 10_001)), "22003");
+        assert_eq!(err_state(raw("ADJUSTMENT", -10_001)), "22003");
         // promotions are not manual rewards
         assert!(ChangeRequest::new(raw("PROMOTION", 50_000), LIMITS).is_ok());
     }
@@ -457,37 +386,36 @@ mod tests {
     fn manual_changes_need_a_real_reason_and_staff() {
         let mut r = raw("MANUAL_BONUS", 5);
         r.reason = Some("  a b c d e f g h i  ".into()); // 9 non-blank
-        assert_eq!(err_state(r), "ERRCODE_INVALID_PARAMETER_VALUE");
+        assert_eq!(err_state(r), "22023");
         let mut r = raw("MANUAL_BONUS", 5);
         r.reason = Some("a b c d e f g h i j".into()); // 10 non-blank
         assert!(ChangeRequest::new(r, LIMITS).is_ok());
         let mut r = raw("ADJUSTMENT", 5);
         r.staff_id = None;
-        assert_eq!(err_state(r), "ERRCODE_INVALID_PARAMETER_VALUE");
+        assert_eq!(err_state(r), "22023");
     }
 
     #[test]
     fn text_limits() {
         let mut r = raw("PROMOTION", 5);
         r.reason = Some("x".repeat(MAX_REASON_CHARS + 1));
-        assert_eq!(err_state(r), "ERRCODE_INVALID_PARAMETER_VALUE");
+        assert_eq!(err_state(r), "22023");
         let mut r = raw("PROMOTION", 5);
         r.reason = Some("line one\u{0}line two".into());
-        assert_eq!(err_state(r), "ERRCODE_INVALID_PARAMETER_VALUE");
+        assert_eq!(err_state(r), "22023");
         let mut r = raw("PROMOTION", 5);
         r.idempotency_key = Some("k".repeat(MAX_KEY_CHARS + 1));
-        assert_eq!(err_state(r), "ERRCODE_INVALID_PARAMETER_VALUE");
-        assert_eq!(printable("a\nb"), "a\\nb");
+        assert_eq!(err_state(r), "22023");
     }
 
     #[test]
     fn reversals_name_their_entry() {
         let mut r = raw("REVERSAL", -5);
         r.reverses_ledger_id = None;
-        assert_eq!(err_state(r), "ERRCODE_INVALID_PARAMETER_VALUE");
+        assert_eq!(err_state(r), "22023");
         let mut r = raw("ADJUSTMENT", -5);
         r.reverses_ledger_id = Some(3);
-        assert_eq!(err_state(r), "ERRCODE_INVALID_PARAMETER_VALUE");
+        assert_eq!(err_state(r), "22023");
     }
 
     #[test]
@@ -504,11 +432,11 @@ mod tests {
 
     #[test]
     fn capabilities_per_type() {
-        assert_eq!(TxType::ManualBonus.capability(), Some("loyalty:award"));
-        assert_eq!(TxType::Redemption.capability(), Some("loyalty:redeem"));
-        assert_eq!(TxType::Adjustment.capability(), Some("loyalty:adjust"));
-        assert_eq!(TxType::Reversal.capability(), Some("loyalty:adjust"));
-        assert_eq!(TxType::Promotion.capability(), Some("loyalty:promote"));
+        assert_eq!(TxType::ManualBonus.capability(), Some(Capability::Award));
+        assert_eq!(TxType::Redemption.capability(), Some(Capability::Redeem));
+        assert_eq!(TxType::Adjustment.capability(), Some(Capability::Adjust));
+        assert_eq!(TxType::Reversal.capability(), Some(Capability::Adjust));
+        assert_eq!(TxType::Promotion.capability(), Some(Capability::Promote));
         assert_eq!(TxType::Gameplay.capability(), None);
         assert!(TxType::ManualBonus.is_rate_limited());
         assert!(!TxType::Adjustment.is_rate_limited());

@@ -1,14 +1,19 @@
-//! Tier math: which tier a lifetime total earns, and progress to the next.
+//! Tier math: which tier a lifetime total earns, progress to the next, and
+//! each tier's earn multiplier.
 //!
 //! Tiers come from `loyalty.tier` (editable data); this module only decides.
 //! A tier depends on lifetime points alone, and lifetime points never
 //! decrease, so spending never demotes.
+
+use rust_decimal::Decimal;
 
 /// One rung of the tier ladder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tier {
     pub name: String,
     pub threshold: i64,
+    /// Scales gameplay points (SPEC section 6).
+    pub multiplier: Decimal,
 }
 
 /// The tiers ordered by threshold, lowest first; the lowest starts at 0.
@@ -35,24 +40,39 @@ impl Ladder {
         (starts_at_zero && distinct).then_some(Ladder { tiers })
     }
 
-    /// The default ladder of SPEC section 2 (used by tests).
+    /// The default ladder of SPEC section 2 (what `CREATE EXTENSION` puts
+    /// in `loyalty.tier`).
     pub fn default_ladder() -> Ladder {
-        let t = |name: &str, threshold| Tier {
+        let t = |name: &str, threshold, hundredths| Tier {
             name: name.to_string(),
             threshold,
+            multiplier: Decimal::new(hundredths, 2),
         };
         Ladder::new(vec![
-            t("BRONZE", 0),
-            t("SILVER", 1_000),
-            t("GOLD", 5_000),
-            t("PLATINUM", 20_000),
+            t("BRONZE", 0, 100),
+            t("SILVER", 1_000, 125),
+            t("GOLD", 5_000, 150),
+            t("PLATINUM", 20_000, 200),
         ])
         .expect("the default ladder is valid")
     }
 
     /// The lowest tier: where a new player starts.
-    pub fn base(&self) -> &str {
-        &self.tiers[0].name
+    pub fn base(&self) -> &Tier {
+        &self.tiers[0]
+    }
+
+    /// A tier by name.
+    pub fn tier(&self, name: &str) -> Option<&Tier> {
+        self.tiers.iter().find(|t| t.name == name)
+    }
+
+    /// The earn multiplier of a player's tier; a new player (`None`), or one
+    /// whose tier is no longer in the ladder, earns at the base tier's.
+    pub fn multiplier_for(&self, tier: Option<&str>) -> Decimal {
+        tier.and_then(|name| self.tier(name))
+            .unwrap_or(self.base())
+            .multiplier
     }
 
     /// Tier and progress for a lifetime total (negative totals count as 0).
@@ -120,13 +140,30 @@ mod tests {
         let t = |n: &str, th| Tier {
             name: n.into(),
             threshold: th,
+            multiplier: Decimal::ONE,
         };
         assert!(Ladder::new(vec![]).is_none());
         assert!(Ladder::new(vec![t("A", 10)]).is_none());
         assert!(Ladder::new(vec![t("A", 0), t("B", 0)]).is_none());
         let l = Ladder::new(vec![t("B", 100), t("A", 0)]).unwrap();
-        assert_eq!(l.base(), "A");
+        assert_eq!(l.base().name, "A");
         assert_eq!(l.rank("B"), Some(1));
+        assert_eq!(l.tier("B").map(|t| t.threshold), Some(100));
+        assert!(l.tier("C").is_none());
+    }
+
+    #[test]
+    fn default_multipliers() {
+        let l = Ladder::default_ladder();
+        let m = |name| l.tier(name).map(|t| t.multiplier.to_string());
+        assert_eq!(m("BRONZE").as_deref(), Some("1.00"));
+        assert_eq!(m("SILVER").as_deref(), Some("1.25"));
+        assert_eq!(m("GOLD").as_deref(), Some("1.50"));
+        assert_eq!(m("PLATINUM").as_deref(), Some("2.00"));
+        assert_eq!(l.base().name, "BRONZE");
+        assert_eq!(l.multiplier_for(Some("GOLD")).to_string(), "1.50");
+        assert_eq!(l.multiplier_for(None).to_string(), "1.00");
+        assert_eq!(l.multiplier_for(Some("RETIRED")).to_string(), "1.00");
     }
 
     proptest! {

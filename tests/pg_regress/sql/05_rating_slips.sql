@@ -104,4 +104,19 @@ SELECT * FROM loyalty.recover_pending();
 SELECT * FROM loyalty.recover_pending(0);
 \echo sqlstate :LAST_ERROR_SQLSTATE
 
+-- A slip whose request row another session holds: recovery waits at most
+-- loyalty.lock_timeout, then 55P03 names the rating slip (rating_slip_id in
+-- DETAIL, not player_id).
+SELECT dblink_connect('holder', format('host=127.0.0.1 port=%s dbname=%s user=postgres',
+                                       current_setting('port'), current_database()));
+SELECT dblink_exec('holder', 'BEGIN');
+SELECT * FROM dblink('holder', $$SELECT status FROM loyalty.rating_slip_accrual
+                                  WHERE rating_slip_id = '51100000-0000-0000-0000-000000000066' FOR UPDATE$$) AS t(status text);
+SET loyalty.lock_timeout = '200ms';
+SELECT * FROM loyalty.recover_rating_slip('51100000-0000-0000-0000-000000000066', 'slip-lock-wait');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+RESET loyalty.lock_timeout;
+SELECT dblink_exec('holder', 'COMMIT');
+SELECT dblink_disconnect('holder');
+
 SELECT * FROM loyalty.drift_check();

@@ -1,13 +1,12 @@
 //! `loyalty.reconcile_player`: rebuild one player's aggregate from the
-//! ledger (the source of truth) under the player's row lock, and record who
-//! did it and what changed (SPEC section 9).  The read-only audit functions
-//! (trace, player_statement, balance_at, drift_check) are SQL, in
-//! `sql/audit.sql`.
+//! ledger (the source of truth, summed by the view `loyalty.ledger_totals`)
+//! under the player's row lock, and record who did it and what changed in
+//! `loyalty.reconciliation` (SPEC section 9).
 
 use crate::authorize;
-use crate::domain::policy;
-use crate::domain::request::{check_reason_substance, check_text, MAX_REASON_CHARS};
-use crate::error::LoyaltyError;
+use crate::domain::error::LoyaltyError;
+use crate::domain::policy::Capability;
+use crate::domain::text::{check_reason_substance, check_text, MAX_REASON_CHARS};
 use crate::events;
 use crate::guard;
 use crate::ledger;
@@ -53,8 +52,7 @@ fn reconcile_player(
         authorize::check_named_staff(Some(&staff), corr)?;
 
         Spi::connect_mut(|c| {
-            let caps = authorize::capabilities(c, &authorize::CAPABILITIES, &staff)?;
-            policy::check_capability(&staff, caps.as_deref(), "loyalty:adjust")?;
+            authorize::check_capability(c, &staff, Capability::Adjust)?;
 
             let known = plans::run(c, &KNOWN, &[player.into()])?;
             let (has_row, has_ledger): (Option<bool>, Option<bool>) = known.first().get_two()?;
@@ -68,7 +66,11 @@ fn reconcile_player(
             // Lock (creating the row if only the ledger knows the player).
             let (account, ladder) = ledger::lock_player(c, player, corr)?;
             let sums = plans::run(c, &SUMS, &[player.into()])?;
-            let (balance, lifetime): (Option<i64>, Option<i64>) = sums.first().get_two()?;
+            let (balance, lifetime): (Option<i64>, Option<i64>) = if sums.is_empty() {
+                (None, None)
+            } else {
+                sums.first().get_two()?
+            };
             let (balance, lifetime) = (balance.unwrap_or(0), lifetime.unwrap_or(0));
             let standing = ladder.standing(lifetime);
             let changed = !had_row
@@ -142,15 +144,11 @@ SELECT EXISTS (SELECT 1 FROM loyalty.player_loyalty WHERE player_id = $1),
        EXISTS (SELECT 1 FROM loyalty.loyalty_ledger WHERE player_id = $1)",
 };
 
-/// The aggregate the ledger proves: balance = sum of changes, lifetime =
-/// sum of gains.
+/// The aggregate the ledger proves (`loyalty.ledger_totals`, which
+/// drift_check reads too); no row for a player without entries.
 static SUMS: Stmt = Stmt {
     args: &[O::UUIDOID],
-    sql: "\
-SELECT coalesce(sum(points_change), 0)::bigint,
-       coalesce(sum(points_change) FILTER (WHERE points_change > 0), 0)::bigint
-  FROM loyalty.loyalty_ledger
- WHERE player_id = $1",
+    sql: "SELECT balance, lifetime_points FROM loyalty.ledger_totals WHERE player_id = $1",
 };
 
 static REBUILD: Stmt = Stmt {

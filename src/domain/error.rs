@@ -1,36 +1,56 @@
-//! The one error type of the extension and its SQLSTATE mapping (SPEC section 8).
+//! The conditions a client can see (SPEC section 8), without Postgres.
 //!
-//! Every failure a client can see is a `LoyaltyError`; `raise` turns it into
-//! an ERROR whose DETAIL carries machine-readable `key=value` context and the
-//! correlation id.  Nothing else in the crate chooses a SQLSTATE.
+//! Each condition has one SQLSTATE (`sqlstate`), a lowercase message
+//! (`Display`) and machine-readable `key=value` context for the DETAIL line.
+//! Nothing else in the crate chooses a SQLSTATE; `crate::report` raises a
+//! condition as a PostgreSQL ERROR.
 
-use pgrx::pg_sys::panic::ErrorReport;
-use pgrx::{PgLogLevel, PgSqlErrorCode};
+/// The row a lock wait was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockTarget {
+    Player,
+    Staff,
+    RatingSlip,
+}
+
+impl LockTarget {
+    /// How the message names it.
+    pub fn noun(self) -> &'static str {
+        match self {
+            LockTarget::Player => "player",
+            LockTarget::Staff => "staff",
+            LockTarget::RatingSlip => "rating slip",
+        }
+    }
+
+    /// The DETAIL key of its id.
+    pub fn detail_key(self) -> &'static str {
+        match self {
+            LockTarget::Player => "player_id",
+            LockTarget::Staff => "staff_id",
+            LockTarget::RatingSlip => "rating_slip_id",
+        }
+    }
+}
+
+/// Extra `key=value` pairs of a condition's DETAIL.
+pub type Context = Vec<(&'static str, String)>;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LoyaltyError {
     /// NULL id, zero points, unknown type, reason too short, malformed input.
     #[error("{message}")]
-    InvalidArgument {
-        message: String,
-        context: Vec<(&'static str, String)>,
-    },
+    InvalidArgument { message: String, context: Context },
     /// A manual reward or adjustment above `loyalty.max_manual_reward`.
     #[error("points {points} exceed the manual reward limit of {limit}")]
     LimitExceeded { points: i64, limit: i64 },
     /// A number too large for the arithmetic (an absurd bet, a points
     /// total beyond integer range).
     #[error("{message}")]
-    OutOfRange {
-        message: String,
-        context: Vec<(&'static str, String)>,
-    },
+    OutOfRange { message: String, context: Context },
     /// Unknown staff, missing capability, or a spoofed staff id.
     #[error("{message}")]
-    PermissionDenied {
-        message: String,
-        context: Vec<(&'static str, String)>,
-    },
+    PermissionDenied { message: String, context: Context },
     /// The staff member's rate limit is used up for the current window.
     #[error("manual reward rate limit reached for staff {staff_id}")]
     RateLimited {
@@ -52,20 +72,14 @@ pub enum LoyaltyError {
     InsufficientBalance { balance: i64, requested: i64 },
     /// A slip (or other object) is unknown or not in a state that allows the operation.
     #[error("{message}")]
-    InvalidState {
-        message: String,
-        context: Vec<(&'static str, String)>,
-    },
+    InvalidState { message: String, context: Context },
     /// Player or ledger entry not found.
     #[error("{message}")]
-    NotFound {
-        message: String,
-        context: Vec<(&'static str, String)>,
-    },
-    /// A row lock (player or staff) was not obtained within `loyalty.lock_timeout`.
-    #[error("could not lock {kind} {id} within loyalty.lock_timeout")]
+    NotFound { message: String, context: Context },
+    /// A row lock was not obtained within `loyalty.lock_timeout`.
+    #[error("could not lock {} {id} within loyalty.lock_timeout", .target.noun())]
     LockTimeout {
-        kind: &'static str,
+        target: LockTarget,
         id: String,
         timeout_ms: i32,
     },
@@ -82,7 +96,7 @@ impl LoyaltyError {
         }
     }
 
-    pub fn invalid_with(message: impl Into<String>, context: Vec<(&'static str, String)>) -> Self {
+    pub fn invalid_with(message: impl Into<String>, context: Context) -> Self {
         LoyaltyError::InvalidArgument {
             message: message.into(),
             context,
@@ -95,32 +109,26 @@ impl LoyaltyError {
         }
     }
 
-    /// The SQLSTATE of SPEC section 8 for this condition.
-    pub fn sqlstate(&self) -> PgSqlErrorCode {
-        use PgSqlErrorCode::*;
+    /// The five-character SQLSTATE of SPEC section 8 for this condition.
+    pub fn sqlstate(&self) -> &'static str {
         match self {
-            LoyaltyError::InvalidArgument { .. } => ERRCODE_INVALID_PARAMETER_VALUE, // 22023
-            LoyaltyError::LimitExceeded { .. } => ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, // 22003
-            LoyaltyError::OutOfRange { .. } => ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,   // 22003
-            LoyaltyError::PermissionDenied { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE, // 42501
-            LoyaltyError::RateLimited { .. } => ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, // 53400
-            LoyaltyError::IdempotencyConflict { .. } => ERRCODE_UNIQUE_VIOLATION,    // 23505
-            LoyaltyError::SlipConflict { .. } => ERRCODE_UNIQUE_VIOLATION,           // 23505
-            LoyaltyError::InsufficientBalance { .. } => ERRCODE_CHECK_VIOLATION,     // 23514
-            LoyaltyError::InvalidState { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, // 55000
-            LoyaltyError::NotFound { .. } => ERRCODE_NO_DATA_FOUND,                  // P0002
-            LoyaltyError::LockTimeout { .. } => ERRCODE_LOCK_NOT_AVAILABLE,          // 55P03
-            LoyaltyError::Internal { .. } => ERRCODE_INTERNAL_ERROR,                 // XX000
+            LoyaltyError::InvalidArgument { .. } => "22023", // invalid_parameter_value
+            LoyaltyError::LimitExceeded { .. } => "22003",   // numeric_value_out_of_range
+            LoyaltyError::OutOfRange { .. } => "22003",
+            LoyaltyError::PermissionDenied { .. } => "42501", // insufficient_privilege
+            LoyaltyError::RateLimited { .. } => "53400",      // configuration_limit_exceeded
+            LoyaltyError::IdempotencyConflict { .. } => "23505", // unique_violation
+            LoyaltyError::SlipConflict { .. } => "23505",
+            LoyaltyError::InsufficientBalance { .. } => "23514", // check_violation
+            LoyaltyError::InvalidState { .. } => "55000",        // object_not_in_prerequisite_state
+            LoyaltyError::NotFound { .. } => "P0002",            // no_data_found
+            LoyaltyError::LockTimeout { .. } => "55P03",         // lock_not_available
+            LoyaltyError::Internal { .. } => "XX000",            // internal_error
         }
     }
 
-    /// The five-character SQLSTATE, e.g. `22023`.
-    pub fn sqlstate_code(&self) -> String {
-        sqlstate_text(self.sqlstate())
-    }
-
     /// Machine-readable context, without the correlation id.
-    pub fn context(&self) -> Vec<(&'static str, String)> {
+    pub fn context(&self) -> Context {
         match self {
             LoyaltyError::InvalidArgument { context, .. }
             | LoyaltyError::OutOfRange { context, .. }
@@ -155,17 +163,11 @@ impl LoyaltyError {
                 ("requested", requested.to_string()),
             ],
             LoyaltyError::LockTimeout {
-                kind,
+                target,
                 id,
                 timeout_ms,
             } => vec![
-                (
-                    match *kind {
-                        "staff" => "staff_id",
-                        _ => "player_id",
-                    },
-                    id.clone(),
-                ),
+                (target.detail_key(), id.clone()),
                 ("lock_timeout_ms", timeout_ms.to_string()),
             ],
             LoyaltyError::Internal { .. } => vec![],
@@ -176,27 +178,6 @@ impl LoyaltyError {
     pub fn detail(&self, correlation_id: &str) -> String {
         detail_line(&self.context(), correlation_id)
     }
-
-    /// Raises this error as a Postgres ERROR.  Never returns.
-    pub fn raise(self, correlation_id: &str) -> ! {
-        let detail = self.detail(correlation_id);
-        ErrorReport::new(self.sqlstate(), self.to_string(), "loyalty_ext")
-            .set_detail(detail)
-            .report(PgLogLevel::ERROR);
-        unreachable!("an ERROR report does not return")
-    }
-}
-
-/// The five-character text of a SQLSTATE.
-pub fn sqlstate_text(code: PgSqlErrorCode) -> String {
-    // Postgres packs the five characters into 6-bit fields, first lowest.
-    let mut v = code as i32;
-    let mut s = String::with_capacity(5);
-    for _ in 0..5 {
-        s.push((((v & 0x3f) as u8) + b'0') as char);
-        v >>= 6;
-    }
-    s
 }
 
 /// Formats `key=value` pairs followed by the correlation id.
@@ -204,12 +185,6 @@ pub fn detail_line(context: &[(&'static str, String)], correlation_id: &str) -> 
     let mut parts: Vec<String> = context.iter().map(|(k, v)| format!("{k}={v}")).collect();
     parts.push(format!("correlation_id={correlation_id}"));
     parts.join(", ")
-}
-
-impl From<pgrx::spi::SpiError> for LoyaltyError {
-    fn from(e: pgrx::spi::SpiError) -> Self {
-        LoyaltyError::internal(format!("spi: {e}"))
-    }
 }
 
 #[cfg(test)]
@@ -224,6 +199,13 @@ mod tests {
                 LoyaltyError::LimitExceeded {
                     points: 1,
                     limit: 0,
+                },
+                "22003",
+            ),
+            (
+                LoyaltyError::OutOfRange {
+                    message: "x".into(),
+                    context: vec![],
                 },
                 "22003",
             ),
@@ -250,6 +232,12 @@ mod tests {
                 "23505",
             ),
             (
+                LoyaltyError::SlipConflict {
+                    rating_slip_id: "s".into(),
+                },
+                "23505",
+            ),
+            (
                 LoyaltyError::InsufficientBalance {
                     balance: 1,
                     requested: 2,
@@ -272,15 +260,16 @@ mod tests {
             ),
             (
                 LoyaltyError::LockTimeout {
-                    kind: "player",
+                    target: LockTarget::Player,
                     id: "p".into(),
                     timeout_ms: 5000,
                 },
                 "55P03",
             ),
+            (LoyaltyError::internal("x"), "XX000"),
         ];
         for (err, state) in cases {
-            assert_eq!(err.sqlstate_code(), state, "{err:?}");
+            assert_eq!(err.sqlstate(), state, "{err:?}");
         }
     }
 
@@ -298,5 +287,35 @@ mod tests {
             e.to_string(),
             "insufficient balance: 5 available, 9 requested"
         );
+    }
+
+    #[test]
+    fn a_lock_timeout_names_its_target() {
+        let timeout = |target| LoyaltyError::LockTimeout {
+            target,
+            id: "0b000000-0000-0000-0000-000000000001".into(),
+            timeout_ms: 200,
+        };
+        for (target, message, detail) in [
+            (
+                LockTarget::Player,
+                "could not lock player 0b000000-0000-0000-0000-000000000001 within loyalty.lock_timeout",
+                "player_id=0b000000-0000-0000-0000-000000000001, lock_timeout_ms=200, correlation_id=c",
+            ),
+            (
+                LockTarget::Staff,
+                "could not lock staff 0b000000-0000-0000-0000-000000000001 within loyalty.lock_timeout",
+                "staff_id=0b000000-0000-0000-0000-000000000001, lock_timeout_ms=200, correlation_id=c",
+            ),
+            (
+                LockTarget::RatingSlip,
+                "could not lock rating slip 0b000000-0000-0000-0000-000000000001 within loyalty.lock_timeout",
+                "rating_slip_id=0b000000-0000-0000-0000-000000000001, lock_timeout_ms=200, correlation_id=c",
+            ),
+        ] {
+            let e = timeout(target);
+            assert_eq!(e.to_string(), message);
+            assert_eq!(e.detail("c"), detail);
+        }
     }
 }

@@ -1,0 +1,280 @@
+//! The accrual saga's SQL functions: `complete_rating_slip`,
+//! `recover_rating_slip` and `recover_pending` (the flow is described in
+//! `super`).
+
+use super::store::{self, Existing, Request};
+use crate::domain::error::LoyaltyError;
+use crate::domain::keys;
+use crate::domain::request::TxType;
+use crate::domain::slip::{AccrualState, SlipStatus};
+use crate::events;
+use crate::guard::{self, RowType};
+use crate::ledger::{self, ChangeArgs};
+use crate::report::Raise;
+use crate::subxact;
+use crate::tiers;
+use pgrx::prelude::*;
+use pgrx::{AnyNumeric, JsonB};
+
+type Uuid = pgrx::Uuid;
+
+#[pg_extern(security_definer, volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+/// Records a closed slip's accrual and credits it; a failed accrual stays pending for recovery.
+fn complete_rating_slip(
+    p_rating_slip_id: Option<Uuid>,
+    p_player_id: Option<Uuid>,
+    p_average_bet: Option<AnyNumeric>,
+    p_duration_seconds: Option<i32>,
+    p_game_settings: Option<JsonB>,
+    p_visit_id: default!(Option<Uuid>, "NULL"),
+    p_correlation_id: default!(Option<&str>, "NULL"),
+) -> pgrx::composite_type!('static, "slip_result") {
+    let explicit_corr = has_text(p_correlation_id);
+    guard::sql_call(p_correlation_id, |corr| {
+        let slip = p_rating_slip_id
+            .ok_or_else(|| LoyaltyError::invalid("p_rating_slip_id must not be null"))?;
+        let player =
+            p_player_id.ok_or_else(|| LoyaltyError::invalid("p_player_id must not be null"))?;
+        let play = super::play_from_args(p_average_bet, p_duration_seconds, p_game_settings)?;
+        // Validate the whole formula before anything is recorded.
+        play.points(rust_decimal::Decimal::ONE)?;
+        let request = Request::new(slip, player, p_visit_id, &play, corr);
+
+        if Spi::connect_mut(|c| request.record(c))? {
+            return Ok(attempt(&request, corr));
+        }
+        // The slip was recorded before: same request, or a conflict.
+        let existing = Spi::connect_mut(|c| Existing::load_locked(c, slip, corr))?
+            .ok_or_else(|| LoyaltyError::internal("recorded slip vanished"))?;
+        if existing.request.fingerprint() != request.fingerprint() {
+            return Err(LoyaltyError::SlipConflict {
+                rating_slip_id: slip.to_string(),
+            });
+        }
+        Ok(finish(existing, explicit_corr.then_some(corr)))
+    })
+    .into_tuple()
+}
+
+#[pg_extern(security_definer, volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+/// Replays one pending accrual with its original key (and correlation id unless given).
+fn recover_rating_slip(
+    p_rating_slip_id: Option<Uuid>,
+    p_correlation_id: default!(Option<&str>, "NULL"),
+) -> pgrx::composite_type!('static, "slip_result") {
+    let explicit_corr = has_text(p_correlation_id);
+    guard::sql_call(p_correlation_id, |corr| {
+        let slip = p_rating_slip_id
+            .ok_or_else(|| LoyaltyError::invalid("p_rating_slip_id must not be null"))?;
+        let existing =
+            Spi::connect_mut(|c| Existing::load_locked(c, slip, corr))?.ok_or_else(|| {
+                LoyaltyError::InvalidState {
+                    message: format!("rating slip {slip} has no recorded accrual"),
+                    context: vec![("rating_slip_id", slip.to_string())],
+                }
+            })?;
+        Ok(finish(existing, explicit_corr.then_some(corr)))
+    })
+    .into_tuple()
+}
+
+#[pg_extern(security_definer, volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+/// Replays up to p_max pending accruals, oldest first, skipping those another session is recovering.
+#[allow(clippy::type_complexity)]
+fn recover_pending(
+    p_max: default!(Option<i32>, 100),
+) -> TableIterator<
+    'static,
+    (
+        name!(rating_slip_id, Uuid),
+        name!(status, String),
+        name!(points, Option<i32>),
+        name!(ledger_id, Option<i64>),
+        name!(balance_after, Option<i64>),
+        name!(tier_after, Option<String>),
+        name!(correlation_id, String),
+        name!(error, Option<String>),
+    ),
+> {
+    let rows = guard::sql_call(None, |_| {
+        let max = match p_max {
+            Some(m) if (1..=MAX_RECOVER_BATCH).contains(&m) => m,
+            other => {
+                return Err(LoyaltyError::invalid_with(
+                    format!("p_max must be between 1 and {MAX_RECOVER_BATCH}"),
+                    vec![(
+                        "p_max",
+                        other.map_or_else(|| "NULL".to_string(), |m| m.to_string()),
+                    )],
+                ))
+            }
+        };
+        let open = Spi::connect_mut(|c| store::claim_open(c, max))?;
+        Ok(open
+            .iter()
+            .map(|req| {
+                let out = attempt(req, &req.correlation_id);
+                log_recovery(req, &out);
+                (
+                    req.slip,
+                    out.status.as_str().to_string(),
+                    out.points,
+                    out.ledger_id,
+                    out.balance_after,
+                    out.tier_after,
+                    out.correlation_id,
+                    out.error,
+                )
+            })
+            .collect::<Vec<_>>())
+    });
+    TableIterator::new(rows)
+}
+
+/// Upper bound of one `recover_pending` call: its locks are held until the
+/// caller commits, so batches stay short.
+const MAX_RECOVER_BATCH: i32 = 10_000;
+
+fn has_text(s: Option<&str>) -> bool {
+    s.is_some_and(|s| !s.trim().is_empty())
+}
+
+/// A completed slip returns its original result; an open one is attempted
+/// again, under its original correlation id unless another is given.
+fn finish(existing: Existing, explicit_corr: Option<&str>) -> Outcome {
+    if existing.state == AccrualState::Completed {
+        return Outcome {
+            status: SlipStatus::AlreadyCompleted,
+            points: existing.points,
+            ledger_id: existing.ledger_id,
+            balance_after: existing.balance_after,
+            tier_after: existing.tier_after,
+            correlation_id: existing.request.correlation_id,
+            error: None,
+        };
+    }
+    let corr = explicit_corr.unwrap_or(&existing.request.correlation_id);
+    let out = attempt(&existing.request, corr);
+    log_recovery(&existing.request, &out);
+    out
+}
+
+fn log_recovery(req: &Request, out: &Outcome) {
+    events::emit(
+        "recovery",
+        &out.correlation_id,
+        &[
+            ("rating_slip_id", req.slip.to_string()),
+            ("status", out.status.as_str().to_string()),
+        ],
+    );
+}
+
+/// What a slip function returns (`loyalty.slip_result`).
+struct Outcome {
+    status: SlipStatus,
+    points: Option<i32>,
+    ledger_id: Option<i64>,
+    balance_after: Option<i64>,
+    tier_after: Option<String>,
+    correlation_id: String,
+    error: Option<String>,
+}
+
+impl Outcome {
+    fn into_tuple(self) -> pgrx::composite_type!('static, "slip_result") {
+        guard::row_tuple(
+            RowType::Slip,
+            vec![
+                self.status.as_str().into_datum(),
+                self.points.into_datum(),
+                self.ledger_id.into_datum(),
+                self.balance_after.into_datum(),
+                self.tier_after.into_datum(),
+                self.correlation_id.into_datum(),
+                self.error.into_datum(),
+            ],
+        )
+    }
+}
+
+/// Attempts the accrual in a subtransaction and records the outcome on the
+/// request row.  Never fails: a failed attempt is a PARTIAL_COMPLETION.
+fn attempt(req: &Request, corr: &str) -> Outcome {
+    match subxact::run(|| accrue(req, corr)) {
+        Ok(out) => out,
+        Err(failure) => {
+            let recorded = Spi::connect_mut(|c| {
+                store::mark_failed(c, req.slip, &failure.message, &failure.sqlstate)
+            });
+            if let Err(e) = recorded {
+                // Could not even record the failure: fail the whole call, so
+                // the caller's transaction (and its slip close) rolls back.
+                e.raise(corr);
+            }
+            events::emit(
+                "partial_completion",
+                corr,
+                &[
+                    ("rating_slip_id", req.slip.to_string()),
+                    ("player_id", req.player.to_string()),
+                    ("sqlstate", failure.sqlstate.clone()),
+                    ("error", failure.message.clone()),
+                ],
+            );
+            Outcome {
+                status: SlipStatus::PartialCompletion,
+                points: None,
+                ledger_id: None,
+                balance_after: None,
+                tier_after: None,
+                correlation_id: corr.to_string(),
+                error: Some(failure.describe()),
+            }
+        }
+    }
+}
+
+/// The accrual itself: the multiplier of the player's tier, read with the
+/// player's row locked (so no concurrent change can move the tier before
+/// the accrual), the GAMEPLAY change, and the request marked COMPLETED.
+fn accrue(req: &Request, corr: &str) -> Result<Outcome, LoyaltyError> {
+    let play = req.play()?;
+    let multiplier = Spi::connect_mut(|c| {
+        let ladder = tiers::ladder(c)?;
+        let account = ledger::lock_existing(c, req.player, corr)?;
+        Ok::<_, LoyaltyError>(ladder.multiplier_for(account.as_ref().map(|a| a.tier.as_str())))
+    })?;
+    let points = play.points(multiplier)?;
+
+    let change = if points > 0 {
+        Some(ledger::change(
+            &ChangeArgs {
+                player_id: Some(req.player),
+                delta: Some(points),
+                tx_type: Some(TxType::Gameplay.as_str().into()),
+                idempotency_key: Some(keys::gameplay_key(&req.slip.to_string())),
+                rating_slip_id: Some(req.slip),
+                visit_id: req.visit,
+                ..ChangeArgs::default()
+            },
+            corr,
+        )?)
+    } else {
+        None
+    };
+    let ledger_id = change.as_ref().map(|c| c.ledger_id);
+    Spi::connect_mut(|c| store::mark_completed(c, req.slip, points, ledger_id))?;
+    Ok(Outcome {
+        status: SlipStatus::Completed,
+        points: Some(points),
+        ledger_id,
+        balance_after: change.as_ref().map(|c| c.balance_after),
+        tier_after: change.map(|c| c.tier_after),
+        correlation_id: corr.to_string(),
+        error: None,
+    })
+}

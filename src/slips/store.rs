@@ -1,0 +1,230 @@
+//! The recorded accrual requests: every statement over
+//! `loyalty.rating_slip_accrual`.
+
+use crate::domain::error::{LockTarget, LoyaltyError};
+use crate::domain::points::parse_decimal;
+use crate::domain::slip::{self, AccrualState, Play};
+use crate::guard;
+use crate::plans::{self, required, Stmt};
+use pgrx::pg_sys::PgBuiltInOids as O;
+use pgrx::spi::{SpiClient, SpiHeapTupleData};
+use serde_json::Value;
+
+type Uuid = pgrx::Uuid;
+
+/// An accrual request as recorded.
+pub struct Request {
+    pub slip: Uuid,
+    pub player: Uuid,
+    pub visit: Option<Uuid>,
+    /// Normalized decimal text of the average bet.
+    pub bet: String,
+    pub duration: i32,
+    pub settings: Value,
+    pub correlation_id: String,
+}
+
+impl Request {
+    pub fn new(slip: Uuid, player: Uuid, visit: Option<Uuid>, play: &Play, corr: &str) -> Request {
+        Request {
+            slip,
+            player,
+            visit,
+            bet: play.bet_text(),
+            duration: play.duration,
+            settings: play.settings_json.clone(),
+            correlation_id: corr.to_string(),
+        }
+    }
+
+    /// The play data, validated again (it was valid when recorded).
+    pub fn play(&self) -> Result<Play, LoyaltyError> {
+        let bet = parse_decimal(&self.bet)
+            .ok_or_else(|| LoyaltyError::internal("stored average bet is not a number"))?;
+        Play::new(bet, self.duration, self.settings.clone())
+    }
+
+    /// The same slip recorded again must carry the same fingerprint.
+    pub fn fingerprint(&self) -> String {
+        slip::request_fingerprint(
+            &self.player.to_string(),
+            self.visit.map(|v| v.to_string()).as_deref(),
+            &self.bet,
+            self.duration,
+            &self.settings,
+        )
+    }
+
+    /// Inserts the request; false when the slip was recorded before.
+    pub fn record(&self, c: &mut SpiClient<'_>) -> Result<bool, LoyaltyError> {
+        let rows = plans::run(
+            c,
+            &RECORD,
+            &[
+                self.slip.into(),
+                self.player.into(),
+                self.visit.into(),
+                self.bet.as_str().into(),
+                self.duration.into(),
+                self.settings.to_string().into(),
+                self.fingerprint().into(),
+                self.correlation_id.as_str().into(),
+            ],
+        )?;
+        Ok(!rows.is_empty())
+    }
+
+    /// Reads the first seven columns of a request row:
+    /// slip, player, visit, bet, duration, settings, correlation id.
+    fn from_row(r: &SpiHeapTupleData<'_>) -> Result<Request, LoyaltyError> {
+        let settings_text: String = required(r.get(6)?, "game_settings")?;
+        Ok(Request {
+            slip: required(r.get(1)?, "rating_slip_id")?,
+            player: required(r.get(2)?, "player_id")?,
+            visit: r.get(3)?,
+            bet: required(r.get(4)?, "average_bet")?,
+            duration: required(r.get(5)?, "duration_seconds")?,
+            settings: serde_json::from_str(&settings_text)
+                .map_err(|e| LoyaltyError::internal(format!("stored game settings: {e}")))?,
+            correlation_id: required(r.get(7)?, "correlation_id")?,
+        })
+    }
+}
+
+/// A recorded slip read under its row lock, with its outcome so far.
+pub struct Existing {
+    pub request: Request,
+    pub state: AccrualState,
+    pub points: Option<i32>,
+    pub ledger_id: Option<i64>,
+    pub balance_after: Option<i64>,
+    pub tier_after: Option<String>,
+}
+
+impl Existing {
+    /// The slip's request, its row locked (waiting at most
+    /// `loyalty.lock_timeout`); `None` when it was never recorded.
+    pub fn load_locked(
+        c: &mut SpiClient<'_>,
+        slip: Uuid,
+        corr: &str,
+    ) -> Result<Option<Existing>, LoyaltyError> {
+        guard::with_lock_timeout(LockTarget::RatingSlip, &slip, corr, || {
+            let Some(r) = plans::run(c, &LOAD_LOCKED, &[slip.into()])?.next() else {
+                return Ok(None);
+            };
+            let state: String = required(r.get(8)?, "status")?;
+            Ok(Some(Existing {
+                request: Request::from_row(&r)?,
+                state: AccrualState::parse(&state).ok_or_else(|| {
+                    LoyaltyError::internal(format!("unknown accrual status {state}"))
+                })?,
+                points: r.get(9)?,
+                ledger_id: r.get(10)?,
+                balance_after: r.get(11)?,
+                tier_after: r.get(12)?,
+            }))
+        })
+    }
+}
+
+/// Up to `max` of the oldest open requests no other session holds, locked.
+pub fn claim_open(c: &mut SpiClient<'_>, max: i32) -> Result<Vec<Request>, LoyaltyError> {
+    let rows = plans::run(c, &CLAIM_OPEN, &[max.into()])?;
+    rows.into_iter().map(|r| Request::from_row(&r)).collect()
+}
+
+/// Marks a request credited (`ledger_id` None when it was worth 0 points).
+pub fn mark_completed(
+    c: &mut SpiClient<'_>,
+    slip: Uuid,
+    points: i32,
+    ledger_id: Option<i64>,
+) -> Result<(), LoyaltyError> {
+    plans::run(
+        c,
+        &MARK_COMPLETED,
+        &[slip.into(), points.into(), ledger_id.into()],
+    )
+    .map(|_| ())
+}
+
+/// Records a failed attempt: its message and SQLSTATE.
+pub fn mark_failed(
+    c: &mut SpiClient<'_>,
+    slip: Uuid,
+    message: &str,
+    sqlstate: &str,
+) -> Result<(), LoyaltyError> {
+    plans::run(
+        c,
+        &MARK_FAILED,
+        &[slip.into(), message.into(), sqlstate.into()],
+    )
+    .map(|_| ())
+}
+
+static RECORD: Stmt = Stmt {
+    args: &[
+        O::UUIDOID,
+        O::UUIDOID,
+        O::UUIDOID,
+        O::TEXTOID,
+        O::INT4OID,
+        O::TEXTOID,
+        O::TEXTOID,
+        O::TEXTOID,
+    ],
+    sql: "\
+INSERT INTO loyalty.rating_slip_accrual
+    (rating_slip_id, player_id, visit_id, average_bet, duration_seconds, game_settings,
+     request_fingerprint, correlation_id)
+VALUES ($1, $2, $3, $4::numeric, $5, $6::jsonb, $7, $8)
+ON CONFLICT (rating_slip_id) DO NOTHING
+RETURNING rating_slip_id",
+};
+
+/// Request columns in `Request::from_row` order, then the outcome columns.
+static LOAD_LOCKED: Stmt = Stmt {
+    args: &[O::UUIDOID],
+    sql: "\
+SELECT a.rating_slip_id, a.player_id, a.visit_id, a.average_bet::text, a.duration_seconds,
+       a.game_settings::text, a.correlation_id,
+       a.status, a.points, a.ledger_id, l.balance_after, l.tier_after
+  FROM loyalty.rating_slip_accrual a
+  LEFT JOIN loyalty.loyalty_ledger l ON l.id = a.ledger_id
+ WHERE a.rating_slip_id = $1
+   FOR UPDATE OF a",
+};
+
+/// The oldest open requests no other session holds.
+static CLAIM_OPEN: Stmt = Stmt {
+    args: &[O::INT4OID],
+    sql: "\
+SELECT rating_slip_id, player_id, visit_id, average_bet::text, duration_seconds,
+       game_settings::text, correlation_id
+  FROM loyalty.rating_slip_accrual
+ WHERE status <> 'COMPLETED'
+ ORDER BY created_at, rating_slip_id
+ LIMIT $1
+   FOR UPDATE SKIP LOCKED",
+};
+
+static MARK_COMPLETED: Stmt = Stmt {
+    args: &[O::UUIDOID, O::INT4OID, O::INT8OID],
+    sql: "\
+UPDATE loyalty.rating_slip_accrual
+   SET status = 'COMPLETED', points = $2, ledger_id = $3, attempts = attempts + 1,
+       last_error = NULL, last_sqlstate = NULL,
+       updated_at = clock_timestamp(), completed_at = clock_timestamp()
+ WHERE rating_slip_id = $1",
+};
+
+static MARK_FAILED: Stmt = Stmt {
+    args: &[O::UUIDOID, O::TEXTOID, O::TEXTOID],
+    sql: "\
+UPDATE loyalty.rating_slip_accrual
+   SET status = 'FAILED', attempts = attempts + 1, last_error = $2, last_sqlstate = $3,
+       updated_at = clock_timestamp()
+ WHERE rating_slip_id = $1",
+};
