@@ -4,8 +4,6 @@
 mod common;
 
 use common::*;
-use std::sync::{Arc, Barrier};
-use std::thread;
 
 const DB: &str = "loyalty_it_rewards";
 
@@ -19,28 +17,20 @@ fn twenty_parallel_rewards_by_one_staff_member_yield_exactly_ten() {
     let staff = "5aff0000-0000-0000-0000-00000000a020";
     grant_staff(&mut connect(&db), staff, &["loyalty:award"]);
     let n = 20;
-    let barrier = Arc::new(Barrier::new(n));
-    let handles: Vec<_> = (0..n)
-        .map(|i| {
-            let db = db.clone();
-            let barrier = barrier.clone();
-            thread::spawn(move || {
-                let mut c = connect(&db);
-                let player = format!("e0000000-0000-0000-0000-{i:012}");
-                barrier.wait();
-                manual_reward(&mut c, &player, staff, 25, "table host goodwill reward")
-                    .map(|_| player.clone())
-                    .map_err(|e| {
-                        let detail = e
-                            .as_db_error()
-                            .and_then(|d| d.detail().map(str::to_string))
-                            .unwrap_or_default();
-                        (sqlstate(&e), detail)
-                    })
+    let results = parallel(n, |i, barrier| {
+        let mut c = connect(&db);
+        let player = format!("e0000000-0000-0000-0000-{i:012}");
+        barrier.wait();
+        manual_reward(&mut c, &player, staff, 25, "table host goodwill reward")
+            .map(|_| player.clone())
+            .map_err(|e| {
+                let detail = e
+                    .as_db_error()
+                    .and_then(|d| d.detail().map(str::to_string))
+                    .unwrap_or_default();
+                (sqlstate(&e), detail)
             })
-        })
-        .collect();
-    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    });
     let accepted: Vec<String> = results.iter().filter_map(|r| r.clone().ok()).collect();
     let refused: Vec<(String, String)> = results.iter().filter_map(|r| r.clone().err()).collect();
     assert_eq!(
@@ -174,6 +164,6 @@ fn scenario_8_same_reward_twice_a_gaming_day_then_next_day() {
         manual_reward(&mut c, player, staff, 100, "same reward, same gaming day").unwrap();
     assert!(!next_day.get::<_, bool>(3), "next gaming day is a new row");
     assert_eq!(balance_of(&mut c, player), 200);
-    assert_eq!(ledger_rows(&mut c, &player), 2);
+    assert_eq!(ledger_rows(&mut c, player), 2);
     assert_invariants(&mut c);
 }

@@ -1,12 +1,13 @@
 //! The rating-slip saga over real connections (issue 4): SPEC scenarios 1,
 //! 2, 6 and 7, concurrent recovery of 1,000 pending slips, a crash between
-//! recording and accrual, and recovery by pg_cron.
+//! recording and accrual, and recovery by pg_cron.  The tests that look at
+//! every pending accrual (recover_pending, pending_accruals) each have a
+//! database of their own, so no test depends on which ran before it.
 
 mod common;
 
 use common::*;
 use std::collections::HashSet;
-use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -64,7 +65,7 @@ fn scenarios_1_and_2_one_gameplay_row_once() {
     let again = complete_slip(&mut c, slip, player, "25", 3600, Some("sc2-retry")).unwrap();
     assert_eq!(again.get::<_, String>(0), "ALREADY_COMPLETED");
     assert_eq!(again.get::<_, i64>(3), points as i64, "balance unchanged");
-    assert_eq!(ledger_rows(&mut c, &player), 1);
+    assert_eq!(ledger_rows(&mut c, player), 1);
     assert_invariants(&mut c);
 }
 
@@ -132,38 +133,33 @@ fn scenario_7_slip_and_manual_reward_in_parallel() {
     );
     let staff = "5aff0000-0000-0000-0007-000000000001";
     grant_staff(&mut connect(&db), staff, &["loyalty:award"]);
-    let barrier = Arc::new(Barrier::new(2));
-    let (db1, b1) = (db.clone(), barrier.clone());
-    let slip_thread = thread::spawn(move || {
-        let mut c = connect(&db1);
+    // Thread 0 closes the slip, thread 1 grants the reward, at the same moment.
+    let outcomes = parallel(2, |i, barrier| {
+        let mut c = connect(&db);
         let mut tx = c.transaction().unwrap();
-        b1.wait();
-        let r = complete_slip(&mut tx, slip, player, "25", 3600, None).unwrap();
+        barrier.wait();
+        let out = if i == 0 {
+            let r = complete_slip(&mut tx, slip, player, "25", 3600, None).unwrap();
+            Some((r.get::<_, String>(0), r.get::<_, i32>(1)))
+        } else {
+            manual_reward(&mut tx, player, staff, 50, "comp for a long session").unwrap();
+            None
+        };
         tx.batch_execute("SELECT pg_sleep(0.05)").unwrap();
         tx.commit().unwrap();
-        (r.get::<_, String>(0), r.get::<_, i32>(1))
+        out
     });
-    let (db2, b2) = (db.clone(), barrier.clone());
-    let reward_thread = thread::spawn(move || {
-        let mut c = connect(&db2);
-        let mut tx = c.transaction().unwrap();
-        b2.wait();
-        manual_reward(&mut tx, player, staff, 50, "comp for a long session").unwrap();
-        tx.batch_execute("SELECT pg_sleep(0.05)").unwrap();
-        tx.commit().unwrap();
-    });
-    let (status, points) = slip_thread.join().unwrap();
-    reward_thread.join().unwrap();
+    let (status, points) = outcomes[0].clone().expect("the slip's outcome");
     assert_eq!(status, "COMPLETED");
     let mut c = connect(&db);
-    assert_eq!(balance_of(&mut c, &player), points as i64 + 50);
-    assert_eq!(ledger_rows(&mut c, &player), 2);
+    assert_eq!(balance_of(&mut c, player), points as i64 + 50);
+    assert_eq!(ledger_rows(&mut c, player), 2);
     assert_invariants(&mut c);
 }
 
 #[test]
 fn eight_connections_recover_a_thousand_pending_slips_exactly_once() {
-    let db = setup();
+    let db = fresh_db("loyalty_it_slips_recover");
     let n = 1000;
     let players: Vec<String> = (0..n)
         .map(|i| format!("f1000000-0000-0000-1000-{i:012}"))
@@ -192,38 +188,30 @@ fn eight_connections_recover_a_thousand_pending_slips_exactly_once() {
     assert_eq!(partial, n as i64, "every slip is pending");
 
     let start = Instant::now();
-    let barrier = Arc::new(Barrier::new(8));
-    let handles: Vec<_> = (0..8)
-        .map(|_| {
-            let db = db.clone();
-            let barrier = barrier.clone();
-            thread::spawn(move || {
-                let mut c = connect(&db);
-                barrier.wait();
-                let mut mine = Vec::new();
-                loop {
-                    let rows = c
-                        .query(
-                            "SELECT rating_slip_id::text, status FROM loyalty.recover_pending(25)",
-                            &[],
-                        )
-                        .unwrap();
-                    if rows.is_empty() {
-                        break;
-                    }
-                    mine.extend(
-                        rows.iter()
-                            .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1))),
-                    );
-                }
-                mine
-            })
-        })
-        .collect();
-    let all: Vec<(String, String)> = handles
-        .into_iter()
-        .flat_map(|h| h.join().unwrap())
-        .collect();
+    let all: Vec<(String, String)> = parallel(8, |_, barrier| {
+        let mut c = connect(&db);
+        barrier.wait();
+        let mut mine = Vec::new();
+        loop {
+            let rows = c
+                .query(
+                    "SELECT rating_slip_id::text, status FROM loyalty.recover_pending(25)",
+                    &[],
+                )
+                .unwrap();
+            if rows.is_empty() {
+                break;
+            }
+            mine.extend(
+                rows.iter()
+                    .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1))),
+            );
+        }
+        mine
+    })
+    .into_iter()
+    .flatten()
+    .collect();
     let distinct: HashSet<&String> = all.iter().map(|(s, _)| s).collect();
     assert_eq!(
         all.len(),
@@ -253,8 +241,8 @@ fn eight_connections_recover_a_thousand_pending_slips_exactly_once() {
 }
 
 #[test]
-fn zz_a_crash_between_recording_and_accrual_leaves_a_recoverable_request() {
-    let db = setup();
+fn a_crash_between_recording_and_accrual_leaves_a_recoverable_request() {
+    let db = fresh_db("loyalty_it_slips_crash");
     // 1. A committed request whose accrual failed, then a crash.
     let (slip, player) = (
         "51000000-0000-0000-00c1-000000000001",
@@ -325,8 +313,8 @@ fn zz_a_crash_between_recording_and_accrual_leaves_a_recoverable_request() {
 }
 
 #[test]
-fn zz_pg_cron_completes_a_pending_accrual_on_its_own() {
-    let db = setup();
+fn pg_cron_completes_a_pending_accrual_on_its_own() {
+    let db = fresh_db("loyalty_it_slips_cron");
     let (slip, player) = (
         "51000000-0000-0000-00c2-000000000001",
         "f1000000-0000-0000-00c2-000000000001",

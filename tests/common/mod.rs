@@ -45,6 +45,30 @@ pub fn shared_db(name: &'static str) -> String {
     name.to_string()
 }
 
+/// Runs `body(i, barrier)` on `n` threads at once and returns their
+/// results in order of `i`.  Each body opens what it needs (a connection, a
+/// transaction) and then calls `barrier.wait()`, so that all of them start
+/// the contested step together.  A panic in any thread fails the test.
+pub fn parallel<T, F>(n: usize, body: F) -> Vec<T>
+where
+    T: Send,
+    F: Fn(usize, &std::sync::Barrier) -> T + Sync,
+{
+    let barrier = std::sync::Barrier::new(n);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let (body, barrier) = (&body, &barrier);
+                scope.spawn(move || body(i, barrier))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
 /// The invariants of SPEC section 2, checked by `loyalty.drift_check()`.
 pub fn assert_invariants(c: &mut Client) {
     let problems = c
