@@ -59,10 +59,28 @@ AS $$
       FROM loyalty.loyalty_ledger l
      GROUP BY l.idempotency_key
     HAVING count(*) > 1
+    UNION ALL
+    -- A rating slip credited more than once (possible before 0.2.0, which
+    -- did not tie a GAMEPLAY credit to its slip's key).
+    SELECT 'duplicate_accrual', min(l.player_id::text)::uuid, min(l.id),
+           format('rating_slip_id=%s, gameplay_rows=%s', l.rating_slip_id, count(*))
+      FROM loyalty.loyalty_ledger l
+     WHERE l.transaction_type = 'GAMEPLAY'
+     GROUP BY l.rating_slip_id
+    HAVING count(*) > 1
+    UNION ALL
+    -- A campaign whose counted points differ from its credits in the ledger.
+    SELECT 'campaign_mismatch', NULL, NULL,
+           format('reward_id=%s, credited_points=%s, ledger_credits=%s',
+                  c.reward_id, c.credited_points, coalesce(sum(l.points_change), 0))
+      FROM loyalty.promotion_campaign c
+      LEFT JOIN loyalty.loyalty_ledger l ON l.campaign_id = c.id
+     GROUP BY c.id, c.reward_id, c.credited_points
+    HAVING c.credited_points <> coalesce(sum(l.points_change), 0)
 $$;
 REVOKE ALL ON FUNCTION loyalty.drift_check() FROM PUBLIC;
 COMMENT ON FUNCTION loyalty.drift_check() IS
-    'Invariants of the ledger (balance and lifetime vs ledger sums, before/after chains, arithmetic, duplicate keys); returns nothing on a healthy database.';
+    'Invariants of the ledger (balance and lifetime vs ledger sums, before/after chains, arithmetic, duplicate keys, rating slips credited twice, campaign budgets vs their credits); returns nothing on a healthy database.';
 
 -- Every ledger row, saga row and reconciliation written under one
 -- correlation id, in order.  Plain SQL and SECURITY INVOKER so that the
@@ -96,12 +114,18 @@ AS $$
                r.reason, r.created_at
           FROM loyalty.reconciliation r
          WHERE r.correlation_id OPERATOR(pg_catalog.=) p_correlation_id
+        UNION ALL
+        SELECT 'resolution'::text, NULL::bigint, x.rating_slip_id, NULL::uuid,
+               pg_catalog.upper(x.action), NULL::integer, NULL::bigint, NULL::bigint, x.staff_id,
+               x.reason, x.created_at
+          FROM loyalty.accrual_resolution x
+         WHERE x.correlation_id OPERATOR(pg_catalog.=) p_correlation_id
     ) AS t(source, ledger_id, rating_slip_id, player_id, kind, points, balance_before,
            balance_after, staff_id, detail, at)
     ORDER BY t.at, t.ledger_id
 $$;
 COMMENT ON FUNCTION loyalty.trace(text) IS
-    'Every ledger row, rating-slip accrual and reconciliation recorded under one correlation id, in time order (served by the correlation-id indexes).';
+    'Every ledger row, rating-slip accrual, reconciliation and accrual resolution recorded under one correlation id, in time order (served by the correlation-id indexes).';
 
 -- A player's entries with the running balance, paged by keyset: pass the
 -- last ledger_id of a page as p_after_ledger_id to get the next one.

@@ -10,8 +10,8 @@ COMMENT ON FUNCTION loyalty.promotion_key(uuid, text) IS
     'Idempotency key of a promotion: player and external reward id, so a redelivered reward is a replay.';
 COMMENT ON FUNCTION loyalty.manual_reward(uuid, uuid, integer, text, integer, text) IS
     'A MANUAL_BONUS by a staff member holding loyalty:award: limit loyalty.max_manual_reward, reason of 10+ non-blank characters, rate limited; the same reward twice in one gaming day is a replay.';
-COMMENT ON FUNCTION loyalty.apply_promotion(uuid, text, integer, text, uuid, text) IS
-    'A PROMOTION keyed by the external reward id: a second delivery of the same reward is a replay. A named staff member must hold loyalty:promote.';
+COMMENT ON FUNCTION loyalty.apply_promotion(uuid, text, integer, text, uuid, text, integer) IS
+    'A PROMOTION credit of a registered, current campaign (loyalty.promotion_campaign) at its points_per_credit, at most credits_per_player times (p_sequence 1, 2, ...), within its budget; a second delivery of the same reward is a replay. A named staff member must hold loyalty:promote.';
 COMMENT ON FUNCTION loyalty.redeem_points(uuid, integer, uuid, text, text, text) IS
     'A REDEMPTION of p_points (positive) by a staff member holding loyalty:redeem; never takes the balance below zero (23514).';
 COMMENT ON FUNCTION loyalty.adjust_points(uuid, uuid, integer, text, text, text) IS
@@ -33,7 +33,13 @@ COMMENT ON FUNCTION loyalty.complete_rating_slip(uuid, uuid, numeric, integer, j
 COMMENT ON FUNCTION loyalty.recover_rating_slip(uuid, text) IS
     'Replays one pending accrual with its original idempotency key and (unless given) correlation id; a completed slip returns its original result; an unknown slip is 55000.';
 COMMENT ON FUNCTION loyalty.recover_pending(integer) IS
-    'Replays up to p_max pending accruals oldest first, skipping rows another session is recovering; one row per slip attempted. Suitable for pg_cron.';
+    'Replays up to p_max due accruals (PENDING or FAILED with next_attempt_at passed) soonest first, skipping rows another session is recovering; one row per slip attempted. Suitable for pg_cron.';
+COMMENT ON FUNCTION loyalty.resolve_accrual(uuid, uuid, text, text, text) IS
+    'A staff member holding loyalty:recover resolves an open (FAILED or STUCK) accrual with a reason: ''retry'' attempts it now with its attempts counted afresh, ''abandon'' closes it without credit; recorded in loyalty.accrual_resolution.';
+COMMENT ON FUNCTION loyalty.bind_session_staff(uuid) IS
+    'For a pooler connected as superuser: binds the session to a staff member (loyalty.session_staff_id) after loading the library, so that RESET ALL and DISCARD ALL by the application''s role leave the binding in force. Superuser only.';
+COMMENT ON FUNCTION loyalty.trusted_key_changed() IS
+    'Trigger function: after any change to loyalty.trusted_key, tells every session to forget the staff tokens it verified.';
 COMMENT ON FUNCTION loyalty.reconcile_player(uuid, uuid, text) IS
     'Rebuilds a player''s balance, lifetime points and tier from the ledger under the row lock (staff needs loyalty:adjust and a reason); every call is recorded in loyalty.reconciliation; idempotent.';
 COMMENT ON FUNCTION loyalty.base_tier() IS
@@ -46,7 +52,7 @@ COMMENT ON FUNCTION loyalty.tier_changed() IS
 REVOKE ALL ON FUNCTION
     loyalty.increment_player_loyalty(uuid, integer, text, text, text, uuid, uuid, uuid, text),
     loyalty.manual_reward(uuid, uuid, integer, text, integer, text),
-    loyalty.apply_promotion(uuid, text, integer, text, uuid, text),
+    loyalty.apply_promotion(uuid, text, integer, text, uuid, text, integer),
     loyalty.redeem_points(uuid, integer, uuid, text, text, text),
     loyalty.adjust_points(uuid, uuid, integer, text, text, text),
     loyalty.reverse_entry(bigint, uuid, text, text),
@@ -56,5 +62,7 @@ REVOKE ALL ON FUNCTION
     loyalty.recover_pending(integer),
     loyalty.reconcile_player(uuid, uuid, text),
     loyalty.rate_limit_status(uuid),
-    loyalty.base_tier()
+    loyalty.base_tier(),
+    loyalty.resolve_accrual(uuid, uuid, text, text, text),
+    loyalty.bind_session_staff(uuid)
 FROM PUBLIC;

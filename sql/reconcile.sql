@@ -15,7 +15,9 @@ CREATE TABLE loyalty.reconciliation (
     tier_after        text        NOT NULL,
     changed           boolean     NOT NULL,
     correlation_id    text        NOT NULL,
-    created_at        timestamptz NOT NULL DEFAULT clock_timestamp()
+    created_at        timestamptz NOT NULL DEFAULT clock_timestamp(),
+    -- From 0.2.0: the login role (session_user); '(before 0.2.0)' on older rows.
+    actor_role        text        NOT NULL DEFAULT '(before 0.2.0)'
 );
 COMMENT ON TABLE loyalty.reconciliation IS
     'One row per loyalty.reconcile_player call: who rebuilt which player''s aggregate from the ledger, why, and the values before and after.';

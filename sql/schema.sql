@@ -49,6 +49,35 @@ CREATE TABLE loyalty.player_loyalty (
 COMMENT ON TABLE loyalty.player_loyalty IS
     'Per-player balance, lifetime points, tier and progress; always equal to what loyalty.loyalty_ledger adds up to.';
 
+-- Promotions are registered campaigns (SPEC section 10): apply_promotion
+-- credits only a campaign that is current and has budget left, at its
+-- points, at most credits_per_player times per player.  The admin role
+-- creates and edits campaigns (README, "Roles and GRANTs"); credited_points
+-- is counted by the extension under the campaign's row lock, and the column
+-- privileges keep it (and actor_role) out of the admin's reach.
+CREATE TABLE loyalty.promotion_campaign (
+    id                  bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    reward_id           text        NOT NULL UNIQUE
+                                    CHECK (length(reward_id) BETWEEN 1 AND 200 AND reward_id !~ '[[:cntrl:]]'),
+    points_per_credit   integer     NOT NULL CHECK (points_per_credit > 0),
+    valid_from          timestamptz NOT NULL,
+    valid_to            timestamptz NOT NULL,
+    credits_per_player  integer     NOT NULL DEFAULT 1 CHECK (credits_per_player > 0),
+    budget_points       bigint      NOT NULL CHECK (budget_points > 0),
+    credited_points     bigint      NOT NULL DEFAULT 0,
+    description         text,
+    actor_role          text        NOT NULL DEFAULT session_user,
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT promotion_campaign_window CHECK (valid_to > valid_from),
+    CONSTRAINT promotion_campaign_budget CHECK (credited_points BETWEEN 0 AND budget_points)
+);
+COMMENT ON TABLE loyalty.promotion_campaign IS
+    'Registered promotions: apply_promotion credits a player points_per_credit points while now() is in [valid_from, valid_to), at most credits_per_player times, until credited_points reaches budget_points.';
+COMMENT ON COLUMN loyalty.promotion_campaign.credited_points IS
+    'Points credited so far, counted under the campaign''s row lock by apply_promotion (exact at every isolation level).';
+COMMENT ON COLUMN loyalty.promotion_campaign.actor_role IS
+    'The login role (session_user) that created the campaign.';
+
 -- The append-only source of truth.  Ids are drawn under the player's row
 -- lock, so for one player they increase in commit order.
 CREATE TABLE loyalty.loyalty_ledger (
@@ -74,9 +103,18 @@ CREATE TABLE loyalty.loyalty_ledger (
     -- one player created_at follows id (balance_at relies on it).
     created_at             timestamptz NOT NULL DEFAULT clock_timestamp(),
     reverses_ledger_id     bigint      REFERENCES loyalty.loyalty_ledger (id),
+    -- Columns from 0.2.0 on come last, in the order the upgrade adds them.
+    -- The login role (session_user) that made the change; rows written
+    -- before 0.2.0 carry the marker '(before 0.2.0)'.
+    actor_role             text        NOT NULL DEFAULT '(before 0.2.0)',
+    campaign_id            bigint      REFERENCES loyalty.promotion_campaign (id),
+    campaign_credit        integer,
     CONSTRAINT loyalty_ledger_idempotency_key_key UNIQUE (idempotency_key),
     CONSTRAINT loyalty_ledger_reversal_link CHECK ((transaction_type = 'REVERSAL') = (reverses_ledger_id IS NOT NULL)),
-    CONSTRAINT loyalty_ledger_balance_arithmetic CHECK (balance_after = balance_before + points_change)
+    CONSTRAINT loyalty_ledger_balance_arithmetic CHECK (balance_after = balance_before + points_change),
+    CONSTRAINT loyalty_ledger_campaign_credit CHECK (
+        (campaign_id IS NULL) = (campaign_credit IS NULL)
+        AND (campaign_id IS NULL OR (transaction_type = 'PROMOTION' AND campaign_credit > 0)))
 );
 COMMENT ON TABLE loyalty.loyalty_ledger IS
     'Append-only ledger: one row per change, never updated or deleted; corrections are new rows.';
@@ -86,6 +124,10 @@ COMMENT ON COLUMN loyalty.loyalty_ledger.reverses_ledger_id IS
     'For a REVERSAL: the entry it cancels (each entry is reversed at most once).';
 COMMENT ON COLUMN loyalty.loyalty_ledger.correlation_id IS
     'Correlation id of the call that wrote the row (argument, loyalty.correlation_id, or generated per transaction).';
+COMMENT ON COLUMN loyalty.loyalty_ledger.actor_role IS
+    'The login role (session_user) that made the change; ''(before 0.2.0)'' on rows written before attribution existed.';
+COMMENT ON COLUMN loyalty.loyalty_ledger.campaign_id IS
+    'For a campaign credit: the campaign (loyalty.promotion_campaign) and, in campaign_credit, which of the player''s credits of it this is.';
 
 -- A player's history, in order (statements, chain checks, balance_at).
 CREATE INDEX loyalty_ledger_player_idx ON loyalty.loyalty_ledger (player_id, id);
@@ -102,6 +144,10 @@ CREATE UNIQUE INDEX loyalty_ledger_reverses_idx ON loyalty.loyalty_ledger (rever
 -- Lookup by rating slip.
 CREATE INDEX loyalty_ledger_rating_slip_idx ON loyalty.loyalty_ledger (rating_slip_id)
     WHERE rating_slip_id IS NOT NULL;
+-- A player's n-th credit of a campaign exists once, whatever its key.
+CREATE UNIQUE INDEX loyalty_ledger_campaign_credit_idx
+    ON loyalty.loyalty_ledger (campaign_id, player_id, campaign_credit)
+    WHERE campaign_id IS NOT NULL;
 
 -- The row every write function returns (SPEC section 3, in this order).
 CREATE TYPE loyalty.change_result AS (
@@ -131,6 +177,48 @@ CREATE TABLE loyalty.staff_permission (
 COMMENT ON TABLE loyalty.staff_permission IS
     'Capabilities per staff member (loyalty:award, loyalty:promote, loyalty:redeem, loyalty:adjust, loyalty:recover); deny by default.';
 
+-- Capabilities of login roles (SPEC section 10): GAMEPLAY needs the calling
+-- role (session_user, or a role it is a member of) to hold loyalty:accrue,
+-- a direct PROMOTION loyalty:promote.  Deny by default; superusers are not
+-- checked.  Managed by the admin role.
+CREATE TABLE loyalty.role_permission (
+    role_name     text   PRIMARY KEY,
+    capabilities  text[] NOT NULL DEFAULT '{}' CHECK (capabilities <@ ARRAY[
+        'loyalty:accrue', 'loyalty:promote'
+    ]::text[])
+);
+COMMENT ON TABLE loyalty.role_permission IS
+    'Capabilities per login role (loyalty:accrue for gameplay, loyalty:promote for direct promotions), held by the role or any role it is a member of; deny by default.';
+
+-- Velocity limits (SPEC section 5): per staff member and per login role,
+-- per kind, the changes inside the window.  Every counted change locks and
+-- updates its row, which makes the limits exact at every isolation level.
+CREATE TABLE loyalty.velocity_usage (
+    scope         text          NOT NULL CHECK (scope IN ('staff', 'role')),
+    actor         text          NOT NULL,
+    kind          text          NOT NULL CHECK (kind IN ('manual_reward', 'adjustment', 'redemption')),
+    event_at      timestamptz[] NOT NULL DEFAULT '{}',
+    event_points  bigint[]      NOT NULL DEFAULT '{}',
+    PRIMARY KEY (scope, actor, kind),
+    CONSTRAINT velocity_usage_events CHECK (cardinality(event_at) = cardinality(event_points))
+);
+COMMENT ON TABLE loyalty.velocity_usage IS
+    'Recent velocity-limited changes per staff member or login role and kind (manual_reward, adjustment, redemption): their times and points inside the window.';
+
+-- Keys that verify staff tokens (loyalty.staff_token): a public key in PEM
+-- for EdDSA, ES256 and RS256, or the HMAC secret for HS256.  Readable and
+-- writable by nobody but the extension's owner (superuser): a role that
+-- could read an HS256 secret, or add a key, could sign tokens.
+CREATE TABLE loyalty.trusted_key (
+    kid         text        PRIMARY KEY CHECK (length(kid) BETWEEN 1 AND 200),
+    algorithm   text        NOT NULL CHECK (algorithm IN ('EdDSA', 'ES256', 'RS256', 'HS256')),
+    key         text        NOT NULL,
+    comment     text,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE loyalty.trusted_key IS
+    'Keys of the casino''s identity service that verify staff tokens (kid, algorithm EdDSA/ES256/RS256/HS256, PEM public key or HS256 secret); owner only.';
+
 -- The ledger refuses UPDATE, DELETE and TRUNCATE for every role, its owner
 -- included.  ENABLE ALWAYS keeps the guard on under
 -- session_replication_role = replica.
@@ -156,7 +244,9 @@ ALTER TABLE loyalty.loyalty_ledger ENABLE ALWAYS TRIGGER loyalty_ledger_no_trunc
 
 -- Nothing here is writable (or readable) by PUBLIC; access goes through the
 -- functions and the GRANTs in the README.
-REVOKE ALL ON loyalty.tier, loyalty.player_loyalty, loyalty.loyalty_ledger, loyalty.staff_permission FROM PUBLIC;
+REVOKE ALL ON loyalty.tier, loyalty.player_loyalty, loyalty.loyalty_ledger, loyalty.staff_permission,
+              loyalty.promotion_campaign, loyalty.role_permission, loyalty.velocity_usage,
+              loyalty.trusted_key FROM PUBLIC;
 
 -- Data of these tables belongs to the user, not to the extension: pg_dump
 -- must keep it.
@@ -165,3 +255,8 @@ SELECT pg_catalog.pg_extension_config_dump('loyalty.player_loyalty', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.loyalty_ledger', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.loyalty_ledger_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.staff_permission', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.promotion_campaign', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.promotion_campaign_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.role_permission', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.velocity_usage', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.trusted_key', '');

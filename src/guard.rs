@@ -3,6 +3,7 @@
 
 use crate::correlation;
 use crate::domain::error::{LockTarget, LoyaltyError};
+use crate::domain::text::field;
 use crate::report::Raise;
 use pgrx::heap_tuple::PgHeapTuple;
 use pgrx::pg_sys::panic::{CaughtError, ErrorReport};
@@ -42,8 +43,8 @@ fn reraise(caught: CaughtError, corr: &str) -> ! {
         CaughtError::ErrorReport(_) => caught.rethrow(),
         CaughtError::PostgresError(report) => {
             let detail = match report.detail() {
-                Some(d) if !d.is_empty() => format!("{d}; correlation_id={corr}"),
-                _ => format!("correlation_id={corr}"),
+                Some(d) if !d.is_empty() => format!("{d}; {}", field("correlation_id", corr)),
+                _ => field("correlation_id", corr),
             };
             let mut again = ErrorReport::new(
                 report.sql_error_code(),
@@ -64,8 +65,9 @@ fn reraise(caught: CaughtError, corr: &str) -> ! {
                 PgLogLevel::LOG,
                 PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
                 format!(
-                    "loyalty event=internal_error correlation_id={corr} message={}",
-                    ereport.message()
+                    "loyalty event=internal_error {} {}",
+                    field("correlation_id", corr),
+                    field("message", ereport.message())
                 )
             );
             LoyaltyError::internal("see the server log for this correlation id").raise(corr)
@@ -178,4 +180,81 @@ pub fn init() {
             pg_sys::Datum::from(0),
         );
     }
+}
+
+/// A jsonb argument as its text, parsed by the function inside `sql_call`
+/// (`JsonbArg::parse`).  pgrx's own `JsonB` parses while it reads the
+/// argument, before any guard runs, and a document nested deeper than
+/// serde_json's limit then fails there with Rust's error text; this type only
+/// asks PostgreSQL for the text (`jsonb_out`, which does not fail on depth).
+pub struct JsonbArg(String);
+
+impl JsonbArg {
+    /// The parsed value; too deep or unreadable is 22023 under the call's
+    /// correlation id.
+    pub fn parse(&self, name: &str) -> Result<serde_json::Value, LoyaltyError> {
+        crate::domain::text::parse_json(name, &self.0)
+    }
+}
+
+impl FromDatum for JsonbArg {
+    unsafe fn from_polymorphic_datum(
+        datum: pg_sys::Datum,
+        is_null: bool,
+        _: pg_sys::Oid,
+    ) -> Option<JsonbArg> {
+        if is_null {
+            return None;
+        }
+        // SAFETY: the datum is a jsonb varlena (the argument's declared
+        // type); jsonb_out returns a palloc'd C string we copy and free.
+        unsafe {
+            let varlena = datum.cast_mut_ptr::<pg_sys::varlena>();
+            let detoasted = pg_sys::pg_detoast_datum_packed(varlena);
+            let cstr = pgrx::direct_function_call::<&std::ffi::CStr>(
+                pg_sys::jsonb_out,
+                &[Some(pg_sys::Datum::from(detoasted))],
+            )?;
+            let text = cstr.to_string_lossy().into_owned();
+            pg_sys::pfree(cstr.as_ptr() as *mut std::ffi::c_void);
+            if detoasted != varlena {
+                pg_sys::pfree(detoasted.cast());
+            }
+            Some(JsonbArg(text))
+        }
+    }
+}
+
+// SAFETY: unboxed through FromDatum like pgrx's own by-reference types.
+unsafe impl<'fcx> pgrx::callconv::ArgAbi<'fcx> for JsonbArg {
+    unsafe fn unbox_arg_unchecked(arg: pgrx::callconv::Arg<'_, 'fcx>) -> Self {
+        let index = arg.index();
+        // SAFETY: the caller guarantees the argument's type (jsonb).
+        unsafe { arg.unbox_arg_using_from_datum() }
+            .unwrap_or_else(|| panic!("argument {index} must not be null"))
+    }
+
+    unsafe fn unbox_nullable_arg(
+        arg: pgrx::callconv::Arg<'_, 'fcx>,
+    ) -> pgrx::nullable::Nullable<Self> {
+        // SAFETY: as above.
+        unsafe { arg.unbox_arg_using_from_datum() }.into()
+    }
+}
+
+// SAFETY: the SQL type of the argument is jsonb.
+unsafe impl pgrx::pgrx_sql_entity_graph::metadata::SqlTranslatable for JsonbArg {
+    const TYPE_IDENT: &'static str = pgrx::pgrx_resolved_type!(JsonbArg);
+    const TYPE_ORIGIN: pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin =
+        pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin::External;
+    const ARGUMENT_SQL: Result<
+        pgrx::pgrx_sql_entity_graph::metadata::SqlMappingRef,
+        pgrx::pgrx_sql_entity_graph::metadata::ArgumentError,
+    > = Ok(pgrx::pgrx_sql_entity_graph::metadata::SqlMappingRef::literal("jsonb"));
+    const RETURN_SQL: Result<
+        pgrx::pgrx_sql_entity_graph::metadata::ReturnsRef,
+        pgrx::pgrx_sql_entity_graph::metadata::ReturnsError,
+    > = Ok(pgrx::pgrx_sql_entity_graph::metadata::ReturnsRef::One(
+        pgrx::pgrx_sql_entity_graph::metadata::SqlMappingRef::literal("jsonb"),
+    ));
 }

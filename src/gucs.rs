@@ -13,6 +13,7 @@
 //! finds it defined and *borrows* it: it reads the value by name, and both
 //! libraries see the same value.
 
+use crate::domain::velocity::{self, Scope, VelocityKind};
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting, GucValue};
 use pgrx::pg_sys;
 use std::ffi::{CStr, CString};
@@ -175,7 +176,264 @@ static GAMING_DAY_TIMEZONE: Setting<Option<CString>> = Setting::new(
 static LOG_EVENTS: Setting<bool> =
     Setting::new(c"loyalty.log_events", GucSetting::<bool>::new(true));
 
+/// `loyalty.max_gameplay_points`: largest credit of one rating slip.
+static MAX_GAMEPLAY_POINTS: Setting<i32> = Setting::new(
+    c"loyalty.max_gameplay_points",
+    GucSetting::<i32>::new(100_000),
+);
+
+/// `loyalty.max_promotion_points`: largest direct promotion
+/// (`increment_player_loyalty`); campaign credits are bounded by their campaign.
+static MAX_PROMOTION_POINTS: Setting<i32> = Setting::new(
+    c"loyalty.max_promotion_points",
+    GucSetting::<i32>::new(100_000),
+);
+
+/// `loyalty.max_recovery_attempts`: failed attempts after which an accrual
+/// is parked as STUCK.
+static MAX_RECOVERY_ATTEMPTS: Setting<i32> =
+    Setting::new(c"loyalty.max_recovery_attempts", GucSetting::<i32>::new(10));
+
+/// `loyalty.staff_token`: the signed staff token (JWT) of the transaction,
+/// set with `SET LOCAL`; it names the staff member who acts.
+static STAFF_TOKEN: Setting<Option<CString>> = Setting::new(
+    c"loyalty.staff_token",
+    GucSetting::<Option<CString>>::new(None),
+);
+
+/// `loyalty.require_staff_token`: staff-performed changes need a token.
+static REQUIRE_STAFF_TOKEN: Setting<bool> = Setting::new(
+    c"loyalty.require_staff_token",
+    GucSetting::<bool>::new(false),
+);
+
+/// `loyalty.staff_token_audience`: when set, a token's `aud` must name it.
+static STAFF_TOKEN_AUDIENCE: Setting<Option<CString>> = Setting::new(
+    c"loyalty.staff_token_audience",
+    GucSetting::<Option<CString>>::new(None),
+);
+
+/// The velocity limits of SPEC section 5 besides the manual-reward count
+/// and window above: per kind, a staff member's points per window, a login
+/// role's count and points per window, and (adjustments, redemptions) the
+/// window.
+static MANUAL_REWARD_POINTS_LIMIT: Setting<i32> = Setting::new(
+    c"loyalty.manual_reward_points_limit",
+    GucSetting::<i32>::new(50_000),
+);
+static ROLE_MANUAL_REWARD_RATE_LIMIT: Setting<i32> = Setting::new(
+    c"loyalty.role_manual_reward_rate_limit",
+    GucSetting::<i32>::new(1_000),
+);
+static ROLE_MANUAL_REWARD_POINTS_LIMIT: Setting<i32> = Setting::new(
+    c"loyalty.role_manual_reward_points_limit",
+    GucSetting::<i32>::new(1_000_000),
+);
+static ADJUSTMENT_RATE_LIMIT: Setting<i32> =
+    Setting::new(c"loyalty.adjustment_rate_limit", GucSetting::<i32>::new(10));
+static ADJUSTMENT_POINTS_LIMIT: Setting<i32> = Setting::new(
+    c"loyalty.adjustment_points_limit",
+    GucSetting::<i32>::new(50_000),
+);
+static ADJUSTMENT_RATE_WINDOW_S: Setting<i32> = Setting::new(
+    c"loyalty.adjustment_rate_window",
+    GucSetting::<i32>::new(60),
+);
+static ROLE_ADJUSTMENT_RATE_LIMIT: Setting<i32> = Setting::new(
+    c"loyalty.role_adjustment_rate_limit",
+    GucSetting::<i32>::new(1_000),
+);
+static ROLE_ADJUSTMENT_POINTS_LIMIT: Setting<i32> = Setting::new(
+    c"loyalty.role_adjustment_points_limit",
+    GucSetting::<i32>::new(1_000_000),
+);
+static REDEMPTION_RATE_LIMIT: Setting<i32> =
+    Setting::new(c"loyalty.redemption_rate_limit", GucSetting::<i32>::new(60));
+static REDEMPTION_POINTS_LIMIT: Setting<i32> = Setting::new(
+    c"loyalty.redemption_points_limit",
+    GucSetting::<i32>::new(1_000_000),
+);
+static REDEMPTION_RATE_WINDOW_S: Setting<i32> = Setting::new(
+    c"loyalty.redemption_rate_window",
+    GucSetting::<i32>::new(60),
+);
+static ROLE_REDEMPTION_RATE_LIMIT: Setting<i32> = Setting::new(
+    c"loyalty.role_redemption_rate_limit",
+    GucSetting::<i32>::new(10_000),
+);
+static ROLE_REDEMPTION_POINTS_LIMIT: Setting<i32> = Setting::new(
+    c"loyalty.role_redemption_points_limit",
+    GucSetting::<i32>::new(10_000_000),
+);
+
+/// A superuser-only integer setting: an application role cannot raise its
+/// own bounds.
+fn define_suset_int(
+    setting: &'static Setting<i32>,
+    short: &'static CStr,
+    long: &'static CStr,
+    min: i32,
+    flags: GucFlags,
+) {
+    setting.register(|name, guc| {
+        GucRegistry::define_int_guc(
+            name,
+            short,
+            long,
+            guc,
+            min,
+            i32::MAX,
+            GucContext::Suset,
+            flags,
+        )
+    });
+}
+
 pub fn init() {
+    let bound = c"Superuser only, so an application role cannot raise its own bound.";
+    define_suset_int(
+        &MAX_GAMEPLAY_POINTS,
+        c"Largest number of points one rating slip may credit.",
+        bound,
+        1,
+        GucFlags::default(),
+    );
+    define_suset_int(
+        &MAX_PROMOTION_POINTS,
+        c"Largest number of points one direct promotion may credit.",
+        bound,
+        1,
+        GucFlags::default(),
+    );
+    define_suset_int(
+        &MAX_RECOVERY_ATTEMPTS,
+        c"Failed attempts after which a rating-slip accrual is parked as STUCK.",
+        c"A STUCK accrual is left out of loyalty.recover_pending until loyalty.resolve_accrual retries or abandons it.",
+        1,
+        GucFlags::default(),
+    );
+    let per_window = c"Counted in a sliding window ending at the transaction's start; exact under concurrency at every isolation level.";
+    define_suset_int(
+        &MANUAL_REWARD_POINTS_LIMIT,
+        c"Points of manual rewards one staff member may grant per window.",
+        per_window,
+        0,
+        GucFlags::default(),
+    );
+    define_suset_int(
+        &ROLE_MANUAL_REWARD_RATE_LIMIT,
+        c"Manual rewards one login role may make per window.",
+        per_window,
+        0,
+        GucFlags::default(),
+    );
+    define_suset_int(
+        &ROLE_MANUAL_REWARD_POINTS_LIMIT,
+        c"Points of manual rewards one login role may make per window.",
+        per_window,
+        0,
+        GucFlags::default(),
+    );
+    define_suset_int(
+        &ADJUSTMENT_RATE_LIMIT,
+        c"Adjustments one staff member may make per window.",
+        per_window,
+        0,
+        GucFlags::default(),
+    );
+    define_suset_int(
+        &ADJUSTMENT_POINTS_LIMIT,
+        c"Points of adjustments (either sign) one staff member may make per window.",
+        per_window,
+        0,
+        GucFlags::default(),
+    );
+    define_suset_int(
+        &ADJUSTMENT_RATE_WINDOW_S,
+        c"Length of the adjustment velocity window.",
+        per_window,
+        1,
+        GucFlags::UNIT_S,
+    );
+    define_suset_int(
+        &ROLE_ADJUSTMENT_RATE_LIMIT,
+        c"Adjustments one login role may make per window.",
+        per_window,
+        0,
+        GucFlags::default(),
+    );
+    define_suset_int(
+        &ROLE_ADJUSTMENT_POINTS_LIMIT,
+        c"Points of adjustments one login role may make per window.",
+        per_window,
+        0,
+        GucFlags::default(),
+    );
+    define_suset_int(
+        &REDEMPTION_RATE_LIMIT,
+        c"Redemptions and reversals one staff member may make per window.",
+        per_window,
+        0,
+        GucFlags::default(),
+    );
+    define_suset_int(
+        &REDEMPTION_POINTS_LIMIT,
+        c"Points of redemptions and reversals one staff member may make per window.",
+        per_window,
+        0,
+        GucFlags::default(),
+    );
+    define_suset_int(
+        &REDEMPTION_RATE_WINDOW_S,
+        c"Length of the redemption and reversal velocity window.",
+        per_window,
+        1,
+        GucFlags::UNIT_S,
+    );
+    define_suset_int(
+        &ROLE_REDEMPTION_RATE_LIMIT,
+        c"Redemptions and reversals one login role may make per window.",
+        per_window,
+        0,
+        GucFlags::default(),
+    );
+    define_suset_int(
+        &ROLE_REDEMPTION_POINTS_LIMIT,
+        c"Points of redemptions and reversals one login role may make per window.",
+        per_window,
+        0,
+        GucFlags::default(),
+    );
+    STAFF_TOKEN.register(|name, guc| {
+        GucRegistry::define_string_guc(
+            name,
+            c"Signed staff token (JWT) naming the staff member this transaction acts for.",
+            c"Set per transaction with SET LOCAL; verified against loyalty.trusted_key.",
+            guc,
+            GucContext::Userset,
+            GucFlags::NO_SHOW_ALL,
+        )
+    });
+    REQUIRE_STAFF_TOKEN.register(|name, guc| {
+        GucRegistry::define_bool_guc(
+            name,
+            c"Staff-performed changes need a verified loyalty.staff_token.",
+            c"Superuser only.",
+            guc,
+            GucContext::Suset,
+            GucFlags::default(),
+        )
+    });
+    STAFF_TOKEN_AUDIENCE.register(|name, guc| {
+        GucRegistry::define_string_guc(
+            name,
+            c"When set, a staff token's aud claim must name it.",
+            c"Superuser only; empty means the audience is not checked.",
+            guc,
+            GucContext::Suset,
+            GucFlags::default(),
+        )
+    });
     CORRELATION_ID.register(|name, guc| {
         GucRegistry::define_string_guc(
             name,
@@ -214,17 +472,17 @@ pub fn init() {
         GucRegistry::define_string_guc(
             name,
             c"Staff member this session acts for; calls naming another staff id are refused.",
-            c"Set by a trusted pooler or with ALTER ROLE ... SET; superuser only.",
+            c"Set by a trusted pooler or with ALTER ROLE ... SET; superuser only; RESET ALL and DISCARD ALL leave it in force.",
             guc,
             GucContext::Suset,
-            GucFlags::default(),
+            GucFlags::NO_RESET_ALL,
         )
     });
     RATE_LIMIT.register(|name, guc| {
         GucRegistry::define_int_guc(
             name,
             c"Manual rewards one staff member may grant per rate window.",
-            c"Counted from the ledger, so it is exact under concurrency and kept across restarts.",
+            c"Counted in loyalty.velocity_usage under a row lock: exact at every isolation level, kept across restarts.",
             guc,
             0,
             i32::MAX,
@@ -280,11 +538,72 @@ pub fn init() {
     unsafe { pg_sys::MarkGUCPrefixReserved(c"loyalty".as_ptr()) };
 }
 
-/// The limits of SPEC section 5 as currently set.
+/// The per-call bounds of SPEC section 5 as currently set.
 pub fn limits() -> crate::domain::request::Limits {
     crate::domain::request::Limits {
         max_manual_reward: MAX_MANUAL_REWARD.get() as i64,
+        max_gameplay_points: MAX_GAMEPLAY_POINTS.get() as i64,
+        max_promotion_points: MAX_PROMOTION_POINTS.get() as i64,
     }
+}
+
+/// The velocity limit of one kind of change for one kind of actor.
+pub fn velocity_limit(kind: VelocityKind, scope: Scope) -> velocity::Limit {
+    use Scope::*;
+    use VelocityKind::*;
+    let (count, points, window) = match (kind, scope) {
+        (ManualReward, Staff) => (&RATE_LIMIT, &MANUAL_REWARD_POINTS_LIMIT, &RATE_WINDOW_S),
+        (ManualReward, Role) => (
+            &ROLE_MANUAL_REWARD_RATE_LIMIT,
+            &ROLE_MANUAL_REWARD_POINTS_LIMIT,
+            &RATE_WINDOW_S,
+        ),
+        (Adjustment, Staff) => (
+            &ADJUSTMENT_RATE_LIMIT,
+            &ADJUSTMENT_POINTS_LIMIT,
+            &ADJUSTMENT_RATE_WINDOW_S,
+        ),
+        (Adjustment, Role) => (
+            &ROLE_ADJUSTMENT_RATE_LIMIT,
+            &ROLE_ADJUSTMENT_POINTS_LIMIT,
+            &ADJUSTMENT_RATE_WINDOW_S,
+        ),
+        (Redemption, Staff) => (
+            &REDEMPTION_RATE_LIMIT,
+            &REDEMPTION_POINTS_LIMIT,
+            &REDEMPTION_RATE_WINDOW_S,
+        ),
+        (Redemption, Role) => (
+            &ROLE_REDEMPTION_RATE_LIMIT,
+            &ROLE_REDEMPTION_POINTS_LIMIT,
+            &REDEMPTION_RATE_WINDOW_S,
+        ),
+    };
+    velocity::Limit {
+        max_count: count.get() as i64,
+        max_points: points.get() as i64,
+        window_us: window.get() as i64 * 1_000_000,
+    }
+}
+
+/// `loyalty.max_recovery_attempts`.
+pub fn max_recovery_attempts() -> i32 {
+    MAX_RECOVERY_ATTEMPTS.get()
+}
+
+/// `loyalty.staff_token`, when set.
+pub fn staff_token() -> Option<String> {
+    STAFF_TOKEN.get()
+}
+
+/// `loyalty.require_staff_token`.
+pub fn require_staff_token() -> bool {
+    REQUIRE_STAFF_TOKEN.get()
+}
+
+/// `loyalty.staff_token_audience`, when set.
+pub fn staff_token_audience() -> Option<String> {
+    STAFF_TOKEN_AUDIENCE.get()
 }
 
 /// `loyalty.lock_timeout` in milliseconds (0: no limit of our own).
@@ -300,16 +619,6 @@ pub fn correlation_id() -> Option<String> {
 /// `loyalty.session_staff_id`, when set.
 pub fn session_staff_id() -> Option<String> {
     SESSION_STAFF_ID.get()
-}
-
-/// `loyalty.manual_reward_rate_limit`.
-pub fn rate_limit() -> i32 {
-    RATE_LIMIT.get()
-}
-
-/// `loyalty.manual_reward_rate_window`, in seconds.
-pub fn rate_window_seconds() -> i32 {
-    RATE_WINDOW_S.get()
 }
 
 /// `loyalty.gaming_day_start` as set (the default when blank).

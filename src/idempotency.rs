@@ -5,15 +5,14 @@
 use crate::domain::error::LoyaltyError;
 use crate::domain::keys;
 use crate::gaming_day;
-use crate::guard;
+use crate::guard::{self, JsonbArg};
 use pgrx::prelude::*;
-use pgrx::JsonB;
 
 #[pg_extern(immutable, strict, parallel_safe)]
 #[search_path(pg_catalog, pg_temp)]
 /// SHA-256 (lowercase hex) of the canonical `k=v&…` form of a JSON object.
-fn idempotency_key(components: JsonB) -> String {
-    guard::sql_call(None, |_| match &components.0 {
+fn idempotency_key(components: JsonbArg) -> String {
+    guard::sql_call(None, |_| match &components.parse("components")? {
         serde_json::Value::Object(map) => Ok(keys::idempotency_key(map)),
         other => Err(LoyaltyError::invalid_with(
             "components must be a JSON object",
@@ -61,7 +60,12 @@ fn manual_reward_key(
             None => Spi::connect_mut(gaming_day::current)?,
         };
         Ok(manual_reward_key_of(
-            player, staff, points, reason, &day, sequence,
+            player,
+            &staff.to_string(),
+            points,
+            reason,
+            &day,
+            sequence,
         ))
     })
 }
@@ -69,7 +73,7 @@ fn manual_reward_key(
 /// The manual-reward key of SQL arguments (`manual_reward` derives it here too).
 pub fn manual_reward_key_of(
     player: pgrx::Uuid,
-    staff: pgrx::Uuid,
+    staff: &str,
     points: i32,
     reason: &str,
     gaming_day: &str,
@@ -77,7 +81,7 @@ pub fn manual_reward_key_of(
 ) -> String {
     keys::manual_reward_key(
         &player.to_string(),
-        &staff.to_string(),
+        &staff.to_ascii_lowercase(),
         points,
         reason,
         gaming_day,

@@ -1,17 +1,20 @@
 //! `loyalty.increment_player_loyalty`: the one write path (SPEC section 3).
 //!
-//! Per call, in the caller's transaction: validate (pure, before any lock),
-//! look the key up (a replay returns the original row, takes no lock and
-//! writes nothing), lock the player's row (creating it for a new player),
-//! compute the change (pure), then insert the ledger row and update the
-//! player in one statement.  A key committed by a concurrent caller after the first lookup
-//! is caught by `ON CONFLICT DO NOTHING` on the ledger's unique key, before
-//! anything is written, and answered as a replay.  The statements are
-//! prepared once per backend and kept.
+//! Per call, in the caller's transaction: resolve who calls (login role,
+//! staff member, token), validate (pure, before any lock), check the
+//! caller's authority, look the key up (a replay returns the original row,
+//! takes no lock and writes nothing), count the change against its velocity
+//! limits and its campaign, lock the player's row (creating it for a new
+//! player), compute the change (pure), then insert the ledger row and update
+//! the player in one statement.  A key committed by a concurrent caller after
+//! the first lookup is caught by `ON CONFLICT DO NOTHING` on the ledger's
+//! unique key, before anything is written, and answered as a replay.  The
+//! statements are prepared once per backend and kept.
 
-use crate::authorize;
+use crate::authorize::{self, Caller};
+use crate::campaigns::{self, Credit};
 use crate::domain::error::{LockTarget, LoyaltyError};
-use crate::domain::request::{apply, Account, ChangeRequest, RawRequest, TxType};
+use crate::domain::request::{apply, Account, ChangeRequest, RawRequest, Route, TxType};
 use crate::domain::tier::Ladder;
 use crate::events;
 use crate::guard;
@@ -19,6 +22,7 @@ use crate::gucs;
 use crate::keyprobe;
 use crate::plans::{self, required, Stmt};
 use crate::tiers;
+use crate::velocity;
 use pgrx::pg_sys::PgBuiltInOids as O;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -53,7 +57,14 @@ pub struct ChangeArgs {
     pub rating_slip_id: Option<pgrx::Uuid>,
     pub visit_id: Option<pgrx::Uuid>,
     pub reverses_ledger_id: Option<i64>,
+    pub route: Route,
+    /// For a campaign credit (`apply_promotion`).
+    pub campaign: Option<Credit>,
 }
+
+/// Placeholder key while a required argument is missing: validation then
+/// reports the missing argument, not the key.
+pub const PENDING_KEY: &str = "pending";
 
 impl ChangeArgs {
     /// The arguments of a typed entry point (manual reward, promotion,
@@ -73,11 +84,12 @@ impl ChangeArgs {
             idempotency_key,
             reason: reason.map(str::to_string),
             staff_id,
+            route: Route::Typed,
             ..ChangeArgs::default()
         }
     }
 
-    fn raw(&self) -> RawRequest {
+    fn raw(&self, staff_id: Option<String>) -> RawRequest {
         let s = |u: &Option<pgrx::Uuid>| u.as_ref().map(|u| u.to_string());
         RawRequest {
             player_id: s(&self.player_id),
@@ -85,10 +97,11 @@ impl ChangeArgs {
             tx_type: self.tx_type.clone(),
             idempotency_key: self.idempotency_key.clone(),
             reason: self.reason.clone(),
-            staff_id: s(&self.staff_id),
+            staff_id,
             rating_slip_id: s(&self.rating_slip_id),
             visit_id: s(&self.visit_id),
             reverses_ledger_id: self.reverses_ledger_id,
+            route: self.route,
         }
     }
 }
@@ -118,28 +131,44 @@ fn increment_player_loyalty(
         rating_slip_id: p_rating_slip_id,
         visit_id: p_visit_id,
         reverses_ledger_id: None,
+        route: Route::Direct,
+        campaign: None,
     };
     guard::sql_call(p_correlation_id, |corr| change(&args, corr)).into_tuple()
 }
 
 /// Validates and applies one change.  Every typed write function ends here.
 pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, LoyaltyError> {
-    let req = ChangeRequest::new(args.raw(), gucs::limits())?;
+    let named = args.staff_id.map(|s| s.to_string());
+    let caller = Caller::for_change(named.as_deref(), args.tx_type.as_deref(), correlation_id)?;
+    let req = ChangeRequest::new(args.raw(caller.staff.clone()), gucs::limits())?;
     let player_id = args
         .player_id
         .ok_or_else(|| LoyaltyError::invalid("p_player_id must not be null"))?;
     let fingerprint = req.fingerprint();
 
-    authorize::check_session_staff(&req, correlation_id)?;
-
     Spi::connect_mut(|client| {
-        // The key check comes before any lock: a replay takes none.
+        // Authority before the key: a replay is answered only to a caller
+        // who could have made the change.
+        authorize::check(client, &caller, &req, correlation_id)?;
         if let Some(prior) = find_by_key(&req.idempotency_key)? {
             return prior.answer(&req, &fingerprint, correlation_id);
         }
-        // Capabilities and the rate limit come after the key check, so a
-        // replay never uses quota and is never refused.
-        authorize::check_staff(client, &req, correlation_id)?;
+        // Quotas after the key, so that a replay never uses any.
+        if let Some(kind) = req.tx_type.velocity_kind() {
+            velocity::consume(
+                client,
+                &caller,
+                kind,
+                (req.delta as i64).abs(),
+                correlation_id,
+            )?;
+        }
+        let campaign_id = match &args.campaign {
+            Some(credit) => Some(campaigns::admit(client, credit, req.delta)?),
+            None => None,
+        };
+        let campaign_credit = args.campaign.as_ref().map(|c| c.sequence);
         let (account, ladder) = lock_player(client, player_id, correlation_id)?;
         let applied = apply(&account, req.delta, &ladder)?;
 
@@ -155,7 +184,7 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
                 args.visit_id.into(),
                 req.idempotency_key.as_str().into(),
                 fingerprint.as_str().into(),
-                args.staff_id.into(),
+                req.staff_id.as_deref().into(),
                 applied.balance_before.into(),
                 applied.balance_after.into(),
                 applied.tier_before.as_str().into(),
@@ -164,6 +193,9 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
                 applied.lifetime_after.into(),
                 correlation_id.into(),
                 req.reverses_ledger_id.into(),
+                caller.role.as_str().into(),
+                campaign_id.into(),
+                campaign_credit.into(),
             ],
         )?;
         let written = if row.is_empty() {
@@ -364,7 +396,7 @@ static WRITE: Stmt = Stmt {
         O::UUIDOID,
         O::TEXTOID,
         O::TEXTOID,
-        O::UUIDOID,
+        O::TEXTOID,
         O::INT8OID,
         O::INT8OID,
         O::TEXTOID,
@@ -373,6 +405,9 @@ static WRITE: Stmt = Stmt {
         O::INT8OID,
         O::TEXTOID,
         O::INT8OID,
+        O::TEXTOID,
+        O::INT8OID,
+        O::INT4OID,
     ],
     sql: "\
 WITH entry AS (
@@ -380,8 +415,9 @@ WITH entry AS (
         (player_id, points_change, transaction_type, reason, rating_slip_id, visit_id,
          idempotency_key, request_fingerprint, staff_id, balance_before, balance_after,
          tier_before, tier_after, tier_progress_after, lifetime_points_after, correlation_id,
-         reverses_ledger_id)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+         reverses_ledger_id, actor_role, campaign_id, campaign_credit)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::uuid, $10, $11, $12, $13, $14, $15, $16, $17,
+            $18, $19, $20)
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id, created_at
 ), player AS (

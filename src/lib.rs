@@ -8,14 +8,17 @@
 //! | SQL function | file |
 //! |---|---|
 //! | `increment_player_loyalty` | `src/ledger.rs` |
-//! | `manual_reward`, `apply_promotion`, `redeem_points`, `adjust_points`, `reverse_entry`, `validate_reward` | `src/rewards.rs` |
-//! | `rate_limit_status` | `src/rate_limit.rs` |
+//! | `manual_reward`, `redeem_points`, `adjust_points`, `reverse_entry`, `validate_reward` | `src/rewards.rs` |
+//! | `apply_promotion` | `src/campaigns.rs` |
+//! | `rate_limit_status` | `src/velocity.rs` |
+//! | `bind_session_staff` | `src/authorize.rs` |
 //! | `gaming_day` | `src/gaming_day.rs` |
 //! | `idempotency_key`, `gameplay_key`, `promotion_key`, `manual_reward_key` | `src/idempotency.rs` |
 //! | `calculate_gameplay_points` | `src/slips/points.rs` |
-//! | `complete_rating_slip`, `recover_rating_slip`, `recover_pending` | `src/slips/saga.rs` |
+//! | `complete_rating_slip`, `recover_rating_slip`, `recover_pending`, `resolve_accrual` | `src/slips/saga.rs` |
 //! | `reconcile_player` | `src/reconcile.rs` |
 //! | `base_tier`, `tier_changed` (trigger) | `src/tiers.rs` |
+//! | `trusted_key_changed` (trigger) | `src/tokens.rs` |
 //! | `drift_check`, `trace`, `player_statement`, `balance_at` (SQL) | `sql/audit.sql` |
 //! | `replace_tier`, `refuse_ledger_change` (PL/pgSQL triggers) | `sql/schema.sql` |
 
@@ -23,7 +26,8 @@ use pgrx::prelude::*;
 
 pub mod domain;
 
-mod authorize; // staff identity and capabilities, read under the right locks
+mod authorize; // who calls (login role, staff member, token) and what they may do
+mod campaigns; // apply_promotion: credits of registered campaigns
 mod correlation; // correlation ids: argument, setting, or one per transaction
 mod events; // notable events written to the server log
 mod gaming_day; // loyalty.gaming_day and the current gaming day of a key
@@ -33,13 +37,14 @@ mod idempotency; // SQL surface of the key derivations
 mod keyprobe; // the idempotency-key lookup as a direct index probe
 mod ledger; // increment_player_loyalty: the one write path
 mod plans; // statements prepared once per backend
-mod rate_limit; // the manual-reward rate limit and rate_limit_status
 mod reconcile; // reconcile_player
 mod report; // raising a condition as a PostgreSQL ERROR
 mod rewards; // the typed write functions and validate_reward
 mod slips; // rating slips: the points formula and the accrual saga
 mod subxact; // subtransactions for the saga's attempts
 mod tiers; // the tier ladder kept per backend, base_tier, tier_changed
+mod tokens;
+mod velocity; // velocity limits per staff member and login role, rate_limit_status // staff tokens verified against loyalty.trusted_key
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -73,4 +78,5 @@ pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     guard::init();
     tiers::init();
+    tokens::init();
 }

@@ -3,7 +3,7 @@
 //! under the player's row lock, and record who did it and what changed in
 //! `loyalty.reconciliation` (SPEC section 9).
 
-use crate::authorize;
+use crate::authorize::{self, Caller};
 use crate::domain::error::LoyaltyError;
 use crate::domain::policy::Capability;
 use crate::domain::text::{check_reason_substance, check_text, MAX_REASON_CHARS};
@@ -42,17 +42,14 @@ fn reconcile_player(
     let row = guard::sql_call(None, |corr| {
         let player =
             p_player_id.ok_or_else(|| LoyaltyError::invalid("p_player_id must not be null"))?;
-        let staff = p_staff_id
-            .ok_or_else(|| LoyaltyError::invalid("p_staff_id must not be null"))?
-            .to_string();
         if let Some(r) = p_reason {
             check_text("p_reason", r, MAX_REASON_CHARS)?;
         }
         check_reason_substance(p_reason)?;
-        authorize::check_named_staff(Some(&staff), corr)?;
+        let (caller, staff) = Caller::acting_staff(p_staff_id, corr)?;
 
         Spi::connect_mut(|c| {
-            authorize::check_capability(c, &staff, Capability::Adjust)?;
+            authorize::check_staff(c, &staff, Capability::Adjust)?;
 
             let known = plans::run(c, &KNOWN, &[player.into()])?;
             let (has_row, has_ledger): (Option<bool>, Option<bool>) = known.first().get_two()?;
@@ -106,6 +103,7 @@ fn reconcile_player(
                     standing.tier.as_str().into(),
                     changed.into(),
                     corr.into(),
+                    caller.role.as_str().into(),
                 ],
             )?;
             let id: i64 = required(logged.first().get(1)?, "reconciliation id")?;
@@ -173,11 +171,12 @@ static LOG: Stmt = Stmt {
         O::TEXTOID,
         O::BOOLOID,
         O::TEXTOID,
+        O::TEXTOID,
     ],
     sql: "\
 INSERT INTO loyalty.reconciliation
     (player_id, staff_id, reason, balance_before, balance_after, lifetime_before, lifetime_after,
-     tier_before, tier_after, changed, correlation_id)
-VALUES ($1, $2::uuid, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+     tier_before, tier_after, changed, correlation_id, actor_role)
+VALUES ($1, $2::uuid, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 RETURNING id",
 };

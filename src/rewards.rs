@@ -1,21 +1,21 @@
-//! The typed write functions of SPEC section 3: manual rewards, promotions,
-//! redemptions, adjustments and reversals.  Each derives its idempotency key
-//! and transaction type, then goes through `ledger::change`; none of them
-//! has a rule of its own that the one write path does not also enforce.
+//! The staff-performed write functions of SPEC section 3: manual rewards,
+//! redemptions, adjustments and reversals, and `validate_reward`.  Each
+//! derives its idempotency key and transaction type, then goes through
+//! `ledger::change`; none of them has a rule of its own that the one write
+//! path does not also enforce.  (Promotions are `crate::campaigns`.)
 
-use crate::authorize;
+use crate::authorize::{self, Caller};
 use crate::domain::error::LoyaltyError;
 use crate::domain::keys;
-use crate::domain::policy::{self, Capability};
-use crate::domain::request::{ChangeRequest, RawRequest, TxType};
-use crate::domain::text::{check_text, MAX_KEY_CHARS};
+use crate::domain::policy::{self, Authority};
+use crate::domain::request::{ChangeRequest, RawRequest, Route, TxType};
 use crate::gaming_day;
 use crate::guard;
 use crate::gucs;
 use crate::idempotency;
-use crate::ledger::{self, ChangeArgs};
+use crate::ledger::{self, ChangeArgs, PENDING_KEY};
 use crate::plans::{self, required, Stmt};
-use crate::rate_limit;
+use crate::velocity;
 use pgrx::pg_sys::PgBuiltInOids as O;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -35,7 +35,11 @@ fn manual_reward(
 ) -> pgrx::composite_type!('static, "change_result") {
     guard::sql_call(p_correlation_id, |corr| {
         let sequence = keys::check_sequence(p_sequence)?;
-        let key = match (p_player_id, p_staff_id, p_points, p_reason) {
+        // The key names the staff member who acts: the one named, or the
+        // one a staff token or the session's binding proves.
+        let named = p_staff_id.map(|s| s.to_string());
+        let caller = Caller::resolve(named.as_deref(), true, corr)?;
+        let key = match (p_player_id, caller.staff.as_deref(), p_points, p_reason) {
             (Some(player), Some(staff), Some(points), Some(reason)) => {
                 let day = Spi::connect_mut(gaming_day::current)?;
                 Some(idempotency::manual_reward_key_of(
@@ -48,39 +52,6 @@ fn manual_reward(
         ledger::change(
             &ChangeArgs::typed(
                 TxType::ManualBonus,
-                p_player_id,
-                p_points,
-                key,
-                p_reason,
-                p_staff_id,
-            ),
-            corr,
-        )
-    })
-    .into_tuple()
-}
-
-#[pg_extern(security_definer, volatile, parallel_unsafe)]
-#[search_path(pg_catalog, pg_temp)]
-/// A PROMOTION keyed by the external reward id: a second delivery of the same reward is a replay.
-fn apply_promotion(
-    p_player_id: Option<Uuid>,
-    p_reward_id: Option<&str>,
-    p_points: Option<i32>,
-    p_reason: default!(Option<&str>, "NULL"),
-    p_staff_id: default!(Option<Uuid>, "NULL"),
-    p_correlation_id: default!(Option<&str>, "NULL"),
-) -> pgrx::composite_type!('static, "change_result") {
-    guard::sql_call(p_correlation_id, |corr| {
-        let reward_id = p_reward_id
-            .filter(|r| !r.trim().is_empty())
-            .ok_or_else(|| LoyaltyError::invalid("p_reward_id must not be null or blank"))?;
-        check_text("p_reward_id", reward_id, MAX_KEY_CHARS)?;
-        let key = p_player_id.map(|p| keys::promotion_key(&p.to_string(), reward_id));
-        let key = key.or_else(|| Some(PENDING_KEY.into()));
-        ledger::change(
-            &ChangeArgs::typed(
-                TxType::Promotion,
                 p_player_id,
                 p_points,
                 key,
@@ -171,6 +142,19 @@ fn reverse_entry(
     guard::sql_call(p_correlation_id, |corr| {
         let ledger_id =
             p_ledger_id.ok_or_else(|| LoyaltyError::invalid("p_ledger_id must not be null"))?;
+        // Who asks comes first: an unknown or unauthorized staff member
+        // learns nothing about the entry (not even that it exists).
+        let named = p_staff_id.map(|s| s.to_string());
+        let caller = Caller::resolve(named.as_deref(), true, corr)?;
+        let staff = caller
+            .staff
+            .as_deref()
+            .ok_or_else(|| LoyaltyError::invalid("REVERSAL requires p_staff_id"))?;
+        for needed in policy::required_authority(TxType::Reversal, Route::Typed, true) {
+            if let Authority::Staff(capability) = needed {
+                Spi::connect_mut(|c| authorize::check_staff(c, staff, capability))?;
+            }
+        }
         let entry = Spi::connect_mut(|c| find_entry(c, ledger_id))?;
         if entry.tx_type == TxType::Reversal.as_str() {
             return Err(LoyaltyError::InvalidState {
@@ -191,6 +175,7 @@ fn reverse_entry(
                 reason: p_reason.map(str::to_string),
                 staff_id: p_staff_id,
                 reverses_ledger_id: Some(ledger_id),
+                route: Route::Typed,
                 ..ChangeArgs::default()
             },
             corr,
@@ -217,8 +202,11 @@ fn validate_reward(
     ),
 > {
     let row = guard::sql_call(None, |corr| {
-        let staff = p_staff_id.map(|s| s.to_string());
+        // The same checks, by the same code, as manual_reward's write path:
+        // who calls, the request's rules, its authority, its quotas.
         let checks = || -> Result<i32, LoyaltyError> {
+            let named = p_staff_id.map(|s| s.to_string());
+            let caller = Caller::resolve(named.as_deref(), true, corr)?;
             let req = ChangeRequest::new(
                 RawRequest {
                     player_id: Some("validate".into()),
@@ -226,23 +214,22 @@ fn validate_reward(
                     tx_type: Some(TxType::ManualBonus.as_str().into()),
                     idempotency_key: Some(PENDING_KEY.into()),
                     reason: p_reason.map(str::to_string),
-                    staff_id: staff.clone(),
+                    staff_id: caller.staff.clone(),
+                    route: Route::Typed,
                     ..RawRequest::default()
                 },
                 gucs::limits(),
             )?;
-            authorize::check_named_staff(req.staff_id.as_deref(), corr)?;
-            let staff = req.staff_id.as_deref().unwrap_or_default();
             Spi::connect_mut(|c| {
-                authorize::check_capability(c, staff, Capability::Award)?;
-                let usage = rate_limit::usage(c, staff)?;
-                policy::check_rate(
-                    staff,
-                    usage.used,
-                    usage.limit,
-                    usage.reset_at_text.as_deref(),
-                )?;
-                Ok(usage.remaining() as i32)
+                authorize::check(c, &caller, &req, corr)?;
+                let kind = TxType::ManualBonus.velocity_kind().ok_or_else(|| {
+                    LoyaltyError::internal("manual rewards have a velocity limit")
+                })?;
+                velocity::check(c, &caller, kind, (req.delta as i64).abs())?;
+                let staff = caller.staff.as_deref().unwrap_or_default();
+                let (used, limit) =
+                    velocity::usage(c, crate::domain::velocity::Scope::Staff, staff, kind)?;
+                Ok((limit.max_count - used.count).max(0) as i32)
             })
         };
         Ok(match checks() {
@@ -257,10 +244,6 @@ fn validate_reward(
     });
     TableIterator::once(row)
 }
-
-/// Placeholder key while a required argument is missing: validation then
-/// reports the missing argument, not the key.
-const PENDING_KEY: &str = "pending";
 
 struct Entry {
     player_id: Uuid,

@@ -31,9 +31,14 @@ impl From<LoyaltyError> for Failure {
 }
 
 /// Runs `step` in a subtransaction.  On success the subtransaction is
-/// released (its work joins the caller's transaction); on any error —
-/// a `LoyaltyError`, a Postgres ERROR or a panic — it is rolled back and
-/// the failure returned, leaving the caller's transaction usable.
+/// released (its work joins the caller's transaction); on an error — a
+/// `LoyaltyError`, a Postgres ERROR or a panic — it is rolled back and the
+/// failure returned, leaving the caller's transaction usable.
+///
+/// Except an interruption: a query cancel or `statement_timeout` (57014),
+/// or a shutdown (class 57), is re-raised once the subtransaction is rolled
+/// back.  It is the caller's (or the server's) decision to stop, not a
+/// failure of the step, and must not be recorded as one.
 pub fn run<T>(step: impl FnOnce() -> Result<T, LoyaltyError>) -> Result<T, Failure> {
     // SAFETY: the standard internal-subtransaction protocol: remember the
     // memory context and resource owner, and restore both afterwards.
@@ -44,28 +49,40 @@ pub fn run<T>(step: impl FnOnce() -> Result<T, LoyaltyError>) -> Result<T, Failu
         pg_sys::MemoryContextSwitchTo(cxt);
         (cxt, owner)
     };
-    let outcome = PgTryBuilder::new(AssertUnwindSafe(|| step().map_err(Failure::from)))
-        .catch_others(|caught| {
-            Err(match caught {
-                CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => Failure {
-                    sqlstate: sqlstate_text(r.sql_error_code()),
-                    message: r.message().to_string(),
-                },
-                CaughtError::RustPanic { ereport, .. } => {
-                    // Panic text goes to the server log only.
-                    pgrx::ereport!(
-                        pgrx::PgLogLevel::LOG,
-                        pgrx::PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-                        format!("loyalty event=internal_error message={}", ereport.message())
-                    );
-                    Failure {
-                        sqlstate: "XX000".into(),
-                        message: "internal error in loyalty_ext (see the server log)".into(),
-                    }
+    let outcome = PgTryBuilder::new(AssertUnwindSafe(|| {
+        step().map_err(|e| Caught::Failed(Failure::from(e)))
+    }))
+    .catch_others(|caught| {
+        Err(match caught {
+            CaughtError::PostgresError(ref r) | CaughtError::ErrorReport(ref r) => {
+                let sqlstate = sqlstate_text(r.sql_error_code());
+                if is_interruption(&sqlstate) {
+                    Caught::Interrupted(Box::new(caught))
+                } else {
+                    Caught::Failed(Failure {
+                        sqlstate,
+                        message: r.message().to_string(),
+                    })
                 }
-            })
+            }
+            CaughtError::RustPanic { ereport, .. } => {
+                // Panic text goes to the server log only.
+                pgrx::ereport!(
+                    pgrx::PgLogLevel::LOG,
+                    pgrx::PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+                    format!(
+                        "loyalty event=internal_error {}",
+                        crate::domain::text::field("message", ereport.message())
+                    )
+                );
+                Caught::Failed(Failure {
+                    sqlstate: "XX000".into(),
+                    message: "internal error in loyalty_ext (see the server log)".into(),
+                })
+            }
         })
-        .execute();
+    })
+    .execute();
     unsafe {
         if outcome.is_ok() {
             pg_sys::ReleaseCurrentSubTransaction();
@@ -75,5 +92,20 @@ pub fn run<T>(step: impl FnOnce() -> Result<T, LoyaltyError>) -> Result<T, Failu
         pg_sys::MemoryContextSwitchTo(cxt);
         pg_sys::CurrentResourceOwner = owner;
     }
-    outcome
+    match outcome {
+        Ok(v) => Ok(v),
+        Err(Caught::Failed(f)) => Err(f),
+        Err(Caught::Interrupted(error)) => error.rethrow(),
+    }
+}
+
+enum Caught {
+    Failed(Failure),
+    Interrupted(Box<CaughtError>),
+}
+
+/// Class 57, operator intervention: query cancel and statement timeout
+/// (57014), administrator shutdown, crash shutdown, cannot connect now.
+fn is_interruption(sqlstate: &str) -> bool {
+    sqlstate.starts_with("57")
 }

@@ -28,12 +28,12 @@ fn notable_events_are_logged_with_their_correlation_id() {
 
     // tier upgrade and replay
     c.batch_execute(&format!(
-        "SELECT 1 FROM loyalty.apply_promotion('{player}', 'ev-1', 1500, p_correlation_id => 'ev-upgrade')"
+        "SELECT 1 FROM loyalty.increment_player_loyalty('{player}', 1500, 'PROMOTION', 'ev-1', p_correlation_id => 'ev-upgrade')"
     ))
     .unwrap();
     assert_logged("tier_upgrade", "ev-upgrade");
     c.batch_execute(&format!(
-        "SELECT 1 FROM loyalty.apply_promotion('{player}', 'ev-1', 1500, p_correlation_id => 'ev-replay')"
+        "SELECT 1 FROM loyalty.increment_player_loyalty('{player}', 1500, 'PROMOTION', 'ev-1', p_correlation_id => 'ev-replay')"
     ))
     .unwrap();
     assert_logged("idempotent_replay", "ev-replay");
@@ -83,8 +83,10 @@ fn notable_events_are_logged_with_their_correlation_id() {
     }
     blocker.release();
     assert_logged("partial_completion", "ev-slip");
-    c.batch_execute("SELECT 1 FROM loyalty.recover_pending()")
-        .unwrap();
+    c.batch_execute(
+        "SELECT 1 FROM loyalty.recover_rating_slip('5a000000-0000-0000-00e0-000000000001')",
+    )
+    .unwrap();
     assert_logged("recovery", "ev-slip");
 
     // reconcile
@@ -99,7 +101,7 @@ fn notable_events_are_logged_with_their_correlation_id() {
     // switched off: no line
     c.batch_execute(&format!(
         "SET loyalty.log_events = off;
-         SELECT 1 FROM loyalty.apply_promotion('{player}', 'ev-1', 1500, p_correlation_id => 'ev-silent');
+         SELECT 1 FROM loyalty.increment_player_loyalty('{player}', 1500, 'PROMOTION', 'ev-1', p_correlation_id => 'ev-silent');
          RESET loyalty.log_events;"
     ))
     .unwrap();

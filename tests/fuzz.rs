@@ -170,7 +170,9 @@ fn hostile_arguments_to_every_function() {
     );
     // Some state for the functions to find.
     c.batch_execute(
-        "SELECT 1 FROM loyalty.apply_promotion('f0220000-0000-0000-0000-000000000001', 'fuzz-seed', 500);",
+        "SELECT 1 FROM loyalty.increment_player_loyalty('f0220000-0000-0000-0000-000000000001', 500, 'PROMOTION', 'fuzz-seed');
+         INSERT INTO loyalty.promotion_campaign (reward_id, points_per_credit, valid_from, valid_to, budget_points)
+         VALUES ('promo', 10, now() - interval '1 hour', now() + interval '1 hour', 100000);",
     )
     .unwrap();
     let long = std::env::var("LOYALTY_LONG").is_ok_and(|v| v == "1");

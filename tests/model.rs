@@ -4,6 +4,11 @@
 //! after, or the SQLSTATE) and on the player's balance, lifetime points and
 //! tier.  Seeded (LOYALTY_MODEL_SEED) and shrinking: a failure is reduced to
 //! a minimal sequence and printed.
+//!
+//! The model knows the trust boundary's rules too: a campaign's points per
+//! credit, credits per player and budget, and the staff member's velocity
+//! limits on adjustments and on redemptions/reversals (counted, replays
+//! free, refused changes uncounted).
 
 mod common;
 
@@ -14,8 +19,15 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 const DB: &str = "loyalty_it_model";
-const STAFF: &str = "5aff0000-0000-0000-0007-000000000001";
 const PLAYERS: u8 = 3;
+/// The case's campaign: 50 points a credit, twice per player, 300 in all.
+const CAMPAIGN_POINTS: i64 = 50;
+const CAMPAIGN_CREDITS_PER_PLAYER: i32 = 2;
+const CAMPAIGN_BUDGET: i64 = 300;
+/// The staff member's velocity limits in the model (counts per window; the
+/// whole case runs inside one window).
+const ADJUSTMENT_LIMIT: usize = 4;
+const REDEMPTION_LIMIT: usize = 6;
 
 #[derive(Debug, Clone)]
 enum Step {
@@ -26,6 +38,7 @@ enum Step {
     Reverse { nth: usize },
     ReplayPromotion { nth: usize },
     UnknownType { p: u8 },
+    Campaign { p: u8, seq: i32 },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -37,7 +50,8 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (p.clone(), prop_oneof![1u16..200, 9990u16..10010]).prop_map(|(p, pts)| Step::Reward { p, pts }),
         2 => any::<usize>().prop_map(|nth| Step::Reverse { nth }),
         1 => any::<usize>().prop_map(|nth| Step::ReplayPromotion { nth }),
-        1 => p.prop_map(|p| Step::UnknownType { p }),
+        1 => p.clone().prop_map(|p| Step::UnknownType { p }),
+        3 => (p, 1i32..4).prop_map(|(p, seq)| Step::Campaign { p, seq }),
     ]
 }
 
@@ -52,6 +66,10 @@ struct Model {
     reversed: HashMap<usize, i64>,
     promotions: Vec<(u8, u16, String, i64)>,
     rewards: HashMap<(u8, u16), i64>,
+    /// (player, credit number) -> balance after that campaign credit.
+    campaign_credits: HashMap<(u8, i32), i64>,
+    adjustments: usize,
+    redemptions: usize,
 }
 
 fn tier_of(lifetime: i64) -> &'static str {
@@ -87,6 +105,18 @@ struct Case {
 static CASES: AtomicU64 = AtomicU64::new(0);
 
 impl Case {
+    fn staff(&self) -> String {
+        format!(
+            "5aff0000-0000-{:04x}-{:04x}-00000000005a",
+            self.id >> 16,
+            self.id & 0xffff
+        )
+    }
+
+    fn campaign(&self) -> String {
+        format!("model-campaign-{}", self.id)
+    }
+
     fn player(&self, p: u8) -> String {
         format!(
             "7e570000-0000-{:04x}-{:04x}-{:012}",
@@ -114,23 +144,30 @@ impl Case {
                         .unwrap_or_else(|| e.to_string())
                 })
         };
+        let staff = self.staff();
+        let staff = staff.as_str();
         match s {
             Step::Promote { p, pts } => {
                 let pl = self.player(*p);
                 let reward_id = format!("{key}-promo");
-                (run(c, "SELECT balance_after, ledger_id FROM loyalty.apply_promotion($1::text::uuid, $2, $3)", &[&pl, &reward_id, &(*pts as i32)]), Some(*p))
+                (run(c, "SELECT balance_after, ledger_id FROM loyalty.increment_player_loyalty($1::text::uuid, $3, 'PROMOTION', loyalty.promotion_key($1::text::uuid, $2))", &[&pl, &reward_id, &(*pts as i32)]), Some(*p))
+            }
+            Step::Campaign { p, seq } => {
+                let pl = self.player(*p);
+                let campaign = self.campaign();
+                (run(c, "SELECT balance_after, ledger_id FROM loyalty.apply_promotion($1::text::uuid, $2, $3, p_sequence => $4)", &[&pl, &campaign, &(CAMPAIGN_POINTS as i32), seq]), Some(*p))
             }
             Step::Redeem { p, pts } => {
                 let pl = self.player(*p);
-                (run(c, "SELECT balance_after, ledger_id FROM loyalty.redeem_points($1::text::uuid, $2, $3::text::uuid, 'model redemption', $4)", &[&pl, &(*pts as i32), &STAFF, &key.to_string()]), Some(*p))
+                (run(c, "SELECT balance_after, ledger_id FROM loyalty.redeem_points($1::text::uuid, $2, $3::text::uuid, 'model redemption', $4)", &[&pl, &(*pts as i32), &staff, &key.to_string()]), Some(*p))
             }
             Step::Adjust { p, pts } => {
                 let pl = self.player(*p);
-                (run(c, "SELECT balance_after, ledger_id FROM loyalty.adjust_points($1::text::uuid, $2::text::uuid, $3, 'model adjustment', $4)", &[&pl, &STAFF, &(*pts as i32), &key.to_string()]), Some(*p))
+                (run(c, "SELECT balance_after, ledger_id FROM loyalty.adjust_points($1::text::uuid, $2::text::uuid, $3, 'model adjustment', $4)", &[&pl, &staff, &(*pts as i32), &key.to_string()]), Some(*p))
             }
             Step::Reward { p, pts } => {
                 let pl = self.player(*p);
-                (run(c, "SELECT balance_after, ledger_id FROM loyalty.manual_reward($1::text::uuid, $2::text::uuid, $3, 'model reward for play')", &[&pl, &STAFF, &(*pts as i32)]), Some(*p))
+                (run(c, "SELECT balance_after, ledger_id FROM loyalty.manual_reward($1::text::uuid, $2::text::uuid, $3, 'model reward for play')", &[&pl, &staff, &(*pts as i32)]), Some(*p))
             }
             Step::Reverse { nth } => {
                 if self.ledger_ids.is_empty() {
@@ -138,7 +175,7 @@ impl Case {
                 }
                 let i = nth % self.ledger_ids.len();
                 let p = self.model.entries[i].0;
-                (run(c, "SELECT balance_after, ledger_id FROM loyalty.reverse_entry($1, $2::text::uuid, 'model reversal entry')", &[&self.ledger_ids[i], &STAFF]), Some(p))
+                (run(c, "SELECT balance_after, ledger_id FROM loyalty.reverse_entry($1, $2::text::uuid, 'model reversal entry')", &[&self.ledger_ids[i], &staff]), Some(p))
             }
             Step::ReplayPromotion { nth } => {
                 if self.model.promotions.is_empty() {
@@ -147,7 +184,7 @@ impl Case {
                 let (p, pts, reward_id, _) =
                     self.model.promotions[nth % self.model.promotions.len()].clone();
                 let pl = self.player(p);
-                (run(c, "SELECT balance_after, ledger_id FROM loyalty.apply_promotion($1::text::uuid, $2, $3)", &[&pl, &reward_id, &(pts as i32)]), Some(p))
+                (run(c, "SELECT balance_after, ledger_id FROM loyalty.increment_player_loyalty($1::text::uuid, $3, 'PROMOTION', loyalty.promotion_key($1::text::uuid, $2))", &[&pl, &reward_id, &(pts as i32)]), Some(p))
             }
             Step::UnknownType { p } => {
                 let pl = self.player(*p);
@@ -167,12 +204,41 @@ impl Case {
                 }
                 r
             }
-            Step::Redeem { p, pts } => m.apply(*p, -(*pts as i64), false),
+            Step::Redeem { p, pts } => {
+                if m.redemptions >= REDEMPTION_LIMIT {
+                    Err("53400")
+                } else {
+                    let r = m.apply(*p, -(*pts as i64), false);
+                    m.redemptions += usize::from(r.is_ok());
+                    r
+                }
+            }
             Step::Adjust { p, pts } => match *pts {
                 0 => Err("22023"),
                 v if (v as i64).abs() > 10_000 => Err("22003"),
-                v => m.apply(*p, v as i64, false),
+                _ if m.adjustments >= ADJUSTMENT_LIMIT => Err("53400"),
+                v => {
+                    let r = m.apply(*p, v as i64, false);
+                    m.adjustments += usize::from(r.is_ok());
+                    r
+                }
             },
+            Step::Campaign { p, seq } => {
+                let credited = m.campaign_credits.len() as i64 * CAMPAIGN_POINTS;
+                if let Some(after) = m.campaign_credits.get(&(*p, *seq)) {
+                    Ok(*after) // the same credit again: a replay
+                } else if *seq > CAMPAIGN_CREDITS_PER_PLAYER
+                    || credited + CAMPAIGN_POINTS > CAMPAIGN_BUDGET
+                {
+                    Err("53400")
+                } else {
+                    let r = m.apply(*p, CAMPAIGN_POINTS, false);
+                    if let Ok(after) = r {
+                        m.campaign_credits.insert((*p, *seq), after);
+                    }
+                    r
+                }
+            }
             Step::Reward { p, pts } => {
                 if *pts > 10_000 {
                     Err("22003")
@@ -193,10 +259,13 @@ impl Case {
                     Err("55000")
                 } else if let Some(after) = m.reversed.get(&i) {
                     Ok(*after)
+                } else if m.redemptions >= REDEMPTION_LIMIT {
+                    Err("53400")
                 } else {
                     let r = m.apply(p, -delta, true);
                     if let Ok(after) = r {
                         m.reversed.insert(i, after);
+                        m.redemptions += 1;
                     }
                     r
                 }
@@ -214,6 +283,25 @@ fn run_case(c: &mut postgres::Client, steps: &[Step]) -> Result<(), TestCaseErro
         model: Model::default(),
         ledger_ids: Vec::new(),
     };
+    // The case's own staff member (its velocity usage starts at zero) and
+    // its own campaign.
+    grant_staff(
+        c,
+        &case.staff(),
+        &["loyalty:award", "loyalty:redeem", "loyalty:adjust"],
+    );
+    c.execute(
+        "INSERT INTO loyalty.promotion_campaign
+             (reward_id, points_per_credit, valid_from, valid_to, credits_per_player, budget_points)
+         VALUES ($1, $2, now() - interval '1 hour', now() + interval '1 hour', $3, $4)",
+        &[
+            &case.campaign(),
+            &(CAMPAIGN_POINTS as i32),
+            &CAMPAIGN_CREDITS_PER_PLAYER,
+            &CAMPAIGN_BUDGET,
+        ],
+    )
+    .map_err(|e| TestCaseError::fail(e.to_string()))?;
     for (n, s) in steps.iter().enumerate() {
         let entries_before = case.model.entries.len();
         let key = format!("model-{}-{n}", case.id);
@@ -268,13 +356,21 @@ fn run_case(c: &mut postgres::Client, steps: &[Step]) -> Result<(), TestCaseErro
 fn the_database_agrees_with_the_model_after_every_step() {
     fresh_db(DB);
     let mut c = connect(DB);
-    grant_staff(
-        &mut c,
-        STAFF,
-        &["loyalty:award", "loyalty:redeem", "loyalty:adjust"],
-    );
-    c.batch_execute("SET loyalty.manual_reward_rate_limit = 1000000")
-        .unwrap();
+    c.batch_execute(&format!(
+        "SET loyalty.manual_reward_rate_limit = 1000000;
+         SET loyalty.manual_reward_points_limit = 1000000000;
+         SET loyalty.adjustment_rate_limit = {ADJUSTMENT_LIMIT};
+         SET loyalty.adjustment_points_limit = 1000000000;
+         SET loyalty.redemption_rate_limit = {REDEMPTION_LIMIT};
+         SET loyalty.redemption_points_limit = 1000000000;
+         SET loyalty.role_manual_reward_rate_limit = 1000000;
+         SET loyalty.role_adjustment_rate_limit = 1000000;
+         SET loyalty.role_redemption_rate_limit = 1000000;
+         SET loyalty.role_manual_reward_points_limit = 1000000000;
+         SET loyalty.role_adjustment_points_limit = 1000000000;
+         SET loyalty.role_redemption_points_limit = 1000000000;"
+    ))
+    .unwrap();
     let long = std::env::var("LOYALTY_LONG").is_ok_and(|v| v == "1");
     let seed: u64 = std::env::var("LOYALTY_MODEL_SEED")
         .ok()

@@ -19,8 +19,18 @@ fn setup() -> String {
 
 fn ensure_player(c: &mut postgres::Client, player: &str) {
     c.query_one(
-        "SELECT 1 FROM loyalty.apply_promotion($1::text::uuid, 'seed-' || $1, 10, 'seed balance')",
+        "SELECT 1 FROM loyalty.increment_player_loyalty($1::text::uuid, 10, 'PROMOTION', 'seed-' || $1, 'seed balance')",
         &[&player],
+    )
+    .unwrap();
+}
+
+/// Moves every failed accrual's next attempt to now, as if its backoff had
+/// passed (recover_pending takes only the due ones).
+fn make_due(c: &mut postgres::Client) {
+    c.execute(
+        "UPDATE loyalty.rating_slip_accrual SET next_attempt_at = now() WHERE status = 'FAILED'",
+        &[],
     )
     .unwrap();
 }
@@ -167,7 +177,7 @@ fn eight_connections_recover_a_thousand_pending_slips_exactly_once() {
     let mut c = connect(&db);
     c.execute(
         "SELECT count(*) FROM unnest($1::text[]) p,
-                LATERAL loyalty.apply_promotion(p::uuid, 'seed-' || p, 10, 'seed balance')",
+                LATERAL loyalty.increment_player_loyalty(p::uuid, 10, 'PROMOTION', 'seed-' || p, 'seed balance')",
         &[&players],
     )
     .unwrap();
@@ -186,6 +196,8 @@ fn eight_connections_recover_a_thousand_pending_slips_exactly_once() {
         .get::<_, i64>(0);
     blocker.release();
     assert_eq!(partial, n as i64, "every slip is pending");
+    // The failed attempts' backoff has passed: every slip is due.
+    make_due(&mut c);
 
     let start = Instant::now();
     let all: Vec<(String, String)> = parallel(8, |_, barrier| {
@@ -288,6 +300,7 @@ fn a_crash_between_recording_and_accrual_leaves_a_recoverable_request() {
         vec![slip.to_string()],
         "the committed request survived; the in-flight one left nothing"
     );
+    make_due(&mut c);
     let recovered = c
         .query(
             "SELECT rating_slip_id::text, status, correlation_id FROM loyalty.recover_pending()",

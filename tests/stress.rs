@@ -43,7 +43,7 @@ fn config(run: &str, clients: usize, secs: u64, seed: u64) -> LoadConfig {
 }
 
 #[test]
-fn a_stress_32_connections_mixed_load_loses_and_doubles_nothing() {
+fn stress_32_connections_mixed_load_loses_and_doubles_nothing() {
     let secs = if long() { 60 } else { 20 };
     let cfg = config("stress", 32, secs, 0x5eed_0001);
     let log = load::run_load(&cfg, Arc::new(AtomicBool::new(false)));
@@ -63,7 +63,7 @@ fn a_stress_32_connections_mixed_load_loses_and_doubles_nothing() {
 }
 
 #[test]
-fn b_crash_loop_kill_9_under_load_loses_no_acknowledged_change() {
+fn crash_loop_kill_9_under_load_loses_no_acknowledged_change() {
     let crashes = if long() { 10 } else { 3 };
     let cfg = config("crash", 16, 3600, 0x5eed_0002);
     let stop = Arc::new(AtomicBool::new(false));
@@ -100,7 +100,7 @@ fn b_crash_loop_kill_9_under_load_loses_no_acknowledged_change() {
 /// is durable, so a crash loses acknowledged changes.  The checker must see
 /// that; if it did not, it could not be trusted to report real losses.
 #[test]
-fn c_negative_control_async_commit_loses_acknowledged_changes_and_the_checker_sees_it() {
+fn negative_control_async_commit_loses_acknowledged_changes_and_the_checker_sees_it() {
     let db = setup();
     let mut admin = connect("postgres");
     // Keep async-committed WAL in shared memory for a while: large WAL

@@ -5,6 +5,9 @@
 //! Nothing else in the crate chooses a SQLSTATE; `crate::report` raises a
 //! condition as a PostgreSQL ERROR.
 
+use crate::domain::text::field;
+use crate::domain::velocity::{Measure, Scope, VelocityKind};
+
 /// The row a lock wait was for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LockTarget {
@@ -41,9 +44,14 @@ pub enum LoyaltyError {
     /// NULL id, zero points, unknown type, reason too short, malformed input.
     #[error("{message}")]
     InvalidArgument { message: String, context: Context },
-    /// A manual reward or adjustment above `loyalty.max_manual_reward`.
-    #[error("points {points} exceed the manual reward limit of {limit}")]
-    LimitExceeded { points: i64, limit: i64 },
+    /// A change above its per-call bound (`loyalty.max_manual_reward`,
+    /// `loyalty.max_gameplay_points`, `loyalty.max_promotion_points`).
+    #[error("points {points} exceed the {what} limit of {limit}")]
+    LimitExceeded {
+        what: &'static str,
+        points: i64,
+        limit: i64,
+    },
     /// A number too large for the arithmetic (an absurd bet, a points
     /// total beyond integer range).
     #[error("{message}")]
@@ -51,13 +59,27 @@ pub enum LoyaltyError {
     /// Unknown staff, missing capability, or a spoofed staff id.
     #[error("{message}")]
     PermissionDenied { message: String, context: Context },
-    /// The staff member's rate limit is used up for the current window.
-    #[error("manual reward rate limit reached for staff {staff_id}")]
+    /// A velocity limit of a staff member or a login role is used up for
+    /// the current window.
+    #[error(
+        "{} {} limit reached for {} {actor}",
+        .kind.noun(),
+        match .measure { Measure::Count => "rate", Measure::Points => "points" },
+        .scope.as_str()
+    )]
     RateLimited {
-        staff_id: String,
+        kind: VelocityKind,
+        scope: Scope,
+        actor: String,
+        measure: Measure,
         limit: i64,
+        used: i64,
+        requested: i64,
         reset_at: String,
     },
+    /// A campaign's budget or a player's credits of it are used up.
+    #[error("{message}")]
+    Exhausted { message: String, context: Context },
     /// The idempotency key exists for a different request.
     #[error("idempotency key {key} was already used for a different request")]
     IdempotencyConflict {
@@ -117,6 +139,7 @@ impl LoyaltyError {
             LoyaltyError::OutOfRange { .. } => "22003",
             LoyaltyError::PermissionDenied { .. } => "42501", // insufficient_privilege
             LoyaltyError::RateLimited { .. } => "53400",      // configuration_limit_exceeded
+            LoyaltyError::Exhausted { .. } => "53400",
             LoyaltyError::IdempotencyConflict { .. } => "23505", // unique_violation
             LoyaltyError::SlipConflict { .. } => "23505",
             LoyaltyError::InsufficientBalance { .. } => "23514", // check_violation
@@ -134,18 +157,38 @@ impl LoyaltyError {
             | LoyaltyError::OutOfRange { context, .. }
             | LoyaltyError::PermissionDenied { context, .. }
             | LoyaltyError::InvalidState { context, .. }
+            | LoyaltyError::Exhausted { context, .. }
             | LoyaltyError::NotFound { context, .. } => context.clone(),
-            LoyaltyError::LimitExceeded { points, limit } => {
+            LoyaltyError::LimitExceeded { points, limit, .. } => {
                 vec![("points", points.to_string()), ("limit", limit.to_string())]
             }
             LoyaltyError::RateLimited {
-                staff_id,
+                scope,
+                actor,
+                measure: Measure::Count,
                 limit,
                 reset_at,
+                ..
             } => vec![
-                ("staff_id", staff_id.clone()),
+                (scope.detail_key(), actor.clone()),
                 ("limit", limit.to_string()),
                 ("remaining", "0".to_string()),
+                ("reset_at", reset_at.clone()),
+            ],
+            LoyaltyError::RateLimited {
+                scope,
+                actor,
+                measure: Measure::Points,
+                limit,
+                used,
+                requested,
+                reset_at,
+                ..
+            } => vec![
+                (scope.detail_key(), actor.clone()),
+                ("points_limit", limit.to_string()),
+                ("points_remaining", (limit - used).max(0).to_string()),
+                ("requested", requested.to_string()),
                 ("reset_at", reset_at.clone()),
             ],
             LoyaltyError::IdempotencyConflict {
@@ -180,10 +223,11 @@ impl LoyaltyError {
     }
 }
 
-/// Formats `key=value` pairs followed by the correlation id.
+/// Formats `key=value` fields followed by the correlation id, each value
+/// quoted where it could be mistaken for a separator (`text::field`).
 pub fn detail_line(context: &[(&'static str, String)], correlation_id: &str) -> String {
-    let mut parts: Vec<String> = context.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    parts.push(format!("correlation_id={correlation_id}"));
+    let mut parts: Vec<String> = context.iter().map(|(k, v)| field(k, v)).collect();
+    parts.push(field("correlation_id", correlation_id));
     parts.join(", ")
 }
 
@@ -197,6 +241,7 @@ mod tests {
             (LoyaltyError::invalid("x"), "22023"),
             (
                 LoyaltyError::LimitExceeded {
+                    what: "manual reward",
                     points: 1,
                     limit: 0,
                 },
@@ -218,9 +263,21 @@ mod tests {
             ),
             (
                 LoyaltyError::RateLimited {
-                    staff_id: "s".into(),
+                    kind: VelocityKind::ManualReward,
+                    scope: Scope::Staff,
+                    actor: "s".into(),
+                    measure: Measure::Count,
                     limit: 10,
+                    used: 10,
+                    requested: 1,
                     reset_at: "t".into(),
+                },
+                "53400",
+            ),
+            (
+                LoyaltyError::Exhausted {
+                    message: "x".into(),
+                    context: vec![],
                 },
                 "53400",
             ),

@@ -67,6 +67,20 @@ pub fn promotion_key(player_id: &str, reward_id: &str) -> String {
     ])
 }
 
+/// The n-th credit of a campaign to a player: the first is the promotion
+/// key (as 0.1.0 derived it), later ones add the sequence.
+pub fn campaign_credit_key(player_id: &str, reward_id: &str, sequence: i32) -> String {
+    if sequence == 1 {
+        return promotion_key(player_id, reward_id);
+    }
+    key_of(&[
+        ("type", Value::from("external_reward")),
+        ("playerId", Value::from(player_id)),
+        ("rewardId", Value::from(reward_id)),
+        ("sequence", Value::from(sequence)),
+    ])
+}
+
 /// Manual reward: type, player, staff, points, reason, gaming day
 /// (`YYYY-MM-DD`) and sequence.  The same reward twice in one gaming day is
 /// a replay; the next gaming day, or another sequence number, is new.
@@ -137,6 +151,16 @@ pub fn format_uuid_v7(unix_ms: u64, random: [u8; 10]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn campaign_credits_have_one_key_each() {
+        assert_eq!(campaign_credit_key("p", "r", 1), promotion_key("p", "r"));
+        assert_ne!(campaign_credit_key("p", "r", 2), promotion_key("p", "r"));
+        assert_ne!(
+            campaign_credit_key("p", "r", 2),
+            campaign_credit_key("p", "r", 3)
+        );
+    }
 
     #[test]
     fn a_sequence_starts_at_one() {

@@ -12,3 +12,5 @@ pub mod request; // a change request: validation and its effect on an account
 pub mod slip; // a rating slip's play data, fingerprint and states
 pub mod text; // caller text: bounds, visible characters, reasons
 pub mod tier; // the tier ladder: tier, progress, multipliers
+pub mod token; // staff tokens: JWT verification against trusted keys
+pub mod velocity; // velocity limits: events in a sliding window, admit or refuse

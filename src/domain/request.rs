@@ -7,11 +7,12 @@
 
 use crate::domain::error::LoyaltyError;
 use crate::domain::keys;
-use crate::domain::policy::Capability;
+use crate::domain::policy::{Authority, Capability};
 use crate::domain::text::{
     check_reason_substance, check_text, printable, MAX_KEY_CHARS, MAX_REASON_CHARS,
 };
 use crate::domain::tier::Ladder;
+use crate::domain::velocity::VelocityKind;
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +70,7 @@ impl TxType {
 
     /// Types a staff member performs by hand: staff id and a real reason
     /// are required.
-    fn is_manual(self) -> bool {
+    pub fn is_manual(self) -> bool {
         matches!(
             self,
             TxType::ManualBonus | TxType::Adjustment | TxType::Reversal | TxType::Redemption
@@ -89,9 +90,14 @@ impl TxType {
         }
     }
 
-    /// Types counted by the per-staff rate limit.
-    pub fn is_rate_limited(self) -> bool {
-        self == TxType::ManualBonus
+    /// The velocity limit a change of this type counts against, if any.
+    pub fn velocity_kind(self) -> Option<VelocityKind> {
+        match self {
+            TxType::ManualBonus => Some(VelocityKind::ManualReward),
+            TxType::Adjustment => Some(VelocityKind::Adjustment),
+            TxType::Redemption | TxType::Reversal => Some(VelocityKind::Redemption),
+            TxType::Gameplay | TxType::Promotion => None,
+        }
     }
 
     /// Types bounded by `loyalty.max_manual_reward`.
@@ -100,10 +106,32 @@ impl TxType {
     }
 }
 
-/// The limits a request is checked against (from settings).
+/// How a change reaches the write path; with its type this decides the
+/// authority it needs (SPEC section 5) and the bound on its points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Route {
+    /// `increment_player_loyalty` called directly.
+    #[default]
+    Direct,
+    /// `manual_reward`, `redeem_points`, `adjust_points`, `reverse_entry`.
+    Typed,
+    /// `apply_promotion`: a credit of a registered campaign.
+    Campaign,
+    /// The GAMEPLAY credit of a rating slip already recorded by
+    /// `complete_rating_slip`, whose caller's authority was checked then
+    /// (recovery replays it with no authority of its own).
+    RecordedSlip,
+}
+
+/// The per-call bounds a request is checked against (from settings).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// |points| of a manual reward or adjustment.
     pub max_manual_reward: i64,
+    /// Points of one rating slip's gameplay credit.
+    pub max_gameplay_points: i64,
+    /// Points of one direct promotion (`increment_player_loyalty`).
+    pub max_promotion_points: i64,
 }
 
 /// A validated request to change one player's points.
@@ -119,6 +147,7 @@ pub struct ChangeRequest {
     pub visit_id: Option<String>,
     /// For a REVERSAL: the ledger entry it cancels.
     pub reverses_ledger_id: Option<i64>,
+    pub route: Route,
 }
 
 /// The raw arguments of `increment_player_loyalty`, ids already formatted.
@@ -133,6 +162,7 @@ pub struct RawRequest {
     pub rating_slip_id: Option<String>,
     pub visit_id: Option<String>,
     pub reverses_ledger_id: Option<i64>,
+    pub route: Route,
 }
 
 impl ChangeRequest {
@@ -169,8 +199,23 @@ impl ChangeRequest {
             }
             _ => {}
         }
-        if tx_type == TxType::Gameplay && raw.rating_slip_id.is_none() {
-            return Err(LoyaltyError::invalid("GAMEPLAY requires p_rating_slip_id"));
+        if tx_type == TxType::Gameplay {
+            // One accrual per rating slip whatever the path: its credit must
+            // carry the slip's own key, which the ledger holds once.
+            let slip = raw
+                .rating_slip_id
+                .as_deref()
+                .ok_or_else(|| LoyaltyError::invalid("GAMEPLAY requires p_rating_slip_id"))?;
+            if idempotency_key != keys::gameplay_key(slip) {
+                return Err(LoyaltyError::invalid_with(
+                    "a GAMEPLAY change must use its rating slip's key, loyalty.gameplay_key(p_rating_slip_id)",
+                    vec![("rating_slip_id", slip.to_string())],
+                ));
+            }
+            check_limit("gameplay", delta, limits.max_gameplay_points)?;
+        }
+        if tx_type == TxType::Promotion && raw.route == Route::Direct {
+            check_limit("promotion", delta, limits.max_promotion_points)?;
         }
         if (tx_type == TxType::Reversal) != raw.reverses_ledger_id.is_some() {
             return Err(LoyaltyError::invalid(
@@ -187,7 +232,7 @@ impl ChangeRequest {
             check_reason_substance(reason.as_deref())?;
         }
         if tx_type.is_limited() {
-            check_manual_limit(delta, limits)?;
+            check_limit("manual reward", delta, limits.max_manual_reward)?;
         }
 
         Ok(ChangeRequest {
@@ -200,7 +245,13 @@ impl ChangeRequest {
             rating_slip_id: raw.rating_slip_id,
             visit_id: raw.visit_id,
             reverses_ledger_id: raw.reverses_ledger_id,
+            route: raw.route,
         })
+    }
+
+    /// The authority this change needs (SPEC section 5).
+    pub fn authorities(&self) -> Vec<Authority> {
+        crate::domain::policy::required_authority(self.tx_type, self.route, self.staff_id.is_some())
     }
 
     /// SHA-256 of everything that makes two requests "the same": a replayed
@@ -225,13 +276,14 @@ impl ChangeRequest {
     }
 }
 
-/// |points| within `loyalty.max_manual_reward` (22003 otherwise).
-pub fn check_manual_limit(points: i32, limits: Limits) -> Result<(), LoyaltyError> {
+/// |points| within a per-call bound (22003 otherwise).
+pub fn check_limit(what: &'static str, points: i32, limit: i64) -> Result<(), LoyaltyError> {
     let magnitude = (points as i64).abs();
-    if magnitude > limits.max_manual_reward {
+    if magnitude > limit {
         return Err(LoyaltyError::LimitExceeded {
+            what,
             points: magnitude,
-            limit: limits.max_manual_reward,
+            limit,
         });
     }
     Ok(())
@@ -312,6 +364,8 @@ mod tests {
 
     const LIMITS: Limits = Limits {
         max_manual_reward: 10_000,
+        max_gameplay_points: 100_000,
+        max_promotion_points: 100_000,
     };
 
     fn raw(tx: &str, delta: i32) -> RawRequest {
@@ -319,12 +373,17 @@ mod tests {
             player_id: Some("p1".into()),
             delta: Some(delta),
             tx_type: Some(tx.into()),
-            idempotency_key: Some("k1".into()),
+            idempotency_key: Some(if tx == "GAMEPLAY" {
+                keys::gameplay_key("slip")
+            } else {
+                "k1".into()
+            }),
             reason: Some("birthday bonus for a regular".into()),
             staff_id: Some("s1".into()),
             rating_slip_id: Some("slip".into()),
             visit_id: None,
             reverses_ledger_id: (tx == "REVERSAL").then_some(42),
+            route: Route::Direct,
         }
     }
 
@@ -380,6 +439,11 @@ mod tests {
         assert_eq!(err_state(raw("ADJUSTMENT", -10_001)), "22003");
         // promotions are not manual rewards
         assert!(ChangeRequest::new(raw("PROMOTION", 50_000), LIMITS).is_ok());
+        let e = ChangeRequest::new(raw("MANUAL_BONUS", 10_001), LIMITS).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "points 10001 exceed the manual reward limit of 10000"
+        );
     }
 
     #[test]
@@ -406,6 +470,33 @@ mod tests {
         let mut r = raw("PROMOTION", 5);
         r.idempotency_key = Some("k".repeat(MAX_KEY_CHARS + 1));
         assert_eq!(err_state(r), "22023");
+    }
+
+    #[test]
+    fn a_gameplay_credit_uses_its_slips_key() {
+        let mut r = raw("GAMEPLAY", 5);
+        r.idempotency_key = Some("another-key-for-the-same-slip".into());
+        assert_eq!(err_state(r), "22023");
+        let mut r = raw("GAMEPLAY", 5);
+        r.rating_slip_id = Some("other-slip".into());
+        assert_eq!(err_state(r), "22023");
+        assert!(ChangeRequest::new(raw("GAMEPLAY", 5), LIMITS).is_ok());
+    }
+
+    #[test]
+    fn credits_are_bounded_per_call() {
+        assert!(ChangeRequest::new(raw("GAMEPLAY", 100_000), LIMITS).is_ok());
+        assert_eq!(err_state(raw("GAMEPLAY", 100_001)), "22003");
+        assert!(ChangeRequest::new(raw("PROMOTION", 100_000), LIMITS).is_ok());
+        let e = ChangeRequest::new(raw("PROMOTION", 100_001), LIMITS).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "points 100001 exceed the promotion limit of 100000"
+        );
+        // A campaign credit is bounded by its campaign, not by the setting.
+        let mut r = raw("PROMOTION", 100_001);
+        r.route = Route::Campaign;
+        assert!(ChangeRequest::new(r, LIMITS).is_ok());
     }
 
     #[test]
@@ -438,8 +529,24 @@ mod tests {
         assert_eq!(TxType::Reversal.capability(), Some(Capability::Adjust));
         assert_eq!(TxType::Promotion.capability(), Some(Capability::Promote));
         assert_eq!(TxType::Gameplay.capability(), None);
-        assert!(TxType::ManualBonus.is_rate_limited());
-        assert!(!TxType::Adjustment.is_rate_limited());
+        assert_eq!(
+            TxType::ManualBonus.velocity_kind(),
+            Some(VelocityKind::ManualReward)
+        );
+        assert_eq!(
+            TxType::Adjustment.velocity_kind(),
+            Some(VelocityKind::Adjustment)
+        );
+        assert_eq!(
+            TxType::Reversal.velocity_kind(),
+            Some(VelocityKind::Redemption)
+        );
+        assert_eq!(
+            TxType::Redemption.velocity_kind(),
+            Some(VelocityKind::Redemption)
+        );
+        assert_eq!(TxType::Gameplay.velocity_kind(), None);
+        assert_eq!(TxType::Promotion.velocity_kind(), None);
     }
 
     #[test]

@@ -108,30 +108,73 @@ pub fn request_fingerprint(
 pub enum AccrualState {
     /// Recorded, not yet attempted.
     Pending,
-    /// The last attempt failed; recovery will try again.
+    /// The last attempt failed; recovery will try again after a backoff.
     Failed,
     /// Credited (or worth zero points).
     Completed,
+    /// Failed in a way retrying will not fix, or too often: left out of
+    /// `recover_pending` until a person holding `loyalty:recover` resolves it.
+    Stuck,
+    /// Resolved by a person: never to be credited.
+    Abandoned,
 }
 
 impl AccrualState {
+    pub const ALL: [AccrualState; 5] = [
+        AccrualState::Pending,
+        AccrualState::Failed,
+        AccrualState::Completed,
+        AccrualState::Stuck,
+        AccrualState::Abandoned,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             AccrualState::Pending => "PENDING",
             AccrualState::Failed => "FAILED",
             AccrualState::Completed => "COMPLETED",
+            AccrualState::Stuck => "STUCK",
+            AccrualState::Abandoned => "ABANDONED",
         }
     }
 
     pub fn parse(s: &str) -> Option<AccrualState> {
-        [
-            AccrualState::Pending,
-            AccrualState::Failed,
-            AccrualState::Completed,
-        ]
-        .into_iter()
-        .find(|st| st.as_str() == s)
+        AccrualState::ALL.into_iter().find(|st| st.as_str() == s)
     }
+
+    /// Still to be credited, by recovery or by a person.
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            AccrualState::Pending | AccrualState::Failed | AccrualState::Stuck
+        )
+    }
+}
+
+/// First wait before a failed accrual is tried again; it doubles with each
+/// failure up to `MAX_RETRY_DELAY_SECONDS`.
+pub const FIRST_RETRY_DELAY_SECONDS: i64 = 10;
+/// Longest wait between two attempts.
+pub const MAX_RETRY_DELAY_SECONDS: i64 = 3600;
+
+/// What follows a failed attempt: the accrual's new state and, when it will
+/// be retried, the seconds to wait.  `attempts` counts the failed attempt.
+/// A data error (class 22: a bad value, points beyond a limit) or an
+/// integrity error (class 23: the slip's key taken by another request) fails
+/// the same way every time, so it is stuck at once; anything else (a lock
+/// timeout, a deadlock) is retried with a doubling backoff until
+/// `max_attempts`.
+pub fn after_failure(
+    attempts: i32,
+    sqlstate: &str,
+    max_attempts: i32,
+) -> (AccrualState, Option<i64>) {
+    if sqlstate.starts_with("22") || sqlstate.starts_with("23") || attempts >= max_attempts {
+        return (AccrualState::Stuck, None);
+    }
+    let doublings = (attempts.max(1) - 1).min(20) as u32;
+    let delay = (FIRST_RETRY_DELAY_SECONDS << doublings).min(MAX_RETRY_DELAY_SECONDS);
+    (AccrualState::Failed, Some(delay))
 }
 
 /// What a slip function reports (`loyalty.slip_result.status`).
@@ -143,6 +186,8 @@ pub enum SlipStatus {
     AlreadyCompleted,
     /// The accrual failed; the request stays recorded for recovery.
     PartialCompletion,
+    /// Abandoned by a person (`resolve_accrual`): nothing credited.
+    Abandoned,
 }
 
 impl SlipStatus {
@@ -151,6 +196,36 @@ impl SlipStatus {
             SlipStatus::Completed => "COMPLETED",
             SlipStatus::AlreadyCompleted => "ALREADY_COMPLETED",
             SlipStatus::PartialCompletion => "PARTIAL_COMPLETION",
+            SlipStatus::Abandoned => "ABANDONED",
+        }
+    }
+}
+
+/// What a person decides for an open accrual (`resolve_accrual`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// Attempt it again now, with a fresh count of attempts.
+    Retry,
+    /// Never credit it.
+    Abandon,
+}
+
+impl Resolution {
+    pub fn parse(action: Option<&str>) -> Result<Resolution, LoyaltyError> {
+        match action.map(str::trim) {
+            Some("retry") => Ok(Resolution::Retry),
+            Some("abandon") => Ok(Resolution::Abandon),
+            _ => Err(LoyaltyError::invalid_with(
+                "p_action must be 'retry' or 'abandon'",
+                vec![("allowed", "retry|abandon".into())],
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resolution::Retry => "retry",
+            Resolution::Abandon => "abandon",
         }
     }
 }
@@ -255,14 +330,54 @@ mod tests {
     }
 
     #[test]
+    fn failures_back_off_then_stick() {
+        assert_eq!(
+            after_failure(1, "55P03", 10),
+            (AccrualState::Failed, Some(10))
+        );
+        assert_eq!(
+            after_failure(2, "55P03", 10),
+            (AccrualState::Failed, Some(20))
+        );
+        assert_eq!(
+            after_failure(4, "40P01", 10),
+            (AccrualState::Failed, Some(80))
+        );
+        assert_eq!(
+            after_failure(9, "55P03", 10),
+            (AccrualState::Failed, Some(2560))
+        );
+        assert_eq!(
+            after_failure(10, "55P03", 20),
+            (AccrualState::Failed, Some(MAX_RETRY_DELAY_SECONDS))
+        );
+        assert_eq!(after_failure(10, "55P03", 10), (AccrualState::Stuck, None));
+        // Errors that fail the same way every time stick at once.
+        assert_eq!(after_failure(1, "22003", 10), (AccrualState::Stuck, None));
+        assert_eq!(after_failure(1, "23505", 10), (AccrualState::Stuck, None));
+        assert_eq!(after_failure(1, "55P03", 1), (AccrualState::Stuck, None));
+    }
+
+    #[test]
+    fn resolutions() {
+        assert_eq!(Resolution::parse(Some("retry")), Ok(Resolution::Retry));
+        assert_eq!(
+            Resolution::parse(Some(" abandon ")),
+            Ok(Resolution::Abandon)
+        );
+        for bad in [None, Some(""), Some("RETRY"), Some("delete")] {
+            assert_eq!(Resolution::parse(bad).unwrap_err().sqlstate(), "22023");
+        }
+    }
+
+    #[test]
     fn states_round_trip() {
-        for st in [
-            AccrualState::Pending,
-            AccrualState::Failed,
-            AccrualState::Completed,
-        ] {
+        for st in AccrualState::ALL {
             assert_eq!(AccrualState::parse(st.as_str()), Some(st));
         }
+        assert!(AccrualState::Stuck.is_open());
+        assert!(!AccrualState::Abandoned.is_open());
+        assert!(!AccrualState::Completed.is_open());
         assert_eq!(AccrualState::parse("DONE"), None);
         assert_eq!(SlipStatus::PartialCompletion.as_str(), "PARTIAL_COMPLETION");
     }

@@ -16,14 +16,17 @@ mod store; // the recorded requests: statements over loyalty.rating_slip_accrual
 
 use crate::domain::error::LoyaltyError;
 use crate::domain::slip::Play;
-use pgrx::{AnyNumeric, JsonB};
+use crate::guard::JsonbArg;
+use pgrx::AnyNumeric;
 
-/// Validates a slip function's play-data arguments.
+/// Validates a slip function's play-data arguments (the settings are parsed
+/// here, inside the call's guard).
 fn play_from_args(
     bet: Option<AnyNumeric>,
     duration: Option<i32>,
-    settings: Option<JsonB>,
+    settings: Option<JsonbArg>,
 ) -> Result<Play, LoyaltyError> {
     let bet = bet.map(|b| b.to_string());
-    Play::parse(bet.as_deref(), duration, settings.map(|j| j.0))
+    let settings = settings.map(|s| s.parse("p_game_settings")).transpose()?;
+    Play::parse(bet.as_deref(), duration, settings)
 }

@@ -4,8 +4,9 @@
 use crate::domain::error::LoyaltyError;
 use crate::domain::points;
 use crate::guard;
+use crate::guard::JsonbArg;
 use pgrx::prelude::*;
-use pgrx::{AnyNumeric, JsonB};
+use pgrx::AnyNumeric;
 
 #[pg_extern(immutable, parallel_safe)]
 #[search_path(pg_catalog, pg_temp)]
@@ -13,7 +14,7 @@ use pgrx::{AnyNumeric, JsonB};
 fn calculate_gameplay_points(
     p_average_bet: Option<AnyNumeric>,
     p_duration_seconds: Option<i32>,
-    p_game_settings: Option<JsonB>,
+    p_game_settings: Option<JsonbArg>,
     p_tier: Option<&str>,
 ) -> i32 {
     guard::sql_call(None, |_| {

@@ -1,20 +1,25 @@
 //! The accrual saga's SQL functions: `complete_rating_slip`,
-//! `recover_rating_slip` and `recover_pending` (the flow is described in
-//! `super`).
+//! `recover_rating_slip`, `recover_pending` and `resolve_accrual` (the flow
+//! is described in `super`).
 
 use super::store::{self, Existing, Request};
+use crate::authorize::{self, Caller};
 use crate::domain::error::LoyaltyError;
 use crate::domain::keys;
-use crate::domain::request::TxType;
-use crate::domain::slip::{AccrualState, SlipStatus};
+use crate::domain::policy::Capability;
+use crate::domain::request::{check_limit, Route, TxType};
+use crate::domain::slip::{self as slip_rules, AccrualState, Resolution, SlipStatus};
+use crate::domain::text::{check_reason_substance, check_text, MAX_REASON_CHARS};
 use crate::events;
+use crate::guard::JsonbArg;
 use crate::guard::{self, RowType};
+use crate::gucs;
 use crate::ledger::{self, ChangeArgs};
 use crate::report::Raise;
 use crate::subxact;
 use crate::tiers;
 use pgrx::prelude::*;
-use pgrx::{AnyNumeric, JsonB};
+use pgrx::AnyNumeric;
 
 type Uuid = pgrx::Uuid;
 
@@ -26,7 +31,7 @@ fn complete_rating_slip(
     p_player_id: Option<Uuid>,
     p_average_bet: Option<AnyNumeric>,
     p_duration_seconds: Option<i32>,
-    p_game_settings: Option<JsonB>,
+    p_game_settings: Option<JsonbArg>,
     p_visit_id: default!(Option<Uuid>, "NULL"),
     p_correlation_id: default!(Option<&str>, "NULL"),
 ) -> pgrx::composite_type!('static, "slip_result") {
@@ -37,11 +42,16 @@ fn complete_rating_slip(
         let player =
             p_player_id.ok_or_else(|| LoyaltyError::invalid("p_player_id must not be null"))?;
         let play = super::play_from_args(p_average_bet, p_duration_seconds, p_game_settings)?;
-        // Validate the whole formula before anything is recorded.
-        play.points(rust_decimal::Decimal::ONE)?;
+        // Validate the whole formula, and the per-slip bound at the base
+        // multiplier, before anything is recorded.
+        let base_points = play.points(rust_decimal::Decimal::ONE)?;
+        check_limit("gameplay", base_points, gucs::limits().max_gameplay_points)?;
+        // The calling login role must be allowed to credit gameplay.
+        let caller = Caller::resolve(None, false, corr)?;
+        Spi::connect_mut(|c| authorize::check_role(c, &caller, Capability::Accrue, corr))?;
         let request = Request::new(slip, player, p_visit_id, &play, corr);
 
-        if Spi::connect_mut(|c| request.record(c))? {
+        if Spi::connect_mut(|c| request.record(c, &caller.role))? {
             return Ok(attempt(&request, corr));
         }
         // The slip was recorded before: same request, or a conflict.
@@ -52,7 +62,7 @@ fn complete_rating_slip(
                 rating_slip_id: slip.to_string(),
             });
         }
-        Ok(finish(existing, explicit_corr.then_some(corr)))
+        finish(existing, explicit_corr.then_some(corr))
     })
     .into_tuple()
 }
@@ -75,7 +85,7 @@ fn recover_rating_slip(
                     context: vec![("rating_slip_id", slip.to_string())],
                 }
             })?;
-        Ok(finish(existing, explicit_corr.then_some(corr)))
+        finish(existing, explicit_corr.then_some(corr))
     })
     .into_tuple()
 }
@@ -134,6 +144,80 @@ fn recover_pending(
     TableIterator::new(rows)
 }
 
+#[pg_extern(security_definer, volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+/// A person holding loyalty:recover retries (now, attempts counted afresh) or abandons an open accrual, with a reason; recorded in loyalty.accrual_resolution.
+fn resolve_accrual(
+    p_rating_slip_id: Option<Uuid>,
+    p_staff_id: Option<Uuid>,
+    p_action: Option<&str>,
+    p_reason: Option<&str>,
+    p_correlation_id: default!(Option<&str>, "NULL"),
+) -> pgrx::composite_type!('static, "slip_result") {
+    guard::sql_call(p_correlation_id, |corr| {
+        let slip = p_rating_slip_id
+            .ok_or_else(|| LoyaltyError::invalid("p_rating_slip_id must not be null"))?;
+        let resolution = Resolution::parse(p_action)?;
+        if let Some(r) = p_reason {
+            check_text("p_reason", r, MAX_REASON_CHARS)?;
+        }
+        check_reason_substance(p_reason)?;
+        let (caller, staff) = Caller::acting_staff(p_staff_id, corr)?;
+        Spi::connect_mut(|c| authorize::check_staff(c, &staff, Capability::Recover))?;
+        let existing =
+            Spi::connect_mut(|c| Existing::load_locked(c, slip, corr))?.ok_or_else(|| {
+                LoyaltyError::InvalidState {
+                    message: format!("rating slip {slip} has no recorded accrual"),
+                    context: vec![("rating_slip_id", slip.to_string())],
+                }
+            })?;
+        if !existing.state.is_open() {
+            return Err(LoyaltyError::InvalidState {
+                message: format!(
+                    "the accrual of rating slip {slip} is {} and cannot be resolved",
+                    existing.state.as_str()
+                ),
+                context: vec![
+                    ("rating_slip_id", slip.to_string()),
+                    ("status", existing.state.as_str().to_string()),
+                ],
+            });
+        }
+        let reason = p_reason.unwrap_or_default();
+        let id = Spi::connect_mut(|c| {
+            store::resolve(c, slip, resolution, &staff, reason, corr, &caller.role)
+        })?;
+        events::emit(
+            "accrual_resolved",
+            corr,
+            &[
+                ("rating_slip_id", slip.to_string()),
+                ("action", resolution.as_str().to_string()),
+                ("staff_id", staff.clone()),
+                ("resolution_id", id.to_string()),
+                ("status_before", existing.state.as_str().to_string()),
+            ],
+        );
+        Ok(match resolution {
+            Resolution::Abandon => Outcome {
+                status: SlipStatus::Abandoned,
+                points: None,
+                ledger_id: None,
+                balance_after: None,
+                tier_after: None,
+                correlation_id: corr.to_string(),
+                error: None,
+            },
+            Resolution::Retry => {
+                let mut request = existing.request;
+                request.attempts = 0;
+                attempt(&request, corr)
+            }
+        })
+    })
+    .into_tuple()
+}
+
 /// Upper bound of one `recover_pending` call: its locks are held until the
 /// caller commits, so batches stay short.
 const MAX_RECOVER_BATCH: i32 = 10_000;
@@ -143,10 +227,30 @@ fn has_text(s: Option<&str>) -> bool {
 }
 
 /// A completed slip returns its original result; an open one is attempted
-/// again, under its original correlation id unless another is given.
-fn finish(existing: Existing, explicit_corr: Option<&str>) -> Outcome {
+/// again, under its original correlation id unless another is given; a
+/// stuck or abandoned one waits for a person (55000).
+fn finish(existing: Existing, explicit_corr: Option<&str>) -> Result<Outcome, LoyaltyError> {
+    if matches!(
+        existing.state,
+        AccrualState::Stuck | AccrualState::Abandoned
+    ) {
+        let slip = existing.request.slip;
+        return Err(LoyaltyError::InvalidState {
+            message: if existing.state == AccrualState::Stuck {
+                format!(
+                    "the accrual of rating slip {slip} is STUCK: a person holding loyalty:recover resolves it with loyalty.resolve_accrual"
+                )
+            } else {
+                format!("the accrual of rating slip {slip} was abandoned and is never credited")
+            },
+            context: vec![
+                ("rating_slip_id", slip.to_string()),
+                ("status", existing.state.as_str().to_string()),
+            ],
+        });
+    }
     if existing.state == AccrualState::Completed {
-        return Outcome {
+        return Ok(Outcome {
             status: SlipStatus::AlreadyCompleted,
             points: existing.points,
             ledger_id: existing.ledger_id,
@@ -154,12 +258,12 @@ fn finish(existing: Existing, explicit_corr: Option<&str>) -> Outcome {
             tier_after: existing.tier_after,
             correlation_id: existing.request.correlation_id,
             error: None,
-        };
+        });
     }
     let corr = explicit_corr.unwrap_or(&existing.request.correlation_id);
     let out = attempt(&existing.request, corr);
     log_recovery(&existing.request, &out);
-    out
+    Ok(out)
 }
 
 fn log_recovery(req: &Request, out: &Outcome) {
@@ -207,8 +311,20 @@ fn attempt(req: &Request, corr: &str) -> Outcome {
     match subxact::run(|| accrue(req, corr)) {
         Ok(out) => out,
         Err(failure) => {
+            let (state, retry_in) = slip_rules::after_failure(
+                req.attempts + 1,
+                &failure.sqlstate,
+                gucs::max_recovery_attempts(),
+            );
             let recorded = Spi::connect_mut(|c| {
-                store::mark_failed(c, req.slip, &failure.message, &failure.sqlstate)
+                store::mark_failed(
+                    c,
+                    req.slip,
+                    &failure.message,
+                    &failure.sqlstate,
+                    state,
+                    retry_in,
+                )
             });
             if let Err(e) = recorded {
                 // Could not even record the failure: fail the whole call, so
@@ -216,13 +332,19 @@ fn attempt(req: &Request, corr: &str) -> Outcome {
                 e.raise(corr);
             }
             events::emit(
-                "partial_completion",
+                if state == AccrualState::Stuck {
+                    "accrual_stuck"
+                } else {
+                    "partial_completion"
+                },
                 corr,
                 &[
                     ("rating_slip_id", req.slip.to_string()),
                     ("player_id", req.player.to_string()),
                     ("sqlstate", failure.sqlstate.clone()),
                     ("error", failure.message.clone()),
+                    ("attempts", (req.attempts + 1).to_string()),
+                    ("status", state.as_str().to_string()),
                 ],
             );
             Outcome {
@@ -259,6 +381,7 @@ fn accrue(req: &Request, corr: &str) -> Result<Outcome, LoyaltyError> {
                 idempotency_key: Some(keys::gameplay_key(&req.slip.to_string())),
                 rating_slip_id: Some(req.slip),
                 visit_id: req.visit,
+                route: Route::RecordedSlip,
                 ..ChangeArgs::default()
             },
             corr,

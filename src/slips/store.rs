@@ -3,7 +3,7 @@
 
 use crate::domain::error::{LockTarget, LoyaltyError};
 use crate::domain::points::parse_decimal;
-use crate::domain::slip::{self, AccrualState, Play};
+use crate::domain::slip::{self, AccrualState, Play, Resolution};
 use crate::guard;
 use crate::plans::{self, required, Stmt};
 use pgrx::pg_sys::PgBuiltInOids as O;
@@ -22,6 +22,8 @@ pub struct Request {
     pub duration: i32,
     pub settings: Value,
     pub correlation_id: String,
+    /// Failed attempts so far.
+    pub attempts: i32,
 }
 
 impl Request {
@@ -34,6 +36,7 @@ impl Request {
             duration: play.duration,
             settings: play.settings_json.clone(),
             correlation_id: corr.to_string(),
+            attempts: 0,
         }
     }
 
@@ -55,8 +58,9 @@ impl Request {
         )
     }
 
-    /// Inserts the request; false when the slip was recorded before.
-    pub fn record(&self, c: &mut SpiClient<'_>) -> Result<bool, LoyaltyError> {
+    /// Inserts the request, attributed to `actor_role`; false when the slip
+    /// was recorded before.
+    pub fn record(&self, c: &mut SpiClient<'_>, actor_role: &str) -> Result<bool, LoyaltyError> {
         let rows = plans::run(
             c,
             &RECORD,
@@ -69,13 +73,14 @@ impl Request {
                 self.settings.to_string().into(),
                 self.fingerprint().into(),
                 self.correlation_id.as_str().into(),
+                actor_role.into(),
             ],
         )?;
         Ok(!rows.is_empty())
     }
 
-    /// Reads the first seven columns of a request row:
-    /// slip, player, visit, bet, duration, settings, correlation id.
+    /// Reads the first eight columns of a request row: slip, player, visit,
+    /// bet, duration, settings, correlation id, attempts.
     fn from_row(r: &SpiHeapTupleData<'_>) -> Result<Request, LoyaltyError> {
         let settings_text: String = required(r.get(6)?, "game_settings")?;
         Ok(Request {
@@ -87,6 +92,7 @@ impl Request {
             settings: serde_json::from_str(&settings_text)
                 .map_err(|e| LoyaltyError::internal(format!("stored game settings: {e}")))?,
             correlation_id: required(r.get(7)?, "correlation_id")?,
+            attempts: required(r.get(8)?, "attempts")?,
         })
     }
 }
@@ -113,16 +119,16 @@ impl Existing {
             let Some(r) = plans::run(c, &LOAD_LOCKED, &[slip.into()])?.next() else {
                 return Ok(None);
             };
-            let state: String = required(r.get(8)?, "status")?;
+            let state: String = required(r.get(9)?, "status")?;
             Ok(Some(Existing {
                 request: Request::from_row(&r)?,
                 state: AccrualState::parse(&state).ok_or_else(|| {
                     LoyaltyError::internal(format!("unknown accrual status {state}"))
                 })?,
-                points: r.get(9)?,
-                ledger_id: r.get(10)?,
-                balance_after: r.get(11)?,
-                tier_after: r.get(12)?,
+                points: r.get(10)?,
+                ledger_id: r.get(11)?,
+                balance_after: r.get(12)?,
+                tier_after: r.get(13)?,
             }))
         })
     }
@@ -149,19 +155,60 @@ pub fn mark_completed(
     .map(|_| ())
 }
 
-/// Records a failed attempt: its message and SQLSTATE.
+/// Records a failed attempt (its message and SQLSTATE) and what follows it:
+/// FAILED with the next attempt `retry_in` seconds away, or STUCK.
 pub fn mark_failed(
     c: &mut SpiClient<'_>,
     slip: Uuid,
     message: &str,
     sqlstate: &str,
+    state: AccrualState,
+    retry_in: Option<i64>,
 ) -> Result<(), LoyaltyError> {
     plans::run(
         c,
         &MARK_FAILED,
-        &[slip.into(), message.into(), sqlstate.into()],
+        &[
+            slip.into(),
+            message.into(),
+            sqlstate.into(),
+            state.as_str().into(),
+            retry_in.into(),
+        ],
     )
     .map(|_| ())
+}
+
+/// A person's decision on an open accrual: `retry` puts it back in line
+/// (attempts counted afresh), `abandon` closes it without credit.  Recorded
+/// in `loyalty.accrual_resolution`.
+pub fn resolve(
+    c: &mut SpiClient<'_>,
+    slip: Uuid,
+    resolution: Resolution,
+    staff: &str,
+    reason: &str,
+    corr: &str,
+    actor_role: &str,
+) -> Result<i64, LoyaltyError> {
+    let state = match resolution {
+        Resolution::Retry => AccrualState::Failed,
+        Resolution::Abandon => AccrualState::Abandoned,
+    };
+    plans::run(c, &REOPEN, &[slip.into(), state.as_str().into()])?;
+    let rows = plans::run(
+        c,
+        &RESOLUTION,
+        &[
+            slip.into(),
+            resolution.as_str().into(),
+            staff.into(),
+            reason.into(),
+            corr.into(),
+            actor_role.into(),
+        ],
+    )?;
+    required(rows.first().get::<i64>(1)?, "resolution id")
 }
 
 static RECORD: Stmt = Stmt {
@@ -174,12 +221,13 @@ static RECORD: Stmt = Stmt {
         O::TEXTOID,
         O::TEXTOID,
         O::TEXTOID,
+        O::TEXTOID,
     ],
     sql: "\
 INSERT INTO loyalty.rating_slip_accrual
     (rating_slip_id, player_id, visit_id, average_bet, duration_seconds, game_settings,
-     request_fingerprint, correlation_id)
-VALUES ($1, $2, $3, $4::numeric, $5, $6::jsonb, $7, $8)
+     request_fingerprint, correlation_id, actor_role)
+VALUES ($1, $2, $3, $4::numeric, $5, $6::jsonb, $7, $8, $9)
 ON CONFLICT (rating_slip_id) DO NOTHING
 RETURNING rating_slip_id",
 };
@@ -189,7 +237,7 @@ static LOAD_LOCKED: Stmt = Stmt {
     args: &[O::UUIDOID],
     sql: "\
 SELECT a.rating_slip_id, a.player_id, a.visit_id, a.average_bet::text, a.duration_seconds,
-       a.game_settings::text, a.correlation_id,
+       a.game_settings::text, a.correlation_id, a.attempts,
        a.status, a.points, a.ledger_id, l.balance_after, l.tier_after
   FROM loyalty.rating_slip_accrual a
   LEFT JOIN loyalty.loyalty_ledger l ON l.id = a.ledger_id
@@ -197,15 +245,17 @@ SELECT a.rating_slip_id, a.player_id, a.visit_id, a.average_bet::text, a.duratio
    FOR UPDATE OF a",
 };
 
-/// The oldest open requests no other session holds.
+/// The open requests whose next attempt is due, oldest due first, that no
+/// other session holds.  (The literals match the partial index
+/// rating_slip_accrual_due_idx, which a parameter could not.)
 static CLAIM_OPEN: Stmt = Stmt {
     args: &[O::INT4OID],
     sql: "\
 SELECT rating_slip_id, player_id, visit_id, average_bet::text, duration_seconds,
-       game_settings::text, correlation_id
+       game_settings::text, correlation_id, attempts
   FROM loyalty.rating_slip_accrual
- WHERE status <> 'COMPLETED'
- ORDER BY created_at, rating_slip_id
+ WHERE status IN ('PENDING', 'FAILED') AND next_attempt_at <= now()
+ ORDER BY next_attempt_at, created_at, rating_slip_id
  LIMIT $1
    FOR UPDATE SKIP LOCKED",
 };
@@ -221,10 +271,39 @@ UPDATE loyalty.rating_slip_accrual
 };
 
 static MARK_FAILED: Stmt = Stmt {
-    args: &[O::UUIDOID, O::TEXTOID, O::TEXTOID],
+    args: &[O::UUIDOID, O::TEXTOID, O::TEXTOID, O::TEXTOID, O::INT8OID],
     sql: "\
 UPDATE loyalty.rating_slip_accrual
-   SET status = 'FAILED', attempts = attempts + 1, last_error = $2, last_sqlstate = $3,
+   SET status = $4, attempts = attempts + 1, last_error = $2, last_sqlstate = $3,
+       next_attempt_at = CASE WHEN $5 IS NULL THEN next_attempt_at
+                              ELSE clock_timestamp() + $5 * interval '1 second' END,
        updated_at = clock_timestamp()
  WHERE rating_slip_id = $1",
+};
+
+/// A resolved accrual: back in line now, with its attempts counted afresh,
+/// or abandoned.
+static REOPEN: Stmt = Stmt {
+    args: &[O::UUIDOID, O::TEXTOID],
+    sql: "\
+UPDATE loyalty.rating_slip_accrual
+   SET status = $2, attempts = 0, next_attempt_at = clock_timestamp(),
+       updated_at = clock_timestamp()
+ WHERE rating_slip_id = $1",
+};
+
+static RESOLUTION: Stmt = Stmt {
+    args: &[
+        O::UUIDOID,
+        O::TEXTOID,
+        O::TEXTOID,
+        O::TEXTOID,
+        O::TEXTOID,
+        O::TEXTOID,
+    ],
+    sql: "\
+INSERT INTO loyalty.accrual_resolution
+    (rating_slip_id, action, staff_id, reason, correlation_id, actor_role)
+VALUES ($1, $2, $3::uuid, $4, $5, $6)
+RETURNING id",
 };

@@ -98,7 +98,16 @@ pub const STAFF_HOST: &str = "5aff0000-0000-0000-0006-0000000000a1";
 pub const STAFF_CASHIER: &str = "5aff0000-0000-0000-0006-0000000000c1";
 pub const STAFF_SUPERVISOR: &str = "5aff0000-0000-0000-0006-000000000051";
 
-/// Grants the staff the load uses.
+/// The campaign a run credits (`<CAMPAIGN>-<run>`): a fixed amount per
+/// credit, as many credits per player as the load makes, and a budget it
+/// cannot exhaust.
+pub const CAMPAIGN: &str = "load-campaign";
+pub const CAMPAIGN_POINTS: i32 = 25;
+/// The HS256 secret of the key that signs the load's staff tokens.
+const TOKEN_KID: &str = "load-hs";
+const TOKEN_SECRET: &str = "load test secret, not for anything else";
+
+/// Grants the staff the load uses and trusts the key of its staff tokens.
 pub fn prepare(c: &mut Client) {
     for (staff, caps) in [
         (STAFF_HOST, vec!["loyalty:award"]),
@@ -107,7 +116,44 @@ pub fn prepare(c: &mut Client) {
     ] {
         super::grant_staff(c, staff, &caps);
     }
+    c.execute(
+        "INSERT INTO loyalty.trusted_key (kid, algorithm, key) VALUES ($1, 'HS256', $2)",
+        &[&TOKEN_KID, &TOKEN_SECRET],
+    )
+    .expect("load token key");
 }
+
+/// A staff token for `staff`, valid for an hour.
+pub fn staff_token(staff: &str) -> String {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+        + 3600;
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some(TOKEN_KID.into());
+    jsonwebtoken::encode(
+        &header,
+        &serde_json::json!({"sub": staff, "exp": exp}),
+        &jsonwebtoken::EncodingKey::from_secret(TOKEN_SECRET.as_bytes()),
+    )
+    .expect("sign a staff token")
+}
+
+/// Every velocity limit out of the load's way (the limits themselves are
+/// tested by the isolation specs and the attack tests).
+pub const NO_LIMITS: &str = "SET loyalty.manual_reward_rate_limit = 2000000000;
+     SET loyalty.manual_reward_points_limit = 2000000000;
+     SET loyalty.adjustment_rate_limit = 2000000000;
+     SET loyalty.adjustment_points_limit = 2000000000;
+     SET loyalty.redemption_rate_limit = 2000000000;
+     SET loyalty.redemption_points_limit = 2000000000;
+     SET loyalty.role_manual_reward_rate_limit = 2000000000;
+     SET loyalty.role_manual_reward_points_limit = 2000000000;
+     SET loyalty.role_adjustment_rate_limit = 2000000000;
+     SET loyalty.role_adjustment_points_limit = 2000000000;
+     SET loyalty.role_redemption_rate_limit = 2000000000;
+     SET loyalty.role_redemption_points_limit = 2000000000;";
 
 pub fn player_id(i: usize) -> String {
     format!("c0ffee00-0000-0000-0006-{i:012}")
@@ -115,6 +161,18 @@ pub fn player_id(i: usize) -> String {
 
 /// Runs the load until `cfg.duration` passes or `stop` is set.
 pub fn run_load(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> Log {
+    // Each run credits a campaign of its own, so that credit numbers (and
+    // with them the keys) of two runs never meet.
+    let campaign = format!("{CAMPAIGN}-{}", cfg.run);
+    connect(&cfg.db)
+        .execute(
+            "INSERT INTO loyalty.promotion_campaign
+                 (reward_id, points_per_credit, valid_from, valid_to, credits_per_player, budget_points)
+             VALUES ($1, $2, now() - interval '1 hour', now() + interval '10 years', 2147483647, 9000000000000)
+             ON CONFLICT (reward_id) DO NOTHING",
+            &[&campaign, &CAMPAIGN_POINTS],
+        )
+        .expect("the run's campaign");
     let deadline = Instant::now() + cfg.duration;
     let seq = Arc::new(AtomicU64::new(0));
     let handles: Vec<_> = (0..cfg.clients)
@@ -127,11 +185,13 @@ pub fn run_load(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> Log {
             let zipf = Zipf::new(players, cfg.zipf_s);
             let async_commit = cfg.synchronous_commit_off;
             let seed = cfg.seed.wrapping_add(t as u64 * 7919);
+            let campaign = campaign.clone();
             thread::spawn(move || {
                 let mut rng = StdRng::seed_from_u64(seed);
                 let mut log = Log::default();
                 let mut client: Option<Client> = None;
-                let mut promos: Vec<(String, String, i32, i64)> = Vec::new();
+                let mut promos: Vec<(String, i32, i64)> = Vec::new();
+                let token = staff_token(STAFF_HOST);
                 let mut mine: Vec<i64> = Vec::new();
                 while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
                     if client.is_none() {
@@ -147,12 +207,14 @@ pub fn run_load(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> Log {
                     let roll: u32 = rng.gen_range(0..100);
                     log.ops += 1;
                     let outcome = match roll {
-                        0..=29 => gameplay(c, &run, n, &player, &corr, &mut rng),
-                        30..=49 => reward(c, &player, &corr, &mut rng),
-                        50..=64 => promotion(c, &player, &corr, &mut rng, &mut promos),
-                        65..=79 => redemption(c, &player, &corr, &mut rng),
-                        80..=84 => reversal(c, &corr, &mut rng, &mine),
-                        85..=94 => replay(c, &corr, &mut rng, &promos),
+                        0..=26 => gameplay(c, &run, n, &player, &corr, &mut rng),
+                        27..=36 => reward(c, &player, &corr, &mut rng),
+                        37..=44 => token_reward(c, &player, &corr, &mut rng, &token),
+                        45..=56 => promotion(c, &campaign, &player, &corr, n, &mut promos),
+                        57..=68 => redemption(c, &player, &corr, &mut rng),
+                        69..=74 => adjustment(c, &player, &corr, &mut rng),
+                        75..=79 => reversal(c, &corr, &mut rng, &mine),
+                        80..=92 => replay(c, &campaign, &corr, &mut rng, &promos),
                         _ => bad_call(c, &player, &corr, &mut rng),
                     };
                     match outcome {
@@ -187,9 +249,7 @@ fn reconnect(db: &str, async_commit: bool, stop: &AtomicBool) -> Option<Client> 
         if let Ok(mut c) =
             postgres::Client::connect(&format!("{} dbname={db}", super::server()), postgres::NoTls)
         {
-            let mut setup = String::from(
-                "SET loyalty.manual_reward_rate_limit = 1000000; SET loyalty.lock_timeout = 10000;",
-            );
+            let mut setup = format!("{NO_LIMITS} SET loyalty.lock_timeout = 10000;");
             if async_commit {
                 setup.push_str("SET synchronous_commit = off;");
             }
@@ -313,28 +373,77 @@ fn reward(c: &mut Client, player: &str, corr: &str, rng: &mut StdRng) -> Outcome
     }
 }
 
+/// A campaign credit: the n-th call credits credit number n (unique), so
+/// every call is a new credit.
 fn promotion(
     c: &mut Client,
+    campaign: &str,
     player: &str,
     corr: &str,
-    rng: &mut StdRng,
-    promos: &mut Vec<(String, String, i32, i64)>,
+    n: u64,
+    promos: &mut Vec<(String, i32, i64)>,
 ) -> Outcome {
-    let points: i32 = rng.gen_range(1..1000);
-    let reward_id = format!("promo-{corr}");
+    let sequence = (n % i32::MAX as u64) as i32 + 1;
     match c.query_one(
         "SELECT ledger_id, $3::int, balance_after, idempotent_replay
-           FROM loyalty.apply_promotion($1::text::uuid, $2, $3, p_correlation_id => $4)",
-        &[&player, &reward_id, &points, &corr],
+           FROM loyalty.apply_promotion($1::text::uuid, $2, $3, p_correlation_id => $4, p_sequence => $5)",
+        &[&player, &campaign, &CAMPAIGN_POINTS, &corr, &sequence],
     ) {
         Ok(row) => {
             let o = ack_from("promotion", corr, player, &row);
             if let Outcome::Ack(a) = &o {
-                promos.push((player.to_string(), reward_id, points, a.ledger_id));
+                promos.push((player.to_string(), sequence, a.ledger_id));
             }
             o
         }
         Err(e) => refused_or_lost(e, &[]),
+    }
+}
+
+/// A manual reward by the staff member a token proves (no staff id named).
+fn token_reward(
+    c: &mut Client,
+    player: &str,
+    corr: &str,
+    rng: &mut StdRng,
+    token: &str,
+) -> Outcome {
+    let points: i32 = rng.gen_range(1..500);
+    let reason = format!("token reward {corr}");
+    let mut tx = match c.transaction() {
+        Ok(tx) => tx,
+        Err(e) => return refused_or_lost(e, &[]),
+    };
+    let result = tx
+        .execute("SELECT set_config('loyalty.staff_token', $1, true)", &[&token])
+        .and_then(|_| {
+            tx.query_one(
+                "SELECT ledger_id, (balance_after - balance_before)::int, balance_after, idempotent_replay
+                   FROM loyalty.manual_reward($1::text::uuid, NULL, $2, $3, p_correlation_id => $4)",
+                &[&player, &points, &reason, &corr],
+            )
+        });
+    match result {
+        Ok(row) => match tx.commit() {
+            Ok(()) => ack_from("token reward", corr, player, &row),
+            Err(e) => refused_or_lost(e, &[]),
+        },
+        Err(e) => refused_or_lost(e, &[]),
+    }
+}
+
+/// An adjustment of either sign by the supervisor.
+fn adjustment(c: &mut Client, player: &str, corr: &str, rng: &mut StdRng) -> Outcome {
+    let points: i32 = rng.gen_range(-300..300);
+    let points = if points == 0 { 1 } else { points };
+    match c.query_one(
+        "SELECT ledger_id, $2::int, balance_after, idempotent_replay
+           FROM loyalty.adjust_points($1::text::uuid, $3::text::uuid, $2, 'goodwill correction', $4,
+                                      p_correlation_id => $4)",
+        &[&player, &points, &STAFF_SUPERVISOR, &corr],
+    ) {
+        Ok(row) => ack_from("adjustment", corr, player, &row),
+        Err(e) => refused_or_lost(e, &["23514"]),
     }
 }
 
@@ -383,22 +492,26 @@ fn reversal(c: &mut Client, corr: &str, rng: &mut StdRng, mine: &[i64]) -> Outco
 
 fn replay(
     c: &mut Client,
+    campaign: &str,
     corr: &str,
     rng: &mut StdRng,
-    promos: &[(String, String, i32, i64)],
+    promos: &[(String, i32, i64)],
 ) -> Outcome {
     if promos.is_empty() {
         return Outcome::Nothing;
     }
-    let (player, reward_id, points, told) = &promos[rng.gen_range(0..promos.len())];
+    let (player, sequence, told) = &promos[rng.gen_range(0..promos.len())];
     match c.query_one(
-        "SELECT ledger_id, idempotent_replay FROM loyalty.apply_promotion($1::text::uuid, $2, $3, p_correlation_id => $4)",
-        &[player, reward_id, points, &corr],
+        "SELECT ledger_id, idempotent_replay FROM loyalty.apply_promotion($1::text::uuid, $2, $3,
+                p_correlation_id => $4, p_sequence => $5)",
+        &[player, &campaign, &CAMPAIGN_POINTS, &corr, sequence],
     ) {
         Ok(row) => {
             let (id, replay): (i64, bool) = (row.get(0), row.get(1));
             if id != *told || !replay {
-                Outcome::Wrong(format!("replay of ledger {told} answered ledger {id}, replay={replay}"))
+                Outcome::Wrong(format!(
+                    "replay of ledger {told} answered ledger {id}, replay={replay}"
+                ))
             } else {
                 Outcome::Replay(id)
             }

@@ -27,8 +27,13 @@ pub fn fresh_db(name: &str) -> String {
     admin
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .expect("create database");
+    // LOYALTY_TEST_EXTVERSION creates an older installed version instead of
+    // the default one (to see a test fail on the release before a fix).
+    let version = std::env::var("LOYALTY_TEST_EXTVERSION")
+        .map(|v| format!(" VERSION '{v}'"))
+        .unwrap_or_default();
     connect(name)
-        .batch_execute("CREATE EXTENSION loyalty_ext")
+        .batch_execute(&format!("CREATE EXTENSION loyalty_ext{version}"))
         .expect("create extension");
     name.to_string()
 }
@@ -43,6 +48,21 @@ pub fn shared_db(name: &'static str) -> String {
         created.push(name);
     }
     name.to_string()
+}
+
+/// Creates `role` with exactly the README's application grants: the
+/// application part of the "Roles and GRANTs" block, run as written with
+/// `loyalty_app` renamed.  A test that uses it fails when the README's
+/// grants stop being enough (or start being too much).
+pub fn readme_application_grants(c: &mut Client, role: &str) {
+    // LOYALTY_TEST_README: another release's README (with its grants).
+    let path = std::env::var("LOYALTY_TEST_README").unwrap_or_else(|_| "README.md".into());
+    let readme = std::fs::read_to_string(&path).expect(&path);
+    let roles = &readme[readme.find("## Roles and GRANTs").expect("roles section")..];
+    let block = roles.split("```sql\n").nth(1).expect("the GRANTs block");
+    let app_part = &block[..block.find("-- Auditor").expect("the auditor part")];
+    c.batch_execute(&app_part.replace("loyalty_app", role))
+        .expect("the README's application grants");
 }
 
 /// Runs `body(i, barrier)` on `n` threads at once and returns their
@@ -176,6 +196,8 @@ pub fn restart_server() {
         .args(["-u", "RUST_BACKTRACE", "runuser", "-u", "postgres", "--"])
         .arg("/usr/lib/postgresql/15/bin/pg_ctl")
         .args(["-D", &pgdata, "-w", "-t", "60", "-m", "fast", "restart"])
+        // The same log file: later tests read it (tests/events.rs).
+        .args(["-l", &format!("{pgdata}/../server.log")])
         .stdout(std::process::Stdio::null())
         .status()
         .expect("run pg_ctl");

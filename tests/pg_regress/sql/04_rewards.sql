@@ -103,7 +103,15 @@ SELECT * FROM loyalty.manual_reward('d0000000-0000-0000-0000-000000000002',
 \echo sqlstate :LAST_ERROR_SQLSTATE
 RESET loyalty.session_staff_id;
 
--- Promotions are keyed by the external reward id: redelivery is a replay.
+-- Promotions are registered campaigns (the admin role inserts them): a
+-- reward id, points per credit, a window, credits per player, a budget.
+INSERT INTO loyalty.promotion_campaign
+    (reward_id, points_per_credit, valid_from, valid_to, credits_per_player, budget_points, description)
+VALUES ('promo-xyz-2025', 500, now() - interval '1 day', now() + interval '30 days', 1, 100000, 'autumn mailer'),
+       ('promo-host-1', 50, now() - interval '1 day', now() + interval '30 days', 1, 1000, 'host welcome'),
+       ('promo-twice', 40, now() - interval '1 day', now() + interval '30 days', 2, 100, 'two stamps'),
+       ('promo-ended', 10, now() - interval '30 days', now() - interval '1 day', 1, 1000, 'summer mailer');
+-- A credit is keyed by the external reward id: redelivery is a replay.
 SELECT balance_after, idempotent_replay
   FROM loyalty.apply_promotion('d0000000-0000-0000-0000-000000000003', 'promo-xyz-2025', 500, 'autumn mailer');
 SELECT balance_after, idempotent_replay
@@ -119,6 +127,25 @@ SELECT * FROM loyalty.apply_promotion('d0000000-0000-0000-0000-000000000003', ' 
 SELECT * FROM loyalty.apply_promotion('d0000000-0000-0000-0000-000000000003', 'promo-host-1', 50,
        p_staff_id => '5aff0000-0000-0000-0000-0000000000a1');
 \echo sqlstate :LAST_ERROR_SQLSTATE
+-- An unknown reward id (P0002), another amount than the campaign's (22023),
+-- a campaign outside its window (55000).
+SELECT * FROM loyalty.apply_promotion('d0000000-0000-0000-0000-000000000003', 'any-invented-id', 2000000000);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT * FROM loyalty.apply_promotion('d0000000-0000-0000-0000-000000000004', 'promo-host-1', 5000);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT * FROM loyalty.apply_promotion('d0000000-0000-0000-0000-000000000004', 'promo-ended', 10);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+-- Credits per player: the second credit takes p_sequence 2; a third is 53400.
+SELECT balance_after FROM loyalty.apply_promotion('d0000000-0000-0000-0000-000000000004', 'promo-twice', 40);
+SELECT balance_after FROM loyalty.apply_promotion('d0000000-0000-0000-0000-000000000004', 'promo-twice', 40,
+       p_sequence => 2);
+SELECT * FROM loyalty.apply_promotion('d0000000-0000-0000-0000-000000000004', 'promo-twice', 40,
+       p_sequence => 3);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+-- The budget (100 points, 80 credited) has no room for another 40 (53400).
+SELECT * FROM loyalty.apply_promotion('d0000000-0000-0000-0000-000000000005', 'promo-twice', 40);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT reward_id, credited_points, budget_points, actor_role FROM loyalty.promotion_campaign ORDER BY reward_id;
 
 -- Redemptions: positive points in, never below zero (23514, balance and request in DETAIL).
 SELECT balance_before, balance_after, lifetime_points

@@ -56,7 +56,7 @@ SELECT * FROM loyalty.complete_rating_slip('51100000-0000-0000-0000-000000000002
 \echo sqlstate :LAST_ERROR_SQLSTATE
 SELECT count(*) AS recorded FROM loyalty.rating_slip_accrual WHERE rating_slip_id = '51100000-0000-0000-0000-000000000002';
 -- The tier multiplier is the player's tier before the accrual: a GOLD player earns x1.5.
-SELECT tier_after FROM loyalty.apply_promotion('f0000000-0000-0000-0000-000000000005', 'gold-welcome', 5000, 'status match from a competitor');
+SELECT tier_after FROM loyalty.increment_player_loyalty('f0000000-0000-0000-0000-000000000005', 5000, 'PROMOTION', 'gold-welcome', p_reason => 'status match from a competitor');
 SELECT status, points, balance_after FROM loyalty.complete_rating_slip('51100000-0000-0000-0000-000000000005',
        'f0000000-0000-0000-0000-000000000005', 25, 1800, '{"house_edge": 2, "average_rounds_per_hour": 60}');
 -- Zero points (a slip closed after a minute) completes without a ledger row.

@@ -3,12 +3,12 @@
 SET loyalty.correlation_id = 'regress-audit';
 
 -- A player with some history, one request traced end to end.
-SELECT balance_after FROM loyalty.apply_promotion('ad000000-0000-0000-0000-000000000001', 'audit-promo-1', 300, 'welcome offer');
+SELECT balance_after FROM loyalty.increment_player_loyalty('ad000000-0000-0000-0000-000000000001', 300, 'PROMOTION', 'audit-promo-1', p_reason => 'welcome offer');
 SELECT now() AS before_spend \gset
 SELECT balance_after FROM loyalty.redeem_points('ad000000-0000-0000-0000-000000000001', 120,
        '57aff000-0000-0000-0000-000000000001', 'spa voucher for the player', 'audit-redeem-1',
        p_correlation_id => 'audit-trace-1');
-SELECT balance_after FROM loyalty.apply_promotion('ad000000-0000-0000-0000-000000000001', 'audit-promo-2', 80,
+SELECT balance_after FROM loyalty.increment_player_loyalty('ad000000-0000-0000-0000-000000000001', 80, 'PROMOTION', 'audit-promo-2',
        p_correlation_id => 'audit-trace-1');
 SELECT source, kind, points, balance_before, balance_after, detail
   FROM loyalty.trace('audit-trace-1');
@@ -87,6 +87,19 @@ ALTER TABLE loyalty.loyalty_ledger DROP CONSTRAINT loyalty_ledger_idempotency_ke
 INSERT INTO loyalty.loyalty_ledger (player_id, points_change, transaction_type, idempotency_key, request_fingerprint,
        balance_before, balance_after, tier_before, tier_after, tier_progress_after, lifetime_points_after, correlation_id)
 SELECT 'da000000-0000-0000-0000-000000000009', 5, 'PROMOTION', 'dmg-2', 'x', 0, 5, 'BRONZE', 'BRONZE', 0, 5, 'forged';
+-- 6. a rating slip credited twice (0.1.0 let a direct GAMEPLAY call use any key)
+INSERT INTO loyalty.loyalty_ledger (player_id, points_change, transaction_type, rating_slip_id, idempotency_key,
+       request_fingerprint, balance_before, balance_after, tier_before, tier_after, tier_progress_after,
+       lifetime_points_after, correlation_id)
+SELECT 'da000000-0000-0000-0000-000000000008', 10, 'GAMEPLAY', 'da000000-0000-0000-00a5-000000000001', k, 'x',
+       b, b + 10, 'BRONZE', 'BRONZE', 0, b + 10, 'forged'
+  FROM (VALUES ('slip-copy-1', 0), ('slip-copy-2', 10)) v(k, b);
+INSERT INTO loyalty.player_loyalty (player_id, current_balance, lifetime_points, tier)
+VALUES ('da000000-0000-0000-0000-000000000008', 20, 20, 'BRONZE');
+-- 7. a campaign's counted points edited by hand
+INSERT INTO loyalty.promotion_campaign (reward_id, points_per_credit, valid_from, valid_to, budget_points)
+VALUES ('dmg-campaign', 10, now() - interval '1 day', now() + interval '1 day', 1000);
+UPDATE loyalty.promotion_campaign SET credited_points = 30 WHERE reward_id = 'dmg-campaign';
 SELECT problem, player_id, detail FROM loyalty.drift_check() ORDER BY problem, player_id;
 \c loyalty_regress
 DROP DATABASE loyalty_regress_damage;

@@ -10,7 +10,7 @@ GRANT USAGE ON SCHEMA loyalty TO loyalty_app;
 GRANT EXECUTE ON FUNCTION
     loyalty.increment_player_loyalty(uuid, integer, text, text, text, uuid, uuid, uuid, text),
     loyalty.manual_reward(uuid, uuid, integer, text, integer, text),
-    loyalty.apply_promotion(uuid, text, integer, text, uuid, text),
+    loyalty.apply_promotion(uuid, text, integer, text, uuid, text, integer),
     loyalty.redeem_points(uuid, integer, uuid, text, text, text),
     loyalty.adjust_points(uuid, uuid, integer, text, text, text),
     loyalty.reverse_entry(bigint, uuid, text, text),
@@ -19,11 +19,16 @@ GRANT EXECUTE ON FUNCTION
     loyalty.validate_reward(integer, text, uuid),
     loyalty.rate_limit_status(uuid)
   TO loyalty_app;
+-- A casino floor application closes rating slips: its role may credit
+-- gameplay.  It does not get loyalty:promote; promotions are campaigns.
+INSERT INTO loyalty.role_permission (role_name, capabilities)
+VALUES ('loyalty_app', ARRAY['loyalty:accrue']);
 
--- Auditor: reads everything, runs the audit functions, writes nothing.
+-- Auditor: reads everything but the trusted keys, runs the audit functions, writes nothing.
 CREATE ROLE loyalty_auditor NOLOGIN;
 GRANT USAGE ON SCHEMA loyalty TO loyalty_auditor;
 GRANT SELECT ON ALL TABLES IN SCHEMA loyalty TO loyalty_auditor;
+REVOKE SELECT ON loyalty.trusted_key FROM loyalty_auditor;
 GRANT EXECUTE ON FUNCTION
     loyalty.trace(text),
     loyalty.player_statement(uuid, timestamptz, timestamptz, bigint, integer),
@@ -32,15 +37,31 @@ GRANT EXECUTE ON FUNCTION
     loyalty.rate_limit_status(uuid)
   TO loyalty_auditor;
 
--- Admin: everything the auditor has, plus capabilities, tiers, reconcile and recovery.
+-- Admin: everything the auditor has, plus staff and role capabilities,
+-- tiers, campaigns, reconcile and recovery.
 CREATE ROLE loyalty_admin NOLOGIN;
 GRANT loyalty_auditor TO loyalty_admin;
-GRANT INSERT, UPDATE, DELETE ON loyalty.staff_permission, loyalty.tier TO loyalty_admin;
+GRANT INSERT, UPDATE, DELETE ON loyalty.staff_permission, loyalty.role_permission, loyalty.tier
+  TO loyalty_admin;
+GRANT INSERT (reward_id, points_per_credit, valid_from, valid_to, credits_per_player, budget_points, description),
+      UPDATE (valid_to, budget_points, description)
+   ON loyalty.promotion_campaign TO loyalty_admin;
 GRANT EXECUTE ON FUNCTION
     loyalty.reconcile_player(uuid, uuid, text),
     loyalty.recover_rating_slip(uuid, text),
-    loyalty.recover_pending(integer)
+    loyalty.recover_pending(integer),
+    loyalty.resolve_accrual(uuid, uuid, text, text, text)
   TO loyalty_admin;
+
+-- Staff capabilities, as the README shows them.
+INSERT INTO loyalty.staff_permission (staff_id, capabilities) VALUES
+    ('0f000000-0000-0000-0000-00000000ca5e', ARRAY['loyalty:redeem']),
+    ('0f000000-0000-0000-0000-0000000005ef', ARRAY['loyalty:award', 'loyalty:adjust', 'loyalty:recover']);
+
+-- Campaigns the application credits (the admin registers them).
+INSERT INTO loyalty.promotion_campaign (reward_id, points_per_credit, valid_from, valid_to, budget_points)
+SELECT r, p, now() - interval '1 hour', now() + interval '1 day', 10000
+  FROM (VALUES ('sec-promo-1', 100), ('sec-promo-2', 100), ('sec-promo-3', 100), ('sec-promo-4', 25)) v(r, p);
 
 -- The application role can call the write path ...
 SET ROLE loyalty_app;
@@ -86,7 +107,20 @@ DELETE FROM loyalty.loyalty_ledger;
 \echo sqlstate :LAST_ERROR_SQLSTATE
 SELECT * FROM loyalty.apply_promotion('5ec00000-0000-0000-0000-000000000001', 'sec-promo-3', 100);
 \echo sqlstate :LAST_ERROR_SQLSTATE
+-- It registers campaigns, and cannot forge what one has credited or who made it.
+INSERT INTO loyalty.promotion_campaign (reward_id, points_per_credit, valid_from, valid_to, budget_points)
+VALUES ('sec-admin-campaign', 10, now(), now() + interval '1 day', 100);
+UPDATE loyalty.promotion_campaign SET credited_points = 0 WHERE reward_id = 'sec-admin-campaign';
+\echo sqlstate :LAST_ERROR_SQLSTATE
+UPDATE loyalty.promotion_campaign SET actor_role = 'someone_else' WHERE reward_id = 'sec-admin-campaign';
+\echo sqlstate :LAST_ERROR_SQLSTATE
+-- Nobody but the owner reads or adds trusted keys.
+SELECT count(*) FROM loyalty.trusted_key;
+\echo sqlstate :LAST_ERROR_SQLSTATE
+INSERT INTO loyalty.trusted_key (kid, algorithm, key) VALUES ('admin-key', 'HS256', 'admin secret');
+\echo sqlstate :LAST_ERROR_SQLSTATE
 RESET ROLE;
+SELECT reward_id, actor_role FROM loyalty.promotion_campaign WHERE reward_id = 'sec-admin-campaign';
 
 -- A hostile user with the application role shadows names in their own
 -- schema: a table named like the ledger, a now() from the past, an "="

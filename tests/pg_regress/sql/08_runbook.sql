@@ -6,7 +6,7 @@
 -- ### Points missing after a slip closed
 -- Setup: a slip closes while another session holds the player's row.
 SET loyalty.correlation_id = 'req-7f3a';
-SELECT balance_after FROM loyalty.apply_promotion('11111111-1111-1111-1111-111111111111', 'runbook-welcome', 400, 'welcome offer');
+SELECT balance_after FROM loyalty.increment_player_loyalty('11111111-1111-1111-1111-111111111111', 400, 'PROMOTION', 'runbook-welcome', p_reason => 'welcome offer');
 CREATE EXTENSION IF NOT EXISTS dblink;
 SELECT dblink_connect('blocker', format('host=127.0.0.1 port=%s dbname=%s user=postgres',
                                         current_setting('port'), current_database()));
@@ -66,20 +66,80 @@ SELECT balance_before, balance_after, idempotent_replay
   FROM loyalty.reverse_entry(:duplicate_id, '57aff000-0000-0000-0000-000000000001',
                              'duplicate birthday reward, confirmed with the host');
 
--- ### A staff member issuing too many rewards
--- Where they stand in the current rate window
-SELECT remaining, used, rate_limit, window_seconds
-  FROM loyalty.rate_limit_status('5aff0000-0000-0000-0000-0000000000a1');
--- What they granted in the last day, per player
-SELECT player_id, count(*) AS rewards, sum(points_change) AS points
+-- ### A staff member is suspected of abusing rewards
+-- Setup: a host with award and adjust rewards guests as the floor
+-- application's login role and, with a staff token, as another role; and
+-- adjusts a balance.
+INSERT INTO loyalty.staff_permission (staff_id, capabilities)
+VALUES ('57aff000-0000-0000-0000-000000000009', ARRAY['loyalty:award', 'loyalty:adjust']);
+CREATE ROLE runbook_floor LOGIN;
+GRANT USAGE ON SCHEMA loyalty TO runbook_floor;
+GRANT EXECUTE ON FUNCTION loyalty.manual_reward(uuid, uuid, integer, text, integer, text) TO runbook_floor;
+SET SESSION AUTHORIZATION runbook_floor;
+SELECT balance_after FROM loyalty.manual_reward('11111111-1111-1111-1111-111111111111',
+       '57aff000-0000-0000-0000-000000000009', 900, 'courtesy for a friend of the host');
+RESET SESSION AUTHORIZATION;
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
+INSERT INTO loyalty.trusted_key (kid, algorithm, key) VALUES ('runbook-hs', 'HS256', 'runbook shared secret');
+SELECT h || '.' || rtrim(translate(encode(hmac(h, 'runbook shared secret', 'sha256'), 'base64'), E'+/\n', '-_'), '=') AS token
+  FROM (SELECT rtrim(translate(encode(convert_to('{"alg":"HS256","kid":"runbook-hs"}', 'UTF8'), 'base64'), E'+/\n', '-_'), '=') || '.' ||
+               rtrim(translate(encode(convert_to(json_build_object('sub', '57aff000-0000-0000-0000-000000000009',
+                     'exp', extract(epoch FROM now())::bigint + 300)::text, 'UTF8'), 'base64'), E'+/\n', '-_'), '=') AS h) t \gset
+BEGIN;
+SELECT count(*) AS token_set FROM set_config('loyalty.staff_token', :'token', true);
+SELECT balance_after FROM loyalty.manual_reward('11111111-1111-1111-1111-111111111111',
+       NULL, 800, 'another courtesy, same friend');
+SELECT balance_after FROM loyalty.adjust_points('11111111-1111-1111-1111-111111111111',
+       NULL, 500, 'correction nobody asked for', 'runbook-adjust-1');
+SELECT changed FROM loyalty.reconcile_player('11111111-1111-1111-1111-111111111111',
+       NULL, 'checking the balance after my corrections');
+COMMIT;
+-- 1. Everything they did, whichever login role they used and whether a staff
+--    token, the session's binding or the call itself named them: every row
+--    records the proven staff member and the login role (actor_role).
+SELECT id, transaction_type, player_id, points_change, actor_role, reason, correlation_id
   FROM loyalty.loyalty_ledger
- WHERE staff_id = '5aff0000-0000-0000-0000-0000000000a1' AND transaction_type = 'MANUAL_BONUS'
-   AND created_at > now() - interval '1 day'
- GROUP BY player_id ORDER BY points DESC;
--- Stop them: remove the capability (their next call fails with 42501)
-UPDATE loyalty.staff_permission
-   SET capabilities = array_remove(capabilities, 'loyalty:award')
- WHERE staff_id = '5aff0000-0000-0000-0000-0000000000a1';
+ WHERE staff_id = '57aff000-0000-0000-0000-000000000009'
+ ORDER BY id;
+-- 2. Per type and login role
+SELECT transaction_type, actor_role, count(*) AS entries, sum(points_change) AS points
+  FROM loyalty.loyalty_ledger
+ WHERE staff_id = '57aff000-0000-0000-0000-000000000009'
+ GROUP BY transaction_type, actor_role ORDER BY transaction_type, actor_role;
+-- 3. The players they credited most
+SELECT player_id, count(*) AS credits, sum(points_change) AS points
+  FROM loyalty.loyalty_ledger
+ WHERE staff_id = '57aff000-0000-0000-0000-000000000009' AND points_change > 0
+ GROUP BY player_id ORDER BY points DESC LIMIT 20;
+-- 4. Their other acts, oldest first: reconciliations and resolved accruals
+SELECT act, subject, actor_role, reason, correlation_id
+  FROM (SELECT 'reconciliation' AS act, player_id::text AS subject, actor_role, reason, correlation_id, created_at
+          FROM loyalty.reconciliation WHERE staff_id = '57aff000-0000-0000-0000-000000000009'
+        UNION ALL
+        SELECT 'accrual ' || action, rating_slip_id::text, actor_role, reason, correlation_id, created_at
+          FROM loyalty.accrual_resolution WHERE staff_id = '57aff000-0000-0000-0000-000000000009') acts
+ ORDER BY created_at;
+-- 5. Their recent changes per velocity window (manual_reward, adjustment, redemption)
+SELECT kind, cardinality(event_at) AS recent_changes,
+       (SELECT coalesce(sum(p), 0) FROM unnest(event_points) AS p) AS recent_points
+  FROM loyalty.velocity_usage
+ WHERE scope = 'staff' AND actor = '57aff000-0000-0000-0000-000000000009'
+ ORDER BY kind;
+-- 6. Stop them: no capability left, so their next call fails with 42501,
+--    with a token or without
+DELETE FROM loyalty.staff_permission WHERE staff_id = '57aff000-0000-0000-0000-000000000009';
+-- 7. Cancel an abusive credit with a compensating row (it stays in their history)
+SELECT balance_before, balance_after
+  FROM loyalty.reverse_entry((SELECT max(id) FROM loyalty.loyalty_ledger
+                               WHERE staff_id = '57aff000-0000-0000-0000-000000000009'
+                                 AND transaction_type = 'MANUAL_BONUS'),
+                             '57aff000-0000-0000-0000-000000000001',
+                             'reward without a guest present, per surveillance');
+REVOKE ALL ON SCHEMA loyalty FROM runbook_floor;
+REVOKE ALL ON FUNCTION loyalty.manual_reward(uuid, uuid, integer, text, integer, text) FROM runbook_floor;
+DROP ROLE runbook_floor;
+DELETE FROM loyalty.trusted_key WHERE kid = 'runbook-hs';
+DROP EXTENSION pgcrypto;
 
 -- ### Balance drift found
 -- Setup: someone "fixed" the balance by hand, outside the extension.

@@ -69,3 +69,26 @@ SELECT loyalty.gaming_day(NULL);
 SELECT count(*) - :ledger_rows_before AS new_ledger_rows FROM loyalty.loyalty_ledger;
 SELECT count(*) - :slips_before AS new_slips FROM loyalty.rating_slip_accrual;
 SELECT * FROM loyalty.drift_check();
+
+-- JSON nested deeper than the parser's limit is a bad argument (22023) with
+-- the correlation id, not an internal error.
+SELECT loyalty.idempotency_key(('{"a":' || repeat('[', 200) || '1' || repeat(']', 200) || '}')::jsonb);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT * FROM loyalty.complete_rating_slip('5100f000-0000-0000-0000-000000000002', 'b0000000-0000-0000-0000-0000000000f1',
+       25, 3600, ('{"house_edge": 2, "average_rounds_per_hour": 60, "x": ' || repeat('[', 200) || '1'
+                  || repeat(']', 200) || '}')::jsonb);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+-- A reason of zero-width characters says nothing (22023); bidirectional
+-- controls, which reorder what a log or a screen shows, are refused.
+SELECT * FROM loyalty.manual_reward('b0000000-0000-0000-0000-0000000000f1', '57aff000-0000-0000-0000-000000000001',
+       10, repeat(E'\u200B', 20));
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT * FROM loyalty.manual_reward('b0000000-0000-0000-0000-0000000000f1', '57aff000-0000-0000-0000-000000000001',
+       10, E'refund for \u202Edlrow olleh');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+-- Caller text in DETAIL is quoted: a key cannot forge existing_ledger_id.
+SELECT count(*) FROM loyalty.increment_player_loyalty('b0000000-0000-0000-0000-0000000000f2', 5, 'PROMOTION',
+       'forge, existing_ledger_id=999');
+SELECT * FROM loyalty.increment_player_loyalty('b0000000-0000-0000-0000-0000000000f2', 6, 'PROMOTION',
+       'forge, existing_ledger_id=999');
+SELECT * FROM loyalty.drift_check();

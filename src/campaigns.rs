@@ -1,0 +1,164 @@
+//! Promotions are registered campaigns (SPEC section 10):
+//! `loyalty.apply_promotion` credits a player only for a campaign of
+//! `loyalty.promotion_campaign` that is current and has budget left, at the
+//! campaign's points, at most its credits-per-player times.
+//!
+//! The campaign's row is locked (`FOR UPDATE`) and its `credited_points`
+//! updated by every credit, after the idempotency-key lookup (a redelivered
+//! reward is a replay whatever the campaign's state now): the budget is
+//! exact under concurrency at every isolation level, as a velocity limit is
+//! (`crate::velocity`).  Each credit's ledger row names the campaign and its
+//! credit number, unique per player in the ledger's index.
+
+use crate::domain::error::LoyaltyError;
+use crate::domain::keys;
+use crate::domain::request::{Route, TxType};
+use crate::domain::text::{check_text, MAX_KEY_CHARS};
+use crate::guard;
+use crate::ledger::{self, ChangeArgs};
+use crate::plans::{self, required, Stmt};
+use pgrx::pg_sys::PgBuiltInOids as O;
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+
+type Uuid = pgrx::Uuid;
+
+/// A credit of a campaign, as `apply_promotion` asks for it.
+#[derive(Debug, Clone)]
+pub struct Credit {
+    pub reward_id: String,
+    /// 1 for a player's first credit of the campaign, 2 for the second, …
+    pub sequence: i32,
+}
+
+#[pg_extern(security_definer, volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+/// A PROMOTION credit of a registered, current campaign: a second delivery of the same reward is a replay.
+fn apply_promotion(
+    p_player_id: Option<Uuid>,
+    p_reward_id: Option<&str>,
+    p_points: Option<i32>,
+    p_reason: default!(Option<&str>, "NULL"),
+    p_staff_id: default!(Option<Uuid>, "NULL"),
+    p_correlation_id: default!(Option<&str>, "NULL"),
+    p_sequence: default!(Option<i32>, 1),
+) -> pgrx::composite_type!('static, "change_result") {
+    guard::sql_call(p_correlation_id, |corr| {
+        let reward_id = p_reward_id
+            .filter(|r| !r.trim().is_empty())
+            .ok_or_else(|| LoyaltyError::invalid("p_reward_id must not be null or blank"))?;
+        check_text("p_reward_id", reward_id, MAX_KEY_CHARS)?;
+        let sequence = keys::check_sequence(p_sequence)?;
+        let key = p_player_id
+            .map(|p| keys::campaign_credit_key(&p.to_string(), reward_id, sequence))
+            .or_else(|| Some(ledger::PENDING_KEY.into()));
+        let mut args = ChangeArgs::typed(
+            TxType::Promotion,
+            p_player_id,
+            p_points,
+            key,
+            p_reason,
+            p_staff_id,
+        );
+        args.route = Route::Campaign;
+        args.campaign = Some(Credit {
+            reward_id: reward_id.to_string(),
+            sequence,
+        });
+        ledger::change(&args, corr)
+    })
+    .into_tuple()
+}
+
+/// Admits a credit of `points` to a player: the campaign exists (P0002), is
+/// current (55000), pays exactly `points` (22023), allows this credit number
+/// per player and has budget left (53400).  Locks the campaign's row and
+/// counts the points against its budget; returns the campaign's id.
+pub fn admit(
+    client: &mut SpiClient<'_>,
+    credit: &Credit,
+    points: i32,
+) -> Result<i64, LoyaltyError> {
+    let rows = plans::run(client, &LOCK, &[credit.reward_id.as_str().into()])?;
+    if rows.is_empty() {
+        return Err(LoyaltyError::NotFound {
+            message: format!(
+                "no registered campaign for reward \"{}\"",
+                crate::domain::text::printable(&credit.reward_id)
+            ),
+            context: vec![("reward_id", credit.reward_id.clone())],
+        });
+    }
+    let r = rows.first();
+    let id: i64 = required(r.get(1)?, "id")?;
+    let per_credit: i32 = required(r.get(2)?, "points_per_credit")?;
+    let current: bool = required(r.get(3)?, "current")?;
+    let per_player: i32 = required(r.get(4)?, "credits_per_player")?;
+    let budget: i64 = required(r.get(5)?, "budget_points")?;
+    let credited: i64 = required(r.get(6)?, "credited_points")?;
+    let context = |extra: Vec<(&'static str, String)>| {
+        let mut c = vec![("reward_id", credit.reward_id.clone())];
+        c.extend(extra);
+        c
+    };
+    if !current {
+        return Err(LoyaltyError::InvalidState {
+            message: format!("campaign {} is not running now", credit.reward_id),
+            context: context(vec![]),
+        });
+    }
+    if points != per_credit {
+        return Err(LoyaltyError::invalid_with(
+            format!(
+                "campaign {} credits {per_credit} points, not {points}",
+                credit.reward_id
+            ),
+            context(vec![
+                ("points_per_credit", per_credit.to_string()),
+                ("points", points.to_string()),
+            ]),
+        ));
+    }
+    if credit.sequence > per_player {
+        return Err(LoyaltyError::Exhausted {
+            message: format!(
+                "campaign {} credits a player at most {per_player} times",
+                credit.reward_id
+            ),
+            context: context(vec![
+                ("credits_per_player", per_player.to_string()),
+                ("sequence", credit.sequence.to_string()),
+            ]),
+        });
+    }
+    if credited + points as i64 > budget {
+        return Err(LoyaltyError::Exhausted {
+            message: format!("campaign {} has no budget left", credit.reward_id),
+            context: context(vec![
+                ("budget_points", budget.to_string()),
+                ("credited_points", credited.to_string()),
+                ("points", points.to_string()),
+            ]),
+        });
+    }
+    plans::run(client, &COUNT, &[id.into(), (points as i64).into()])?;
+    Ok(id)
+}
+
+/// The campaign, locked; `current` when the transaction's start lies in its
+/// window.
+static LOCK: Stmt = Stmt {
+    args: &[O::TEXTOID],
+    sql: "\
+SELECT id, points_per_credit, now() >= valid_from AND now() < valid_to,
+       credits_per_player, budget_points, credited_points
+  FROM loyalty.promotion_campaign
+ WHERE reward_id = $1
+   FOR UPDATE",
+};
+
+static COUNT: Stmt = Stmt {
+    args: &[O::INT8OID, O::INT8OID],
+    sql:
+        "UPDATE loyalty.promotion_campaign SET credited_points = credited_points + $2 WHERE id = $1",
+};

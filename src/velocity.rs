@@ -1,0 +1,230 @@
+//! Velocity limits in the database (SPEC section 5; the rule is
+//! `domain::velocity`) and `loyalty.rate_limit_status`.
+//!
+//! Each (scope, actor, kind) has one row in `loyalty.velocity_usage` holding
+//! its changes inside the window.  A counted change locks that row
+//! (`FOR UPDATE`), admits itself, and writes the row back, in the caller's
+//! transaction, after the idempotency-key lookup (a replay uses no quota):
+//! - READ COMMITTED: concurrent changes queue on the row lock and each
+//!   reads the row as the one before it left it, so the limit is exact;
+//! - REPEATABLE READ / SERIALIZABLE: a change whose snapshot predates
+//!   another change's update of the row fails to lock it with 40001
+//!   (serialization failure, retryable) instead of counting from stale data.
+//!
+//! Shared by every connection, kept across restarts, with no shared memory
+//! and no preload library.
+
+use crate::authorize::Caller;
+use crate::domain::error::LoyaltyError;
+use crate::domain::velocity::{self, Event, Limit, Scope, Usage, VelocityKind};
+use crate::events;
+use crate::guard;
+use crate::gucs;
+use crate::plans::{self, Stmt};
+use pgrx::pg_sys;
+use pgrx::pg_sys::PgBuiltInOids as O;
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+
+/// Counts one change of `points` (absolute) of `kind` against the staff
+/// member who acts and against the calling login role: both must admit it,
+/// or the call fails with 53400.
+pub fn consume(
+    client: &mut SpiClient<'_>,
+    caller: &Caller,
+    kind: VelocityKind,
+    points: i64,
+    corr: &str,
+) -> Result<(), LoyaltyError> {
+    if let Some(staff) = caller.staff.as_deref() {
+        consume_one(client, Scope::Staff, staff, kind, points, corr)?;
+    }
+    consume_one(client, Scope::Role, &caller.role, kind, points, corr)
+}
+
+fn consume_one(
+    client: &mut SpiClient<'_>,
+    scope: Scope,
+    actor: &str,
+    kind: VelocityKind,
+    points: i64,
+    corr: &str,
+) -> Result<(), LoyaltyError> {
+    let key = || -> Vec<pgrx::datum::DatumWithOid<'static>> {
+        vec![
+            scope.as_str().into(),
+            actor.to_string().into(),
+            kind.as_str().into(),
+        ]
+    };
+    let mut rows = plans::run(client, &LOCK, &key())?;
+    if rows.is_empty() {
+        // A first change: make the row; a concurrent first change makes
+        // this wait for its commit (and, under REPEATABLE READ, fail 40001).
+        plans::run(client, &CREATE, &key())?;
+        rows = plans::run(client, &LOCK, &key())?;
+    }
+    let events = decode(rows)?;
+    let limit = gucs::velocity_limit(kind, scope);
+    let kept =
+        velocity::admit(kind, scope, actor, &events, now(), &limit, points).inspect_err(|e| {
+            events::emit(
+                "rate_limit_hit",
+                corr,
+                &[
+                    ("kind", kind.as_str().to_string()),
+                    (scope.detail_key(), actor.to_string()),
+                    ("error", e.to_string()),
+                ],
+            )
+        })?;
+    let (at, points): (Vec<TimestampWithTimeZone>, Vec<i64>) = kept
+        .iter()
+        .map(|e| {
+            (
+                TimestampWithTimeZone::try_from(e.at)
+                    .unwrap_or_else(|_| TimestampWithTimeZone::positive_infinity()),
+                e.points,
+            )
+        })
+        .unzip();
+    let mut args = key();
+    args.push(at.into());
+    args.push(points.into());
+    plans::run(client, &SAVE, &args)?;
+    Ok(())
+}
+
+/// What an actor has used of a limit, without locking or counting.
+pub fn usage(
+    client: &mut SpiClient<'_>,
+    scope: Scope,
+    actor: &str,
+    kind: VelocityKind,
+) -> Result<(Usage, Limit), LoyaltyError> {
+    let rows = plans::run(
+        client,
+        &READ,
+        &[scope.as_str().into(), actor.into(), kind.as_str().into()],
+    )?;
+    let limit = gucs::velocity_limit(kind, scope);
+    Ok((velocity::usage(&decode(rows)?, now(), &limit), limit))
+}
+
+/// Checks that one more change would be admitted, counting nothing
+/// (`validate_reward`).
+pub fn check(
+    client: &mut SpiClient<'_>,
+    caller: &Caller,
+    kind: VelocityKind,
+    points: i64,
+) -> Result<(), LoyaltyError> {
+    let mut actors = vec![(Scope::Role, caller.role.as_str())];
+    if let Some(staff) = caller.staff.as_deref() {
+        actors.insert(0, (Scope::Staff, staff));
+    }
+    for (scope, actor) in actors {
+        let rows = plans::run(
+            client,
+            &READ,
+            &[scope.as_str().into(), actor.into(), kind.as_str().into()],
+        )?;
+        let limit = gucs::velocity_limit(kind, scope);
+        velocity::admit(kind, scope, actor, &decode(rows)?, now(), &limit, points)?;
+    }
+    Ok(())
+}
+
+/// The transaction's start on PostgreSQL's clock (microseconds since 2000):
+/// the window ends there, as `now()` does.
+fn now() -> i64 {
+    // SAFETY: a plain read of the transaction's start time.
+    unsafe { pg_sys::GetCurrentTransactionStartTimestamp() }
+}
+
+fn decode(rows: pgrx::spi::SpiTupleTable<'_>) -> Result<Vec<Event>, LoyaltyError> {
+    if rows.is_empty() {
+        return Ok(vec![]);
+    }
+    let r = rows.first();
+    let at: Vec<TimestampWithTimeZone> = r.get(1)?.unwrap_or_default();
+    let points: Vec<i64> = r.get(2)?.unwrap_or_default();
+    Ok(at
+        .into_iter()
+        .zip(points)
+        .map(|(at, points)| Event {
+            at: at.into(),
+            points,
+        })
+        .collect())
+}
+
+static LOCK: Stmt = Stmt {
+    args: &[O::TEXTOID, O::TEXTOID, O::TEXTOID],
+    sql: "\
+SELECT event_at, event_points FROM loyalty.velocity_usage
+ WHERE scope = $1 AND actor = $2 AND kind = $3
+   FOR UPDATE",
+};
+
+static READ: Stmt = Stmt {
+    args: &[O::TEXTOID, O::TEXTOID, O::TEXTOID],
+    sql: "\
+SELECT event_at, event_points FROM loyalty.velocity_usage
+ WHERE scope = $1 AND actor = $2 AND kind = $3",
+};
+
+static CREATE: Stmt = Stmt {
+    args: &[O::TEXTOID, O::TEXTOID, O::TEXTOID],
+    sql: "\
+INSERT INTO loyalty.velocity_usage (scope, actor, kind) VALUES ($1, $2, $3)
+    ON CONFLICT DO NOTHING",
+};
+
+static SAVE: Stmt = Stmt {
+    args: &[
+        O::TEXTOID,
+        O::TEXTOID,
+        O::TEXTOID,
+        O::TIMESTAMPTZARRAYOID,
+        O::INT8ARRAYOID,
+    ],
+    sql: "\
+UPDATE loyalty.velocity_usage SET event_at = $4, event_points = $5
+ WHERE scope = $1 AND actor = $2 AND kind = $3",
+};
+
+#[pg_extern(security_definer, stable, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+/// How many manual rewards a staff member has left in the current window, and when the oldest counted one expires.
+#[allow(clippy::type_complexity)]
+fn rate_limit_status(
+    p_staff_id: Option<pgrx::Uuid>,
+) -> TableIterator<
+    'static,
+    (
+        name!(remaining, i32),
+        name!(reset_at, Option<TimestampWithTimeZone>),
+        name!(used, i32),
+        name!(rate_limit, i32),
+        name!(window_seconds, i32),
+    ),
+> {
+    let row = guard::sql_call(None, |_| {
+        let staff = p_staff_id
+            .ok_or_else(|| LoyaltyError::invalid("p_staff_id must not be null"))?
+            .to_string();
+        let (used, limit) = Spi::connect_mut(|client| {
+            usage(client, Scope::Staff, &staff, VelocityKind::ManualReward)
+        })?;
+        Ok((
+            (limit.max_count - used.count).max(0) as i32,
+            used.reset_at
+                .and_then(|at| TimestampWithTimeZone::try_from(at).ok()),
+            used.count as i32,
+            limit.max_count as i32,
+            (limit.window_us / 1_000_000) as i32,
+        ))
+    });
+    TableIterator::once(row)
+}
