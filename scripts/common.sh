@@ -15,7 +15,7 @@ log() { printf '\n==> %s\n' "$*"; }
 
 ensure_packages() {
     local wanted=(postgresql-15 postgresql-contrib postgresql-server-dev-15 postgresql-15-cron
-                  libclang-dev clang sudo)
+                  libclang-dev clang sudo pgbouncer)
     local missing=()
     for p in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -132,6 +132,52 @@ stop_cluster() {
     local dir="$LOYALTY_BASE/$1"
     if [ -f "$dir/data/postmaster.pid" ]; then
         runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+    fi
+}
+
+# start_pgbouncer NAME PORT PG_PORT USERS...: a PgBouncer in transaction
+# pooling mode on 127.0.0.1:PORT in front of the cluster on PG_PORT, trust
+# auth for the listed users, two server connections per database and user
+# (so that clients share them), running as postgres.  The Debian package's
+# own service is not used.
+start_pgbouncer() {
+    local name=$1 port=$2 pg_port=$3; shift 3
+    local dir="$LOYALTY_BASE/$name" u
+    stop_pgbouncer "$name"
+    rm -rf "$dir" && mkdir -p "$dir"
+    : >"$dir/userlist.txt"
+    for u in "$@"; do printf '"%s" ""\n' "$u" >>"$dir/userlist.txt"; done
+    cat >"$dir/pgbouncer.ini" <<INI
+[databases]
+* = host=127.0.0.1 port=$pg_port
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $port
+unix_socket_dir = $dir
+auth_type = trust
+auth_file = $dir/userlist.txt
+pool_mode = transaction
+default_pool_size = 2
+max_client_conn = 200
+admin_users = postgres
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+INI
+    chown -R postgres:postgres "$dir"
+    runuser -u postgres -- /usr/sbin/pgbouncer -d -q "$dir/pgbouncer.ini"
+    for _ in $(seq 50); do
+        "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$port" && break
+        sleep 0.1
+    done
+    echo "pgbouncer '$name' up on 127.0.0.1:$port (transaction mode, log $dir/pgbouncer.log)"
+}
+
+stop_pgbouncer() {
+    local pidfile="$LOYALTY_BASE/$1/pgbouncer.pid"
+    if [ -f "$pidfile" ]; then
+        kill "$(cat "$pidfile")" 2>/dev/null || true
+        for _ in $(seq 50); do [ -f "$pidfile" ] || break; sleep 0.1; done
     fi
 }
 

@@ -38,7 +38,9 @@ fi
 
 log "starting a throwaway test cluster"
 start_cluster test "$PORT"
-trap 'stop_cluster test' EXIT
+BOUNCER_PORT="${LOYALTY_TEST_PGBOUNCER_PORT:-55435}"
+start_pgbouncer bouncer "$BOUNCER_PORT" "$PORT" postgres loyalty_pooled_app
+trap 'stop_pgbouncer bouncer; stop_cluster test' EXIT
 
 # suite NAME RUNNER DIR INPUTS EXT DB: run pg_regress or pg_isolation_regress
 # over DIR/INPUTS/*.EXT against the test cluster; a test without an
@@ -73,8 +75,26 @@ suite isolation "$PGXS_TEST/isolation/pg_isolation_regress" "$ROOT/tests/isolati
 log "layer 3: integration tests over real connections"
 if ! (cd "$ROOT" && LOYALTY_TEST_PG="host=127.0.0.1 port=$PORT user=postgres" \
         LOYALTY_TEST_PGDATA="$LOYALTY_BASE/test/data" \
+        LOYALTY_TEST_PGBOUNCER="host=127.0.0.1 port=$BOUNCER_PORT" \
         cargo test --no-fail-fast --test '*' -- --test-threads=1 --nocapture); then
     failed+=("integration")
+fi
+
+# The attack layer can fail: against the first release (0.1.0, installed by
+# the package beside the current version, with the grants its README gave)
+# every attack must still succeed, so every attack test must fail.
+log "layer 3b: the attack layer against 0.1.0 (every attack test must fail there)"
+first_release=$(released_versions | head -1)
+git -C "$ROOT" show "$(released_commit "$first_release"):README.md" >"$LOYALTY_BASE/README-$first_release.md"
+attack_out=$(cd "$ROOT" && LOYALTY_TEST_PG="host=127.0.0.1 port=$PORT user=postgres" \
+        LOYALTY_TEST_PGDATA="$LOYALTY_BASE/test/data" LOYALTY_TEST_EXTVERSION="$first_release" \
+        LOYALTY_TEST_README="$LOYALTY_BASE/README-$first_release.md" \
+        cargo test --test attacks -- --test-threads=1 2>&1)
+attacks=$(grep -B1 '^fn ' "$ROOT/tests/attacks.rs" | grep -c '#\[test\]')
+echo "$attack_out" | grep -E '^test .* (ok|FAILED)$'
+if ! echo "$attack_out" | grep -q "test result: FAILED. 0 passed; $attacks failed"; then
+    echo "an attack test passed against $first_release: it proves nothing" >&2
+    failed+=("attacks against $first_release")
 fi
 
 if [ ${#failed[@]} -gt 0 ]; then

@@ -41,6 +41,11 @@ fn every_runbook_block_is_run_by_pg_regress() {
 }
 
 #[test]
+fn the_upgrade_steps_are_the_tested_steps() {
+    assert_blocks_in("Upgrading", "tests/upgrade/after.sql");
+}
+
+#[test]
 fn the_documented_grants_are_the_tested_grants() {
     assert_blocks_in("Roles and GRANTs", "tests/pg_regress/sql/07_security.sql");
 }
