@@ -89,9 +89,9 @@ git -C "$ROOT" show "$(released_commit "$first_release"):README.md" >"$LOYALTY_B
 attack_out=$(cd "$ROOT" && LOYALTY_TEST_PG="host=127.0.0.1 port=$PORT user=postgres" \
         LOYALTY_TEST_PGDATA="$LOYALTY_BASE/test/data" LOYALTY_TEST_EXTVERSION="$first_release" \
         LOYALTY_TEST_README="$LOYALTY_BASE/README-$first_release.md" \
-        cargo test --test attacks -- --test-threads=1 2>&1)
+        cargo test --test attacks -- --test-threads=1 2>&1) || true
 attacks=$(grep -B1 '^fn ' "$ROOT/tests/attacks.rs" | grep -c '#\[test\]')
-echo "$attack_out" | grep -E '^test .* (ok|FAILED)$'
+echo "$attack_out" | grep -E '^test .* (ok|FAILED)$' || true
 if ! echo "$attack_out" | grep -q "test result: FAILED. 0 passed; $attacks failed"; then
     echo "an attack test passed against $first_release: it proves nothing" >&2
     failed+=("attacks against $first_release")
