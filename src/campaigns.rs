@@ -17,6 +17,7 @@ use crate::domain::text::{check_text, MAX_KEY_CHARS};
 use crate::guard;
 use crate::ledger::{self, ChangeArgs};
 use crate::plans::{self, required, Stmt};
+use pgrx::pg_sys;
 use pgrx::pg_sys::PgBuiltInOids as O;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -70,6 +71,11 @@ fn apply_promotion(
     .into_tuple()
 }
 
+/// Locks the campaign's row, checking nothing (see `velocity::lock`).
+pub fn lock(client: &mut SpiClient<'_>, credit: &Credit) -> Result<(), LoyaltyError> {
+    plans::run(client, &LOCK, &[credit.reward_id.as_str().into()]).map(|_| ())
+}
+
 /// Admits a credit of `points` to a player: the campaign exists (P0002), is
 /// current (55000), pays exactly `points` (22023), allows this credit number
 /// per player and has budget left (53400).  Locks the campaign's row and
@@ -92,10 +98,17 @@ pub fn admit(
     let r = rows.first();
     let id: i64 = required(r.get(1)?, "id")?;
     let per_credit: i32 = required(r.get(2)?, "points_per_credit")?;
-    let current: bool = required(r.get(3)?, "current")?;
-    let per_player: i32 = required(r.get(4)?, "credits_per_player")?;
-    let budget: i64 = required(r.get(5)?, "budget_points")?;
-    let credited: i64 = required(r.get(6)?, "credited_points")?;
+    let from: TimestampWithTimeZone = required(r.get(3)?, "valid_from")?;
+    let to: TimestampWithTimeZone = required(r.get(4)?, "valid_to")?;
+    let per_player: i32 = required(r.get(5)?, "credits_per_player")?;
+    let budget: i64 = required(r.get(6)?, "budget_points")?;
+    let credited: i64 = required(r.get(7)?, "credited_points")?;
+    // The window holds at this moment, once the row is locked: not at the
+    // transaction's start, so a transaction opened before the campaign
+    // closed cannot credit it after.
+    // SAFETY: a plain read of the system clock.
+    let at = unsafe { pg_sys::GetCurrentTimestamp() };
+    let current = i64::from(from) <= at && at < i64::from(to);
     let context = |extra: Vec<(&'static str, String)>| {
         let mut c = vec![("reward_id", credit.reward_id.clone())];
         c.extend(extra);
@@ -145,12 +158,11 @@ pub fn admit(
     Ok(id)
 }
 
-/// The campaign, locked; `current` when the transaction's start lies in its
-/// window.
+/// The campaign, locked.
 static LOCK: Stmt = Stmt {
     args: &[O::TEXTOID],
     sql: "\
-SELECT id, points_per_credit, now() >= valid_from AND now() < valid_to,
+SELECT id, points_per_credit, valid_from, valid_to,
        credits_per_player, budget_points, credited_points
   FROM loyalty.promotion_campaign
  WHERE reward_id = $1

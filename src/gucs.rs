@@ -312,7 +312,7 @@ pub fn init() {
         1,
         GucFlags::default(),
     );
-    let per_window = c"Counted in a sliding window ending at the transaction's start; exact under concurrency at every isolation level.";
+    let per_window = c"Counted in a sliding window ending when the change is admitted; exact under concurrency at every isolation level.";
     define_suset_int(
         &MANUAL_REWARD_POINTS_LIMIT,
         c"Points of manual rewards one staff member may grant per window.",
@@ -494,7 +494,7 @@ pub fn init() {
         GucRegistry::define_int_guc(
             name,
             c"Length of the manual reward rate window.",
-            c"A sliding window ending at the current transaction's start.",
+            c"A sliding window ending when the change is admitted (clock time, under the usage row's lock).",
             guc,
             1,
             i32::MAX,

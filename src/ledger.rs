@@ -14,13 +14,16 @@
 use crate::authorize::{self, Caller};
 use crate::campaigns::{self, Credit};
 use crate::domain::error::{LockTarget, LoyaltyError};
+use crate::domain::keys;
 use crate::domain::request::{apply, Account, ChangeRequest, RawRequest, Route, TxType};
+use crate::domain::slip;
 use crate::domain::tier::Ladder;
 use crate::events;
 use crate::guard;
 use crate::gucs;
 use crate::keyprobe;
 use crate::plans::{self, required, Stmt};
+use crate::slips;
 use crate::tiers;
 use crate::velocity;
 use pgrx::pg_sys::PgBuiltInOids as O;
@@ -151,11 +154,36 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
         // Authority before the key: a replay is answered only to a caller
         // who could have made the change.
         authorize::check(client, &caller, &req, correlation_id)?;
-        if let Some(prior) = find_by_key(&req.idempotency_key)? {
+        let derived = args.route.derives_key(req.tx_type);
+        let (key, prior) = settle_key(&req, derived, correlation_id)?;
+        if let Some(prior) = prior {
             return prior.answer(&req, &fingerprint, correlation_id);
         }
-        // Quotas after the key, so that a replay never uses any.
-        if let Some(kind) = req.tx_type.velocity_kind() {
+        // A slip complete_rating_slip recorded is credited by its saga only
+        // (a direct call may still replay what the saga wrote, above).
+        if args.route == Route::Direct && req.tx_type == TxType::Gameplay {
+            if let Some(slip) = args.rating_slip_id {
+                let recorded = slips::store::recorded_state(client, slip, correlation_id)?;
+                slip::direct_credit(&slip.to_string(), recorded)?;
+            }
+        }
+        // Quotas after the key, so that a replay never uses any.  Their rows
+        // are locked first and the key looked up again: a concurrent call
+        // with the same key held them until it committed, and this call is
+        // its replay, with nothing counted twice.
+        let kind = req.tx_type.velocity_kind();
+        if kind.is_some() || args.campaign.is_some() {
+            if let Some(kind) = kind {
+                velocity::lock(client, &caller, kind)?;
+            }
+            if let Some(credit) = &args.campaign {
+                campaigns::lock(client, credit)?;
+            }
+            if let (_, Some(prior)) = settle_key(&req, derived, correlation_id)? {
+                return prior.answer(&req, &fingerprint, correlation_id);
+            }
+        }
+        if let Some(kind) = kind {
             velocity::consume(
                 client,
                 &caller,
@@ -182,7 +210,7 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
                 req.reason.as_deref().into(),
                 args.rating_slip_id.into(),
                 args.visit_id.into(),
-                req.idempotency_key.as_str().into(),
+                key.as_str().into(),
                 fingerprint.as_str().into(),
                 req.staff_id.as_deref().into(),
                 applied.balance_before.into(),
@@ -210,7 +238,7 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
 
         let Some((ledger_id, created_at)) = written else {
             // A concurrent caller committed this key after our first look.
-            let prior = find_by_key(&req.idempotency_key)?
+            let prior = find_by_key(&key)?
                 .ok_or_else(|| LoyaltyError::internal("conflicting key vanished"))?;
             return prior.answer(&req, &fingerprint, correlation_id);
         };
@@ -244,6 +272,37 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
             correlation_id: correlation_id.to_string(),
         })
     })
+}
+
+/// The key a change is written under, and the row already holding it if
+/// any.  A derived key (`Route::derives_key`) held by a row of another type
+/// was squatted by a caller who chose it for a redemption or an adjustment,
+/// to block this change (a slip's credit, a reversal, a campaign credit):
+/// the change moves to `keys::displaced_key`, following the squatters as
+/// far as they go, deterministically, so a replay arrives at the same key.
+fn settle_key(
+    req: &ChangeRequest,
+    derived: bool,
+    corr: &str,
+) -> Result<(String, Option<PriorEntry>), LoyaltyError> {
+    let mut key = req.idempotency_key.clone();
+    loop {
+        match find_by_key(&key)? {
+            Some(prior) if derived && prior.tx_type != req.tx_type.as_str() => {
+                events::emit(
+                    "key_squatted",
+                    corr,
+                    &[
+                        ("idempotency_key", key.clone()),
+                        ("held_by_ledger_id", prior.result.ledger_id.to_string()),
+                        ("held_by_type", prior.tx_type.clone()),
+                    ],
+                );
+                key = keys::displaced_key(&key, prior.result.ledger_id);
+            }
+            found => return Ok((key, found)),
+        }
+    }
 }
 
 /// A ledger row found by its idempotency key.

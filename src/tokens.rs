@@ -5,7 +5,9 @@
 //! an application sets the same token in many transactions, and a signature
 //! check costs more than the rest of a call.  The statement trigger
 //! `trusted_key_changed` queues a relcache invalidation of the table for
-//! every change, and the callback below forgets every kept token.
+//! every change, and the callback below forgets every kept token: a removed
+//! key stops verifying from the next transaction of every session (like a
+//! snapshot, a transaction already under way keeps what it verified).
 
 use crate::domain::error::LoyaltyError;
 use crate::domain::token::{self, KeyAlgorithm, StaffClaims, TrustedKey};
@@ -30,7 +32,11 @@ pub fn current() -> Result<Option<StaffClaims>, LoyaltyError> {
         return Ok(None);
     };
     let now = now_unix();
-    if let Some(claims) = KEPT.with(|k| k.borrow().get(&token).cloned()) {
+    let audience = gucs::staff_token_audience();
+    // Kept per token and audience: a token verified before the audience
+    // setting changed is verified again.
+    let kept_as = format!("{}\u{0}{token}", audience.as_deref().unwrap_or_default());
+    if let Some(claims) = KEPT.with(|k| k.borrow().get(&kept_as).cloned()) {
         if claims.expires_at > now {
             return Ok(Some(claims));
         }
@@ -51,7 +57,6 @@ pub fn current() -> Result<Option<StaffClaims>, LoyaltyError> {
         }
         Ok(keys)
     })?;
-    let audience = gucs::staff_token_audience();
     let claims = token::verify(&token, &keys, now, audience.as_deref())?;
     KEPT.with(|k| {
         let mut kept = k.borrow_mut();
@@ -59,7 +64,7 @@ pub fn current() -> Result<Option<StaffClaims>, LoyaltyError> {
         if kept.len() > 1000 {
             kept.clear();
         }
-        kept.insert(token, claims.clone());
+        kept.insert(kept_as, claims.clone());
     });
     Ok(Some(claims))
 }

@@ -42,6 +42,51 @@ pub fn consume(
     consume_one(client, Scope::Role, &caller.role, kind, points, corr)
 }
 
+/// Locks (creating them if need be) the usage rows `consume` will count
+/// against, counting nothing: the write path takes them before it looks the
+/// key up again, so that a concurrent call with the same key, which held
+/// them, has committed by then and this call is its replay.
+pub fn lock(
+    client: &mut SpiClient<'_>,
+    caller: &Caller,
+    kind: VelocityKind,
+) -> Result<(), LoyaltyError> {
+    if let Some(staff) = caller.staff.as_deref() {
+        lock_one(client, Scope::Staff, staff, kind)?;
+    }
+    lock_one(client, Scope::Role, &caller.role, kind).map(|_| ())
+}
+
+/// The arguments naming one usage row.
+fn usage_key(
+    scope: Scope,
+    actor: &str,
+    kind: VelocityKind,
+) -> Vec<pgrx::datum::DatumWithOid<'static>> {
+    vec![
+        scope.as_str().into(),
+        actor.to_string().into(),
+        kind.as_str().into(),
+    ]
+}
+
+fn lock_one<'c>(
+    client: &mut SpiClient<'c>,
+    scope: Scope,
+    actor: &str,
+    kind: VelocityKind,
+) -> Result<pgrx::spi::SpiTupleTable<'c>, LoyaltyError> {
+    let key = || usage_key(scope, actor, kind);
+    let rows = plans::run(client, &LOCK, &key())?;
+    if !rows.is_empty() {
+        return Ok(rows);
+    }
+    // A first change: make the row; a concurrent first change makes this
+    // wait for its commit (and, under REPEATABLE READ, fail 40001).
+    plans::run(client, &CREATE, &key())?;
+    plans::run(client, &LOCK, &key())
+}
+
 fn consume_one(
     client: &mut SpiClient<'_>,
     scope: Scope,
@@ -50,21 +95,8 @@ fn consume_one(
     points: i64,
     corr: &str,
 ) -> Result<(), LoyaltyError> {
-    let key = || -> Vec<pgrx::datum::DatumWithOid<'static>> {
-        vec![
-            scope.as_str().into(),
-            actor.to_string().into(),
-            kind.as_str().into(),
-        ]
-    };
-    let mut rows = plans::run(client, &LOCK, &key())?;
-    if rows.is_empty() {
-        // A first change: make the row; a concurrent first change makes
-        // this wait for its commit (and, under REPEATABLE READ, fail 40001).
-        plans::run(client, &CREATE, &key())?;
-        rows = plans::run(client, &LOCK, &key())?;
-    }
-    let events = decode(rows)?;
+    let key = || usage_key(scope, actor, kind);
+    let events = decode(lock_one(client, scope, actor, kind)?)?;
     let limit = gucs::velocity_limit(kind, scope);
     let kept =
         velocity::admit(kind, scope, actor, &events, now(), &limit, points).inspect_err(|e| {
@@ -135,11 +167,14 @@ pub fn check(
     Ok(())
 }
 
-/// The transaction's start on PostgreSQL's clock (microseconds since 2000):
-/// the window ends there, as `now()` does.
+/// The current time on PostgreSQL's clock (microseconds since 2000), as
+/// `clock_timestamp()` reads it: a counted change is stamped, and the window
+/// ends, when the change is admitted under the usage row's lock — not when
+/// its transaction started, which an insider could choose by opening
+/// transactions early and using them late.
 fn now() -> i64 {
-    // SAFETY: a plain read of the transaction's start time.
-    unsafe { pg_sys::GetCurrentTransactionStartTimestamp() }
+    // SAFETY: a plain read of the system clock.
+    unsafe { pg_sys::GetCurrentTimestamp() }
 }
 
 fn decode(rows: pgrx::spi::SpiTupleTable<'_>) -> Result<Vec<Event>, LoyaltyError> {

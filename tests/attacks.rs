@@ -27,18 +27,7 @@ fn app_login(c: &mut Client) -> String {
 }
 
 fn as_role(role: &str) -> Client {
-    Client::connect(
-        &format!("{} user={role} dbname={DB}", without_user(&server())),
-        postgres::NoTls,
-    )
-    .unwrap_or_else(|e| panic!("connect as {role}: {e}"))
-}
-
-fn without_user(conn: &str) -> String {
-    conn.split_whitespace()
-        .filter(|kv| !kv.starts_with("user="))
-        .collect::<Vec<_>>()
-        .join(" ")
+    connect_as(DB, role)
 }
 
 fn setup() -> (Client, String) {
@@ -56,34 +45,8 @@ fn setup() -> (Client, String) {
     (c, login)
 }
 
-fn has_function(c: &mut Client, name: &str) -> bool {
-    c.query_one(
-        "SELECT EXISTS (SELECT FROM pg_proc WHERE proname = $1 AND pronamespace = 'loyalty'::regnamespace)",
-        &[&name],
-    )
-    .unwrap()
-    .get(0)
-}
-
-fn has_column(c: &mut Client, table: &str, column: &str) -> bool {
-    c.query_one(
-        "SELECT EXISTS (SELECT FROM information_schema.columns
-                         WHERE table_schema = 'loyalty' AND table_name = $1 AND column_name = $2)",
-        &[&table, &column],
-    )
-    .unwrap()
-    .get(0)
-}
-
 fn rows(c: &mut Client, player: &str) -> i64 {
     ledger_rows(c, player)
-}
-
-fn state_of(r: Result<impl Sized, postgres::Error>) -> String {
-    match r {
-        Ok(_) => "ok".into(),
-        Err(e) => sqlstate(&e),
-    }
 }
 
 #[test]

@@ -49,6 +49,18 @@ fn key_of(pairs: &[(&str, Value)]) -> String {
     idempotency_key(&map)
 }
 
+/// The key a change with a derived key moves to when a row of another type
+/// holds its key (squatted, by a caller who chose that key for a redemption
+/// or an adjustment to block the change): derived from the squatted key and
+/// the squatting row, so a replay moves the same way and finds the change.
+pub fn displaced_key(squatted: &str, squatting_ledger_id: i64) -> String {
+    key_of(&[
+        ("type", Value::from("displaced")),
+        ("key", Value::from(squatted)),
+        ("heldBy", Value::from(squatting_ledger_id)),
+    ])
+}
+
 /// Gameplay accrual: one key per rating slip.
 pub fn gameplay_key(rating_slip_id: &str) -> String {
     key_of(&[
@@ -160,6 +172,18 @@ mod tests {
             campaign_credit_key("p", "r", 2),
             campaign_credit_key("p", "r", 3)
         );
+    }
+
+    #[test]
+    fn a_displaced_key_depends_on_the_key_and_the_squatter() {
+        let k = gameplay_key("slip");
+        assert_eq!(displaced_key(&k, 7), displaced_key(&k, 7));
+        assert_ne!(displaced_key(&k, 7), displaced_key(&k, 8));
+        assert_ne!(
+            displaced_key(&k, 7),
+            displaced_key(&gameplay_key("other"), 7)
+        );
+        assert_ne!(displaced_key(&k, 7), k);
     }
 
     #[test]

@@ -123,6 +123,22 @@ pub enum Route {
     RecordedSlip,
 }
 
+impl Route {
+    /// Whether a change of type `tx` on this route carries a key the
+    /// extension derived (a slip's, a campaign credit's, a manual reward's,
+    /// a reversal's) rather than one its caller chose.  Such a key found
+    /// under a row of another type was squatted: a caller chose it on a
+    /// caller-key path (`redeem_points`, `adjust_points`) to block this
+    /// change (see `keys::displaced_key`).
+    pub fn derives_key(self, tx: TxType) -> bool {
+        match self {
+            Route::Direct => false,
+            Route::Typed => matches!(tx, TxType::ManualBonus | TxType::Reversal),
+            Route::Campaign | Route::RecordedSlip => true,
+        }
+    }
+}
+
 /// The per-call bounds a request is checked against (from settings).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {

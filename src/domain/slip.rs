@@ -151,6 +151,28 @@ impl AccrualState {
     }
 }
 
+/// A GAMEPLAY credit made directly (`increment_player_loyalty`) for a slip
+/// that `complete_rating_slip` recorded is refused (55000), whatever the
+/// recorded accrual's state (a replay of what the saga wrote is answered
+/// before this is asked): the saga owns that slip's credit.  It credits
+/// the formula's points once (pending or failing: recovery; stuck: a person
+/// retries), and an abandoned accrual is never credited.
+pub fn direct_credit(slip: &str, recorded: Option<AccrualState>) -> Result<(), LoyaltyError> {
+    match recorded {
+        None => Ok(()),
+        Some(state) => Err(LoyaltyError::InvalidState {
+            message: format!(
+                "rating slip {slip} was recorded by complete_rating_slip ({}): only its saga credits it",
+                state.as_str()
+            ),
+            context: vec![
+                ("rating_slip_id", slip.to_string()),
+                ("status", state.as_str().to_string()),
+            ],
+        }),
+    }
+}
+
 /// First wait before a failed accrual is tried again; it doubles with each
 /// failure up to `MAX_RETRY_DELAY_SECONDS`.
 pub const FIRST_RETRY_DELAY_SECONDS: i64 = 10;

@@ -99,6 +99,8 @@ struct Claims {
     sub: String,
     exp: i64,
     #[serde(default)]
+    nbf: Option<i64>,
+    #[serde(default)]
     casino: Option<String>,
 }
 
@@ -134,6 +136,7 @@ pub fn verify(
         let mut validation = Validation::new(key.algorithm.jwt());
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.validate_nbf = true;
         match audience {
             Some(aud) => {
                 validation.set_audience(&[aud]);
@@ -148,6 +151,9 @@ pub fn verify(
                 let claims = data.claims;
                 if claims.exp <= now {
                     return Err(refused("expired", Some(&key.kid)));
+                }
+                if claims.nbf.is_some_and(|nbf| nbf > now) {
+                    return Err(refused("not valid yet", Some(&key.kid)));
                 }
                 let staff_id = staff_uuid(&claims.sub)
                     .ok_or_else(|| refused("sub is not a staff id", Some(&key.kid)))?;
@@ -270,6 +276,21 @@ mod tests {
             reason(verify(&expired, &keys, NOW, None).unwrap_err()),
             "expired"
         );
+        let early = hs_token(
+            Some("k1"),
+            SECRET,
+            json!({"sub": STAFF, "exp": NOW + 60, "nbf": NOW + 30}),
+        );
+        assert_eq!(
+            reason(verify(&early, &keys, NOW, None).unwrap_err()),
+            "not valid yet"
+        );
+        let started = hs_token(
+            Some("k1"),
+            SECRET,
+            json!({"sub": STAFF, "exp": NOW + 60, "nbf": 0}),
+        );
+        assert!(verify(&started, &keys, NOW, None).is_ok());
         let no_exp = hs_token(Some("k1"), SECRET, json!({"sub": STAFF}));
         assert!(verify(&no_exp, &keys, NOW, None).is_err());
         let not_uuid = hs_token(Some("k1"), SECRET, json!({"sub": "alice", "exp": NOW + 60}));

@@ -12,7 +12,7 @@
 
 mod points; // loyalty.calculate_gameplay_points
 mod saga; // complete_rating_slip, recover_rating_slip, recover_pending
-mod store; // the recorded requests: statements over loyalty.rating_slip_accrual
+pub mod store; // the recorded requests: statements over loyalty.rating_slip_accrual
 
 use crate::domain::error::LoyaltyError;
 use crate::domain::slip::Play;

@@ -134,6 +134,25 @@ impl Existing {
     }
 }
 
+/// The state of a slip's recorded accrual, if any, its row share-locked (so
+/// that a resolution cannot change it before the caller's transaction ends),
+/// waiting at most `loyalty.lock_timeout`.
+pub fn recorded_state(
+    c: &mut SpiClient<'_>,
+    slip: Uuid,
+    corr: &str,
+) -> Result<Option<AccrualState>, LoyaltyError> {
+    guard::with_lock_timeout(LockTarget::RatingSlip, &slip, corr, || {
+        let Some(r) = plans::run(c, &STATE_SHARED, &[slip.into()])?.next() else {
+            return Ok(None);
+        };
+        let state: String = required(r.get(1)?, "status")?;
+        AccrualState::parse(&state)
+            .map(Some)
+            .ok_or_else(|| LoyaltyError::internal(format!("unknown accrual status {state}")))
+    })
+}
+
 /// Up to `max` of the oldest open requests no other session holds, locked.
 pub fn claim_open(c: &mut SpiClient<'_>, max: i32) -> Result<Vec<Request>, LoyaltyError> {
     let rows = plans::run(c, &CLAIM_OPEN, &[max.into()])?;
@@ -233,6 +252,11 @@ RETURNING rating_slip_id",
 };
 
 /// Request columns in `Request::from_row` order, then the outcome columns.
+static STATE_SHARED: Stmt = Stmt {
+    args: &[O::UUIDOID],
+    sql: "SELECT status FROM loyalty.rating_slip_accrual WHERE rating_slip_id = $1 FOR SHARE",
+};
+
 static LOAD_LOCKED: Stmt = Stmt {
     args: &[O::UUIDOID],
     sql: "\

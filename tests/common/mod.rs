@@ -315,3 +315,44 @@ impl Blocker {
         self.client.batch_execute("COMMIT").unwrap();
     }
 }
+
+/// A connection to `db` as `role` (trust authentication on the test server).
+pub fn connect_as(db: &str, role: &str) -> Client {
+    let server: String = server()
+        .split_whitespace()
+        .filter(|kv| !kv.starts_with("user="))
+        .collect::<Vec<_>>()
+        .join(" ");
+    Client::connect(&format!("{server} user={role} dbname={db}"), NoTls)
+        .unwrap_or_else(|e| panic!("connect to {db} as {role}: {e}"))
+}
+
+/// "ok", or the SQLSTATE of the error.
+pub fn state_of(r: Result<impl Sized, postgres::Error>) -> String {
+    match r {
+        Ok(_) => "ok".into(),
+        Err(e) => sqlstate(&e),
+    }
+}
+
+/// Whether the installed version has a function of this name (an attack
+/// test can also be run against an older release).
+pub fn has_function(c: &mut Client, name: &str) -> bool {
+    c.query_one(
+        "SELECT EXISTS (SELECT FROM pg_proc WHERE proname = $1 AND pronamespace = 'loyalty'::regnamespace)",
+        &[&name],
+    )
+    .unwrap()
+    .get(0)
+}
+
+/// Whether the installed version has this column.
+pub fn has_column(c: &mut Client, table: &str, column: &str) -> bool {
+    c.query_one(
+        "SELECT EXISTS (SELECT FROM information_schema.columns
+                         WHERE table_schema = 'loyalty' AND table_name = $1 AND column_name = $2)",
+        &[&table, &column],
+    )
+    .unwrap()
+    .get(0)
+}
