@@ -54,51 +54,8 @@ COMMENT ON FUNCTION loyalty.base_tier() IS
     'The lowest tier of loyalty.tier (threshold 0): where a new player starts, and the tier balance_at reports before a player''s first entry.';
 REVOKE ALL ON FUNCTION loyalty.base_tier() FROM PUBLIC;
 
--- drift_check reads the totals from the view; balance_at asks base_tier.
--- (Same text as sql/audit.sql: the upgrade test compares function bodies.)
-CREATE OR REPLACE FUNCTION loyalty.drift_check()
-RETURNS TABLE (problem text, player_id uuid, ledger_id bigint, detail text)
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    WITH sums AS (
-        SELECT t.player_id, t.balance AS total, t.lifetime_points AS gained
-          FROM loyalty.ledger_totals t
-    ), chain AS (
-        SELECT l.id, l.player_id, l.balance_before, l.balance_after, l.points_change,
-               lag(l.balance_after) OVER (PARTITION BY l.player_id ORDER BY l.id) AS previous_after
-          FROM loyalty.loyalty_ledger l
-    )
-    SELECT 'balance_mismatch', p.player_id, NULL::bigint,
-           format('current_balance=%s, ledger_sum=%s', p.current_balance, coalesce(s.total, 0))
-      FROM loyalty.player_loyalty p LEFT JOIN sums s USING (player_id)
-     WHERE p.current_balance <> coalesce(s.total, 0)
-    UNION ALL
-    SELECT 'lifetime_mismatch', p.player_id, NULL,
-           format('lifetime_points=%s, ledger_gains=%s', p.lifetime_points, coalesce(s.gained, 0))
-      FROM loyalty.player_loyalty p LEFT JOIN sums s USING (player_id)
-     WHERE p.lifetime_points <> coalesce(s.gained, 0)
-    UNION ALL
-    SELECT 'missing_player', s.player_id, NULL, format('ledger_sum=%s', s.total)
-      FROM sums s
-     WHERE NOT EXISTS (SELECT 1 FROM loyalty.player_loyalty p WHERE p.player_id = s.player_id)
-    UNION ALL
-    SELECT 'broken_chain', c.player_id, c.id,
-           format('balance_before=%s, previous_balance_after=%s', c.balance_before, coalesce(c.previous_after, 0))
-      FROM chain c
-     WHERE c.balance_before <> coalesce(c.previous_after, 0)
-    UNION ALL
-    SELECT 'bad_arithmetic', c.player_id, c.id,
-           format('balance_before=%s, points_change=%s, balance_after=%s', c.balance_before, c.points_change, c.balance_after)
-      FROM chain c
-     WHERE c.balance_after <> c.balance_before + c.points_change
-    UNION ALL
-    SELECT 'duplicate_key', NULL, min(l.id),
-           format('idempotency_key=%s, rows=%s', l.idempotency_key, count(*))
-      FROM loyalty.loyalty_ledger l
-     GROUP BY l.idempotency_key
-    HAVING count(*) > 1
-$$;
+-- balance_at asks base_tier (drift_check, which reads the totals from the
+-- view, is replaced once, in the trust-boundary part below).
 CREATE OR REPLACE FUNCTION loyalty.balance_at(p_player_id uuid, p_at timestamptz)
 RETURNS TABLE (balance bigint, tier text, lifetime_points bigint, last_ledger_id bigint, as_of timestamptz)
 LANGUAGE sql STABLE SECURITY DEFINER

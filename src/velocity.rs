@@ -134,13 +134,19 @@ pub fn usage(
     actor: &str,
     kind: VelocityKind,
 ) -> Result<(Usage, Limit), LoyaltyError> {
-    let rows = plans::run(
-        client,
-        &READ,
-        &[scope.as_str().into(), actor.into(), kind.as_str().into()],
-    )?;
+    let events = read(client, scope, actor, kind)?;
     let limit = gucs::velocity_limit(kind, scope);
-    Ok((velocity::usage(&decode(rows)?, now(), &limit), limit))
+    Ok((velocity::usage(&events, now(), &limit), limit))
+}
+
+/// An actor's counted changes, read without a lock.
+fn read(
+    client: &mut SpiClient<'_>,
+    scope: Scope,
+    actor: &str,
+    kind: VelocityKind,
+) -> Result<Vec<Event>, LoyaltyError> {
+    decode(plans::run(client, &READ, &usage_key(scope, actor, kind))?)
 }
 
 /// Checks that one more change would be admitted, counting nothing
@@ -156,13 +162,9 @@ pub fn check(
         actors.insert(0, (Scope::Staff, staff));
     }
     for (scope, actor) in actors {
-        let rows = plans::run(
-            client,
-            &READ,
-            &[scope.as_str().into(), actor.into(), kind.as_str().into()],
-        )?;
+        let events = read(client, scope, actor, kind)?;
         let limit = gucs::velocity_limit(kind, scope);
-        velocity::admit(kind, scope, actor, &decode(rows)?, now(), &limit, points)?;
+        velocity::admit(kind, scope, actor, &events, now(), &limit, points)?;
     }
     Ok(())
 }

@@ -78,13 +78,7 @@ fn recover_rating_slip(
     guard::sql_call(p_correlation_id, |corr| {
         let slip = p_rating_slip_id
             .ok_or_else(|| LoyaltyError::invalid("p_rating_slip_id must not be null"))?;
-        let existing =
-            Spi::connect_mut(|c| Existing::load_locked(c, slip, corr))?.ok_or_else(|| {
-                LoyaltyError::InvalidState {
-                    message: format!("rating slip {slip} has no recorded accrual"),
-                    context: vec![("rating_slip_id", slip.to_string())],
-                }
-            })?;
+        let existing = Spi::connect_mut(|c| Existing::load_recorded(c, slip, corr))?;
         finish(existing, explicit_corr.then_some(corr))
     })
     .into_tuple()
@@ -164,13 +158,7 @@ fn resolve_accrual(
         check_reason_substance(p_reason)?;
         let (caller, staff) = Caller::acting_staff(p_staff_id, corr)?;
         Spi::connect_mut(|c| authorize::check_staff(c, &staff, Capability::Recover))?;
-        let existing =
-            Spi::connect_mut(|c| Existing::load_locked(c, slip, corr))?.ok_or_else(|| {
-                LoyaltyError::InvalidState {
-                    message: format!("rating slip {slip} has no recorded accrual"),
-                    context: vec![("rating_slip_id", slip.to_string())],
-                }
-            })?;
+        let existing = Spi::connect_mut(|c| Existing::load_recorded(c, slip, corr))?;
         if !existing.state.is_open() {
             return Err(LoyaltyError::InvalidState {
                 message: format!(

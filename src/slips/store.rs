@@ -153,6 +153,21 @@ pub fn recorded_state(
     })
 }
 
+impl Existing {
+    /// As `load_locked`, for a slip that must have been recorded (55000
+    /// otherwise).
+    pub fn load_recorded(
+        c: &mut SpiClient<'_>,
+        slip: Uuid,
+        corr: &str,
+    ) -> Result<Existing, LoyaltyError> {
+        Existing::load_locked(c, slip, corr)?.ok_or_else(|| LoyaltyError::InvalidState {
+            message: format!("rating slip {slip} has no recorded accrual"),
+            context: vec![("rating_slip_id", slip.to_string())],
+        })
+    }
+}
+
 /// Up to `max` of the oldest open requests no other session holds, locked.
 pub fn claim_open(c: &mut SpiClient<'_>, max: i32) -> Result<Vec<Request>, LoyaltyError> {
     let rows = plans::run(c, &CLAIM_OPEN, &[max.into()])?;
