@@ -38,7 +38,18 @@ psql_at "$PORT" postgres -q -c 'CREATE DATABASE bench'
 psql_at "$PORT" bench -q <<'SQL'
 CREATE EXTENSION loyalty_ext;
 \i bench/plpgsql.sql
-ALTER DATABASE bench SET loyalty.manual_reward_rate_limit = 1000000000;
+-- Velocity limits out of the way (a host grants about 10 rewards a minute,
+-- not thousands a second); the window is short because the usage rows keep
+-- the window's events, which at benchmark rates would be far more than any
+-- floor produces.
+ALTER DATABASE bench SET loyalty.manual_reward_rate_limit = 2000000000;
+ALTER DATABASE bench SET loyalty.manual_reward_points_limit = 2000000000;
+ALTER DATABASE bench SET loyalty.role_manual_reward_rate_limit = 2000000000;
+ALTER DATABASE bench SET loyalty.role_manual_reward_points_limit = 2000000000;
+ALTER DATABASE bench SET loyalty.manual_reward_rate_window = 1;
+-- The bulk workload credits a registered campaign.
+INSERT INTO loyalty.promotion_campaign (reward_id, points_per_credit, valid_from, valid_to, budget_points)
+VALUES ('bulk-ext-2026', 10, now() - interval '1 day', now() + interval '30 days', 1000000000000);
 -- 100,000 players, 10,000 known keys for the replay workload, 64 hosts.
 INSERT INTO loyalty.player_loyalty (player_id, tier) SELECT bench.pid(g), 'BRONZE' FROM generate_series(1, 100000) g;
 SELECT count(*) FROM generate_series(1, 10000) g,

@@ -39,7 +39,9 @@ expect_equal() {
 # with $HERE/expected/NAME.out (psql echoes the statements, as pg_regress does).
 expect_output() {
     local name=$1 db=$2 out="$WORK/$1.out"
-    psql_at "$PORT" "$db" -a -q -f "$HERE/$name.sql" >"$out" 2>&1 ||
+    # From its own folder, so that psql's error prefixes name the file, not
+    # where the checkout happens to be.
+    (cd "$HERE" && psql_at "$PORT" "$db" -a -q -f "$name.sql") >"$out" 2>&1 ||
         { cat "$out" >&2; die "$name.sql failed on $db"; }
     diff -u "$HERE/expected/$name.out" "$out" >"$WORK/$name.diff" ||
         { cat "$WORK/$name.diff" >&2; die "$name.sql output differs from tests/upgrade/expected/$name.out"; }
