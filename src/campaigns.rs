@@ -10,6 +10,7 @@
 //! (`crate::velocity`).  Each credit's ledger row names the campaign and its
 //! credit number, unique per player in the ledger's index.
 
+use crate::domain::campaign::Campaign;
 use crate::domain::error::LoyaltyError;
 use crate::domain::keys;
 use crate::domain::request::{Route, TxType};
@@ -71,22 +72,44 @@ fn apply_promotion(
     .into_tuple()
 }
 
-/// Locks the campaign's row, checking nothing (see `velocity::lock`).
-pub fn lock(client: &mut SpiClient<'_>, credit: &Credit) -> Result<(), LoyaltyError> {
-    plans::run(client, &LOCK, &[credit.reward_id.as_str().into()]).map(|_| ())
+/// A campaign's row, locked.
+pub struct Locked {
+    id: i64,
+    campaign: Campaign,
 }
 
-/// Admits a credit of `points` to a player: the campaign exists (P0002), is
-/// current (55000), pays exactly `points` (22023), allows this credit number
-/// per player and has budget left (53400).  Locks the campaign's row and
-/// counts the points against its budget; returns the campaign's id.
+/// Locks the campaign's row, checking nothing yet (see `velocity::lock`);
+/// `None` when no campaign has this reward id.
+pub fn lock(client: &mut SpiClient<'_>, credit: &Credit) -> Result<Option<Locked>, LoyaltyError> {
+    let Some(r) = plans::run(client, &LOCK, &[credit.reward_id.as_str().into()])?.next() else {
+        return Ok(None);
+    };
+    let from: TimestampWithTimeZone = required(r.get(3)?, "valid_from")?;
+    let to: TimestampWithTimeZone = required(r.get(4)?, "valid_to")?;
+    Ok(Some(Locked {
+        id: required(r.get(1)?, "id")?,
+        campaign: Campaign {
+            reward_id: credit.reward_id.clone(),
+            points_per_credit: required(r.get(2)?, "points_per_credit")?,
+            valid_from: from.into(),
+            valid_to: to.into(),
+            credits_per_player: required(r.get(5)?, "credits_per_player")?,
+            budget_points: required(r.get(6)?, "budget_points")?,
+            credited_points: required(r.get(7)?, "credited_points")?,
+        },
+    }))
+}
+
+/// Admits a credit of `points` to a player against the campaign `lock`
+/// found (P0002 when none; the rest is `domain::campaign`) and counts the
+/// points against its budget; returns the campaign's id.
 pub fn admit(
     client: &mut SpiClient<'_>,
     credit: &Credit,
+    locked: Option<Locked>,
     points: i32,
 ) -> Result<i64, LoyaltyError> {
-    let rows = plans::run(client, &LOCK, &[credit.reward_id.as_str().into()])?;
-    if rows.is_empty() {
+    let Some(Locked { id, campaign }) = locked else {
         return Err(LoyaltyError::NotFound {
             message: format!(
                 "no registered campaign for reward \"{}\"",
@@ -94,66 +117,13 @@ pub fn admit(
             ),
             context: vec![("reward_id", credit.reward_id.clone())],
         });
-    }
-    let r = rows.first();
-    let id: i64 = required(r.get(1)?, "id")?;
-    let per_credit: i32 = required(r.get(2)?, "points_per_credit")?;
-    let from: TimestampWithTimeZone = required(r.get(3)?, "valid_from")?;
-    let to: TimestampWithTimeZone = required(r.get(4)?, "valid_to")?;
-    let per_player: i32 = required(r.get(5)?, "credits_per_player")?;
-    let budget: i64 = required(r.get(6)?, "budget_points")?;
-    let credited: i64 = required(r.get(7)?, "credited_points")?;
-    // The window holds at this moment, once the row is locked: not at the
-    // transaction's start, so a transaction opened before the campaign
+    };
+    // The window must hold at this moment, once the row is locked: not at
+    // the transaction's start, so a transaction opened before the campaign
     // closed cannot credit it after.
     // SAFETY: a plain read of the system clock.
-    let at = unsafe { pg_sys::GetCurrentTimestamp() };
-    let current = i64::from(from) <= at && at < i64::from(to);
-    let context = |extra: Vec<(&'static str, String)>| {
-        let mut c = vec![("reward_id", credit.reward_id.clone())];
-        c.extend(extra);
-        c
-    };
-    if !current {
-        return Err(LoyaltyError::InvalidState {
-            message: format!("campaign {} is not running now", credit.reward_id),
-            context: context(vec![]),
-        });
-    }
-    if points != per_credit {
-        return Err(LoyaltyError::invalid_with(
-            format!(
-                "campaign {} credits {per_credit} points, not {points}",
-                credit.reward_id
-            ),
-            context(vec![
-                ("points_per_credit", per_credit.to_string()),
-                ("points", points.to_string()),
-            ]),
-        ));
-    }
-    if credit.sequence > per_player {
-        return Err(LoyaltyError::Exhausted {
-            message: format!(
-                "campaign {} credits a player at most {per_player} times",
-                credit.reward_id
-            ),
-            context: context(vec![
-                ("credits_per_player", per_player.to_string()),
-                ("sequence", credit.sequence.to_string()),
-            ]),
-        });
-    }
-    if credited + points as i64 > budget {
-        return Err(LoyaltyError::Exhausted {
-            message: format!("campaign {} has no budget left", credit.reward_id),
-            context: context(vec![
-                ("budget_points", budget.to_string()),
-                ("credited_points", credited.to_string()),
-                ("points", points.to_string()),
-            ]),
-        });
-    }
+    let now = unsafe { pg_sys::GetCurrentTimestamp() };
+    campaign.admit(credit.sequence, points, now)?;
     plans::run(client, &COUNT, &[id.into(), (points as i64).into()])?;
     Ok(id)
 }

@@ -63,6 +63,9 @@ pub struct ChangeArgs {
     pub route: Route,
     /// For a campaign credit (`apply_promotion`).
     pub campaign: Option<Credit>,
+    /// The caller, when the entry point resolved it already (to derive its
+    /// key from the staff member who acts, or to check authority first).
+    pub caller: Option<Caller>,
 }
 
 /// Placeholder key while a required argument is missing: validation then
@@ -136,14 +139,20 @@ fn increment_player_loyalty(
         reverses_ledger_id: None,
         route: Route::Direct,
         campaign: None,
+        caller: None,
     };
     guard::sql_call(p_correlation_id, |corr| change(&args, corr)).into_tuple()
 }
 
 /// Validates and applies one change.  Every typed write function ends here.
 pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, LoyaltyError> {
-    let named = args.staff_id.map(|s| s.to_string());
-    let caller = Caller::for_change(named.as_deref(), args.tx_type.as_deref(), correlation_id)?;
+    let caller = match &args.caller {
+        Some(caller) => caller.clone(),
+        None => {
+            let named = args.staff_id.map(|s| s.to_string());
+            Caller::for_change(named.as_deref(), args.tx_type.as_deref(), correlation_id)?
+        }
+    };
     let req = ChangeRequest::new(args.raw(caller.staff.clone()), gucs::limits())?;
     let player_id = args
         .player_id
@@ -171,29 +180,24 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
         // are locked first and the key looked up again: a concurrent call
         // with the same key held them until it committed, and this call is
         // its replay, with nothing counted twice.
-        let kind = req.tx_type.velocity_kind();
-        if kind.is_some() || args.campaign.is_some() {
-            if let Some(kind) = kind {
-                velocity::lock(client, &caller, kind)?;
-            }
-            if let Some(credit) = &args.campaign {
-                campaigns::lock(client, credit)?;
-            }
-            if let (_, Some(prior)) = settle_key(&req, derived, correlation_id)? {
+        let usage = match req.tx_type.velocity_kind() {
+            Some(kind) => Some(velocity::lock(client, &caller, kind)?),
+            None => None,
+        };
+        let campaign = match &args.campaign {
+            Some(credit) => Some((credit, campaigns::lock(client, credit)?)),
+            None => None,
+        };
+        if usage.is_some() || campaign.is_some() {
+            if let Some(prior) = find_by_key(&key)? {
                 return prior.answer(&req, &fingerprint, correlation_id);
             }
         }
-        if let Some(kind) = kind {
-            velocity::consume(
-                client,
-                &caller,
-                kind,
-                (req.delta as i64).abs(),
-                correlation_id,
-            )?;
+        if let Some(usage) = usage {
+            velocity::consume(client, usage, (req.delta as i64).abs(), correlation_id)?;
         }
-        let campaign_id = match &args.campaign {
-            Some(credit) => Some(campaigns::admit(client, credit, req.delta)?),
+        let campaign_id = match campaign {
+            Some((credit, locked)) => Some(campaigns::admit(client, credit, locked, req.delta)?),
             None => None,
         };
         let campaign_credit = args.campaign.as_ref().map(|c| c.sequence);

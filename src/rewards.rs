@@ -49,17 +49,16 @@ fn manual_reward(
             // A missing component is reported by the request's validation.
             _ => Some(PENDING_KEY.to_string()),
         };
-        ledger::change(
-            &ChangeArgs::typed(
-                TxType::ManualBonus,
-                p_player_id,
-                p_points,
-                key,
-                p_reason,
-                p_staff_id,
-            ),
-            corr,
-        )
+        let mut args = ChangeArgs::typed(
+            TxType::ManualBonus,
+            p_player_id,
+            p_points,
+            key,
+            p_reason,
+            p_staff_id,
+        );
+        args.caller = Some(caller);
+        ledger::change(&args, corr)
     })
     .into_tuple()
 }
@@ -176,6 +175,7 @@ fn reverse_entry(
                 staff_id: p_staff_id,
                 reverses_ledger_id: Some(ledger_id),
                 route: Route::Typed,
+                caller: Some(caller.clone()),
                 ..ChangeArgs::default()
             },
             corr,

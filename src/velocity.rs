@@ -26,35 +26,47 @@ use pgrx::pg_sys::PgBuiltInOids as O;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 
-/// Counts one change of `points` (absolute) of `kind` against the staff
-/// member who acts and against the calling login role: both must admit it,
-/// or the call fails with 53400.
-pub fn consume(
-    client: &mut SpiClient<'_>,
-    caller: &Caller,
+/// The usage rows a change counts against (the staff member who acts and
+/// the calling login role), locked, with the changes they held.
+pub struct Held {
     kind: VelocityKind,
-    points: i64,
-    corr: &str,
-) -> Result<(), LoyaltyError> {
-    if let Some(staff) = caller.staff.as_deref() {
-        consume_one(client, Scope::Staff, staff, kind, points, corr)?;
-    }
-    consume_one(client, Scope::Role, &caller.role, kind, points, corr)
+    rows: Vec<(Scope, String, Vec<Event>)>,
 }
 
-/// Locks (creating them if need be) the usage rows `consume` will count
-/// against, counting nothing: the write path takes them before it looks the
-/// key up again, so that a concurrent call with the same key, which held
-/// them, has committed by then and this call is its replay.
+/// Locks (creating them if need be) the usage rows of a change of `kind`,
+/// counting nothing: the write path takes them before it looks the key up
+/// again, so that a concurrent call with the same key, which held them, has
+/// committed by then and this call is its replay.
 pub fn lock(
     client: &mut SpiClient<'_>,
     caller: &Caller,
     kind: VelocityKind,
-) -> Result<(), LoyaltyError> {
-    if let Some(staff) = caller.staff.as_deref() {
-        lock_one(client, Scope::Staff, staff, kind)?;
+) -> Result<Held, LoyaltyError> {
+    let mut actors = vec![(Scope::Role, caller.role.clone())];
+    if let Some(staff) = caller.staff.clone() {
+        actors.insert(0, (Scope::Staff, staff));
     }
-    lock_one(client, Scope::Role, &caller.role, kind).map(|_| ())
+    let mut rows = Vec::with_capacity(actors.len());
+    for (scope, actor) in actors {
+        let events = decode(lock_one(client, scope, &actor, kind)?)?;
+        rows.push((scope, actor, events));
+    }
+    Ok(Held { kind, rows })
+}
+
+/// Counts one change of `points` (absolute) against the rows `lock` holds:
+/// every one must admit it, or the call fails with 53400.
+pub fn consume(
+    client: &mut SpiClient<'_>,
+    held: Held,
+    points: i64,
+    corr: &str,
+) -> Result<(), LoyaltyError> {
+    let kind = held.kind;
+    for (scope, actor, events) in held.rows {
+        consume_one(client, scope, &actor, kind, &events, points, corr)?;
+    }
+    Ok(())
 }
 
 /// The arguments naming one usage row.
@@ -92,14 +104,13 @@ fn consume_one(
     scope: Scope,
     actor: &str,
     kind: VelocityKind,
+    events: &[Event],
     points: i64,
     corr: &str,
 ) -> Result<(), LoyaltyError> {
-    let key = || usage_key(scope, actor, kind);
-    let events = decode(lock_one(client, scope, actor, kind)?)?;
     let limit = gucs::velocity_limit(kind, scope);
     let kept =
-        velocity::admit(kind, scope, actor, &events, now(), &limit, points).inspect_err(|e| {
+        velocity::admit(kind, scope, actor, events, now(), &limit, points).inspect_err(|e| {
             events::emit(
                 "rate_limit_hit",
                 corr,
@@ -120,7 +131,7 @@ fn consume_one(
             )
         })
         .unzip();
-    let mut args = key();
+    let mut args = usage_key(scope, actor, kind);
     args.push(at.into());
     args.push(points.into());
     plans::run(client, &SAVE, &args)?;

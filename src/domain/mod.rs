@@ -4,6 +4,7 @@
 //! SQL-facing modules call into it and own only SPI, locking and I/O.
 //! `scripts/test.sh` fails if anything here names pgrx or the settings.
 
+pub mod campaign; // a registered campaign's admission: window, amount, credits, budget
 pub mod error; // the conditions a client can see and their SQLSTATEs
 pub mod keys; // canonical form, SHA-256 keys, typed key derivations, UUIDv7
 pub mod points; // the gameplay points formula in exact decimals
