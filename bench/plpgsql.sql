@@ -13,7 +13,7 @@ CREATE SCHEMA IF NOT EXISTS bench;
 CREATE OR REPLACE FUNCTION bench.increment_plpgsql(
     p_player_id uuid, p_delta_points integer, p_transaction_type text, p_idempotency_key text,
     p_reason text DEFAULT NULL, p_staff_id uuid DEFAULT NULL, p_rating_slip_id uuid DEFAULT NULL,
-    p_visit_id uuid DEFAULT NULL, p_correlation_id text DEFAULT NULL)
+    p_visit_id uuid DEFAULT NULL, p_correlation_id text DEFAULT NULL, p_casino_id uuid DEFAULT NULL)
 RETURNS loyalty.change_result
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
@@ -34,6 +34,7 @@ DECLARE
     v_caps text[];
     v_cap text;
     r loyalty.change_result;
+    v_casino uuid := loyalty.current_casino_id(p_casino_id);
 BEGIN
     IF p_player_id IS NULL THEN RAISE EXCEPTION 'p_player_id must not be null' USING ERRCODE = '22023'; END IF;
     IF p_delta_points IS NULL OR p_delta_points = 0 THEN RAISE EXCEPTION 'points must not be null or zero' USING ERRCODE = '22023'; END IF;
@@ -70,7 +71,7 @@ BEGIN
 
     <<attempt>>
     FOR i IN 1..2 LOOP
-        SELECT * INTO v_prior FROM loyalty.loyalty_ledger WHERE idempotency_key = p_idempotency_key;
+        SELECT * INTO v_prior FROM loyalty.loyalty_ledger WHERE casino_id = v_casino AND idempotency_key = p_idempotency_key;
         IF FOUND THEN
             IF v_prior.request_fingerprint <> v_fp THEN
                 IF coalesce(current_setting('loyalty.log_events', true), 'on')::boolean THEN
@@ -94,18 +95,18 @@ BEGIN
         v_cap := CASE p_transaction_type WHEN 'MANUAL_BONUS' THEN 'loyalty:award' WHEN 'REDEMPTION' THEN 'loyalty:redeem'
                       WHEN 'ADJUSTMENT' THEN 'loyalty:adjust' WHEN 'PROMOTION' THEN 'loyalty:promote' END;
         IF v_cap IS NOT NULL AND p_staff_id IS NOT NULL THEN
-            SELECT capabilities INTO v_caps FROM loyalty.staff_permission WHERE staff_id = p_staff_id;
+            SELECT capabilities INTO v_caps FROM loyalty.staff_permission WHERE casino_id = v_casino AND staff_id = p_staff_id;
             IF NOT FOUND OR NOT (v_cap = ANY (v_caps)) THEN
                 RAISE EXCEPTION 'staff % lacks capability %', p_staff_id, v_cap USING ERRCODE = '42501';
             END IF;
         END IF;
 
-        SELECT * INTO v_player FROM loyalty.player_loyalty WHERE player_id = p_player_id FOR UPDATE;
+        SELECT * INTO v_player FROM loyalty.player_loyalty WHERE casino_id = v_casino AND player_id = p_player_id FOR UPDATE;
         IF NOT FOUND THEN
-            INSERT INTO loyalty.player_loyalty (player_id, tier)
-            SELECT p_player_id, t.name FROM loyalty.tier t ORDER BY t.threshold LIMIT 1
-            ON CONFLICT (player_id) DO NOTHING;
-            SELECT * INTO v_player FROM loyalty.player_loyalty WHERE player_id = p_player_id FOR UPDATE;
+            INSERT INTO loyalty.player_loyalty (casino_id, player_id, tier)
+            SELECT v_casino, p_player_id, t.name FROM loyalty.tier t WHERE t.casino_id = v_casino ORDER BY t.threshold LIMIT 1
+            ON CONFLICT (casino_id, player_id) DO NOTHING;
+            SELECT * INTO v_player FROM loyalty.player_loyalty WHERE casino_id = v_casino AND player_id = p_player_id FOR UPDATE;
         END IF;
 
         v_after := v_player.current_balance + p_delta_points;
@@ -114,19 +115,19 @@ BEGIN
                 USING ERRCODE = '23514';
         END IF;
         v_life := v_player.lifetime_points + greatest(p_delta_points, 0);
-        SELECT t.name, t.threshold INTO v_tier, v_cur FROM loyalty.tier t WHERE t.threshold <= v_life
+        SELECT t.name, t.threshold INTO v_tier, v_cur FROM loyalty.tier t WHERE t.casino_id = v_casino AND t.threshold <= v_life
          ORDER BY t.threshold DESC LIMIT 1;
-        SELECT min(t.threshold) INTO v_next FROM loyalty.tier t WHERE t.threshold > v_life;
+        SELECT min(t.threshold) INTO v_next FROM loyalty.tier t WHERE t.casino_id = v_casino AND t.threshold > v_life;
         v_progress := CASE WHEN v_next IS NULL THEN 100 ELSE ((v_life - v_cur) * 100 / (v_next - v_cur))::int END;
 
         INSERT INTO loyalty.loyalty_ledger
-            (player_id, points_change, transaction_type, reason, rating_slip_id, visit_id, idempotency_key,
+            (casino_id, player_id, points_change, transaction_type, reason, rating_slip_id, visit_id, idempotency_key,
              request_fingerprint, staff_id, balance_before, balance_after, tier_before, tier_after,
              tier_progress_after, lifetime_points_after, correlation_id)
-        VALUES (p_player_id, p_delta_points, p_transaction_type, p_reason, p_rating_slip_id, p_visit_id,
+        VALUES (v_casino, p_player_id, p_delta_points, p_transaction_type, p_reason, p_rating_slip_id, p_visit_id,
                 p_idempotency_key, v_fp, p_staff_id, v_player.current_balance, v_after, v_player.tier, v_tier,
                 v_progress, v_life, v_corr)
-        ON CONFLICT (idempotency_key) DO NOTHING
+        ON CONFLICT (casino_id, idempotency_key) DO NOTHING
         RETURNING id, created_at INTO v_id, v_at;
         IF v_id IS NULL THEN
             CONTINUE attempt;  -- a concurrent caller committed the key: answer as a replay
@@ -134,7 +135,7 @@ BEGIN
         UPDATE loyalty.player_loyalty
            SET current_balance = v_after, lifetime_points = v_life, tier = v_tier, tier_progress = v_progress,
                updated_at = v_at
-         WHERE player_id = p_player_id;
+         WHERE casino_id = v_casino AND player_id = p_player_id;
         IF v_tier <> v_player.tier AND coalesce(current_setting('loyalty.log_events', true), 'on')::boolean THEN
             RAISE LOG 'loyalty event=tier_upgrade correlation_id=% player_id=% tier_before=% tier_after=% ledger_id=%',
                 v_corr, p_player_id, v_player.tier, v_tier, v_id;
@@ -162,11 +163,11 @@ BEGIN
     WITH p AS (
         UPDATE loyalty.player_loyalty
            SET current_balance = current_balance + 10, lifetime_points = lifetime_points + 10, updated_at = now()
-         WHERE player_id = p_player_id
-     RETURNING player_id, current_balance, lifetime_points, tier)
-    INSERT INTO loyalty.loyalty_ledger (player_id, points_change, transaction_type, idempotency_key, request_fingerprint,
+         WHERE casino_id = '00000000-0000-0000-0000-000000000000' AND player_id = p_player_id
+     RETURNING casino_id, player_id, current_balance, lifetime_points, tier)
+    INSERT INTO loyalty.loyalty_ledger (casino_id, player_id, points_change, transaction_type, idempotency_key, request_fingerprint,
            balance_before, balance_after, tier_before, tier_after, tier_progress_after, lifetime_points_after, correlation_id)
-    SELECT player_id, 10, 'PROMOTION', p_key,
+    SELECT casino_id, player_id, 10, 'PROMOTION', p_key,
            '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef', current_balance - 10, current_balance,
            tier, tier, 0, lifetime_points, lpad(txid_current()::text, 36, '0')
       FROM p

@@ -45,14 +45,14 @@ REVOKE ALL ON loyalty.ledger_totals FROM PUBLIC;
 
 -- The tier a new player starts in, decided by the tier ladder in Rust; a
 -- C function so that balance_at asks the same code as the write path.
-CREATE FUNCTION loyalty.base_tier() RETURNS text
-    STABLE STRICT SECURITY DEFINER PARALLEL RESTRICTED
+CREATE FUNCTION loyalty.base_tier(p_casino_id uuid DEFAULT NULL) RETURNS text
+    STABLE SECURITY DEFINER PARALLEL RESTRICTED
     SET search_path TO pg_catalog, pg_temp
     LANGUAGE c
     AS 'loyalty_ext-0.2.0', 'base_tier_wrapper';
-COMMENT ON FUNCTION loyalty.base_tier() IS
-    'The lowest tier of loyalty.tier (threshold 0): where a new player starts, and the tier balance_at reports before a player''s first entry.';
-REVOKE ALL ON FUNCTION loyalty.base_tier() FROM PUBLIC;
+COMMENT ON FUNCTION loyalty.base_tier(uuid) IS
+    'The lowest tier of the casino''s ladder in loyalty.tier (threshold 0): where a new player starts, and the tier balance_at reports before a player''s first entry.';
+REVOKE ALL ON FUNCTION loyalty.base_tier(uuid) FROM PUBLIC;
 
 -- balance_at asks base_tier (drift_check, which reads the totals from the
 -- view, is replaced once, in the trust-boundary part below).
@@ -167,14 +167,14 @@ CREATE FUNCTION loyalty.trusted_key_changed() RETURNS trigger
     LANGUAGE c
     SET search_path = pg_catalog, pg_temp
     AS 'loyalty_ext-0.2.0', 'trusted_key_changed_wrapper';
-CREATE FUNCTION loyalty.bind_session_staff(p_staff_id uuid) RETURNS text
+CREATE FUNCTION loyalty.bind_session_staff(p_staff_id uuid, p_casino_id uuid DEFAULT NULL) RETURNS text
     VOLATILE PARALLEL UNSAFE
     SET search_path TO pg_catalog, pg_temp
     LANGUAGE c
     AS 'loyalty_ext-0.2.0', 'bind_session_staff_wrapper';
-REVOKE ALL ON FUNCTION loyalty.bind_session_staff(uuid) FROM PUBLIC;
-COMMENT ON FUNCTION loyalty.bind_session_staff(uuid) IS
-    'For a pooler connected as superuser: binds the session to a staff member (loyalty.session_staff_id) after loading the library, so that RESET ALL and DISCARD ALL by the application''s role leave the binding in force. Superuser only.';
+REVOKE ALL ON FUNCTION loyalty.bind_session_staff(uuid, uuid) FROM PUBLIC;
+COMMENT ON FUNCTION loyalty.bind_session_staff(uuid, uuid) IS
+    'For a pooler connected as superuser: binds the session to a staff member (loyalty.session_staff_id) and, when p_casino_id is given, to a casino (loyalty.session_casino_id), after loading the library, so that RESET ALL and DISCARD ALL by the application''s role leave the binding in force. Superuser only.';
 COMMENT ON FUNCTION loyalty.trusted_key_changed() IS
     'Trigger function: after any change to loyalty.trusted_key, tells every session to forget the staff tokens it verified.';
 CREATE TRIGGER trusted_key_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.trusted_key
@@ -344,36 +344,759 @@ CREATE FUNCTION loyalty.apply_promotion(
     p_reason text DEFAULT NULL,
     p_staff_id uuid DEFAULT NULL,
     p_correlation_id text DEFAULT NULL,
-    p_sequence integer DEFAULT 1
+    p_sequence integer DEFAULT 1,
+    p_casino_id uuid DEFAULT NULL
 ) RETURNS loyalty.change_result
     VOLATILE SECURITY DEFINER PARALLEL UNSAFE
     SET search_path TO pg_catalog, pg_temp
     LANGUAGE c
     AS 'loyalty_ext-0.2.0', 'apply_promotion_wrapper';
-REVOKE ALL ON FUNCTION loyalty.apply_promotion(uuid, text, integer, text, uuid, text, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION loyalty.apply_promotion(uuid, text, integer, text, uuid, text, integer, uuid) FROM PUBLIC;
 SELECT loyalty.upgrade_copy_grants('loyalty.apply_promotion(uuid, text, integer, text, uuid, text)',
-                                   'loyalty.apply_promotion(uuid, text, integer, text, uuid, text, integer)');
+                                   'loyalty.apply_promotion(uuid, text, integer, text, uuid, text, integer, uuid)');
 DROP FUNCTION loyalty.apply_promotion(uuid, text, integer, text, uuid, text);
-COMMENT ON FUNCTION loyalty.apply_promotion(uuid, text, integer, text, uuid, text, integer) IS
+COMMENT ON FUNCTION loyalty.apply_promotion(uuid, text, integer, text, uuid, text, integer, uuid) IS
     'A PROMOTION credit of a registered, current campaign (loyalty.promotion_campaign) at its points_per_credit, at most credits_per_player times (p_sequence 1, 2, ...), within its budget; a second delivery of the same reward is a replay. A named staff member must hold loyalty:promote.';
 CREATE FUNCTION loyalty.resolve_accrual(
     p_rating_slip_id uuid,
     p_staff_id uuid,
     p_action text,
     p_reason text,
-    p_correlation_id text DEFAULT NULL
+    p_correlation_id text DEFAULT NULL,
+    p_casino_id uuid DEFAULT NULL
 ) RETURNS loyalty.slip_result
     VOLATILE SECURITY DEFINER PARALLEL UNSAFE
     SET search_path TO pg_catalog, pg_temp
     LANGUAGE c
     AS 'loyalty_ext-0.2.0', 'resolve_accrual_wrapper';
-REVOKE ALL ON FUNCTION loyalty.resolve_accrual(uuid, uuid, text, text, text) FROM PUBLIC;
-COMMENT ON FUNCTION loyalty.resolve_accrual(uuid, uuid, text, text, text) IS
+REVOKE ALL ON FUNCTION loyalty.resolve_accrual(uuid, uuid, text, text, text, uuid) FROM PUBLIC;
+COMMENT ON FUNCTION loyalty.resolve_accrual(uuid, uuid, text, text, text, uuid) IS
     'A staff member holding loyalty:recover resolves an open (FAILED or STUCK) accrual with a reason: ''retry'' attempts it now with its attempts counted afresh, ''abandon'' closes it without credit; recorded in loyalty.accrual_resolution.';
-COMMENT ON FUNCTION loyalty.recover_pending(integer) IS
-    'Replays up to p_max due accruals (PENDING or FAILED with next_attempt_at passed) soonest first, skipping rows another session is recovering; one row per slip attempted. Suitable for pg_cron.';
 COMMENT ON FUNCTION loyalty.trusted_key_changed() IS
     'Trigger function: after any change to loyalty.trusted_key, tells every session to forget the staff tokens it verified.';
+
+-- Issue 14: casinos (SPEC section 14).  Every row a 0.1.0 database holds
+-- belongs to the default casino: each casino_id column is added with that
+-- constant as its default (no table is rewritten), then given the default
+-- a fresh install has, the session's casino.
+CREATE TABLE loyalty.casino (
+    casino_id                       uuid        PRIMARY KEY,
+    name                            text        NOT NULL UNIQUE
+                                                CHECK (length(name) BETWEEN 1 AND 200 AND name !~ '[[:cntrl:]]'),
+    gaming_day_start                text        CHECK (gaming_day_start ~ '^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$'),
+    gaming_day_timezone             text        CHECK (length(gaming_day_timezone) BETWEEN 1 AND 100),
+    max_manual_reward               integer     CHECK (max_manual_reward > 0),
+    manual_reward_rate_limit        integer     CHECK (manual_reward_rate_limit >= 0),
+    manual_reward_points_limit      integer     CHECK (manual_reward_points_limit >= 0),
+    manual_reward_rate_window       integer     CHECK (manual_reward_rate_window > 0),
+    role_manual_reward_rate_limit   integer     CHECK (role_manual_reward_rate_limit >= 0),
+    role_manual_reward_points_limit integer     CHECK (role_manual_reward_points_limit >= 0),
+    adjustment_rate_limit           integer     CHECK (adjustment_rate_limit >= 0),
+    adjustment_points_limit         integer     CHECK (adjustment_points_limit >= 0),
+    adjustment_rate_window          integer     CHECK (adjustment_rate_window > 0),
+    role_adjustment_rate_limit      integer     CHECK (role_adjustment_rate_limit >= 0),
+    role_adjustment_points_limit    integer     CHECK (role_adjustment_points_limit >= 0),
+    redemption_rate_limit           integer     CHECK (redemption_rate_limit >= 0),
+    redemption_points_limit         integer     CHECK (redemption_points_limit >= 0),
+    redemption_rate_window          integer     CHECK (redemption_rate_window > 0),
+    role_redemption_rate_limit      integer     CHECK (role_redemption_rate_limit >= 0),
+    role_redemption_points_limit    integer     CHECK (role_redemption_points_limit >= 0),
+    point_value                     numeric     CHECK (point_value >= 0),
+    created_at                      timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE loyalty.casino IS
+    'Casinos served by this database and the settings each sets for itself: a column named after a loyalty.* setting overrides it for the casino (NULL follows the setting); the default casino 00000000-0000-0000-0000-000000000000 is made by CREATE EXTENSION.';
+COMMENT ON COLUMN loyalty.casino.gaming_day_timezone IS
+    'Time zone of the casino''s gaming day (e.g. America/Los_Angeles); NULL follows loyalty.gaming_day_timezone.';
+COMMENT ON COLUMN loyalty.casino.point_value IS
+    'Money per point, for liability reports; NULL when not set.';
+
+-- The default casino inserted again updates it: this is what lets pg_dump
+-- keep its settings (a restore runs CREATE EXTENSION, which makes it, then
+-- loads the dumped rows).  Any other casino id is an ordinary key.
+CREATE FUNCTION loyalty.replace_casino() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.casino_id <> '00000000-0000-0000-0000-000000000000'::uuid THEN
+        RETURN NEW;
+    END IF;
+    -- Every column but the id and created_at; a column added to
+    -- loyalty.casino is added here too.
+    UPDATE loyalty.casino c
+       SET name = NEW.name, gaming_day_start = NEW.gaming_day_start,
+           gaming_day_timezone = NEW.gaming_day_timezone, max_manual_reward = NEW.max_manual_reward,
+           manual_reward_rate_limit = NEW.manual_reward_rate_limit,
+           manual_reward_points_limit = NEW.manual_reward_points_limit,
+           manual_reward_rate_window = NEW.manual_reward_rate_window,
+           role_manual_reward_rate_limit = NEW.role_manual_reward_rate_limit,
+           role_manual_reward_points_limit = NEW.role_manual_reward_points_limit,
+           adjustment_rate_limit = NEW.adjustment_rate_limit,
+           adjustment_points_limit = NEW.adjustment_points_limit,
+           adjustment_rate_window = NEW.adjustment_rate_window,
+           role_adjustment_rate_limit = NEW.role_adjustment_rate_limit,
+           role_adjustment_points_limit = NEW.role_adjustment_points_limit,
+           redemption_rate_limit = NEW.redemption_rate_limit,
+           redemption_points_limit = NEW.redemption_points_limit,
+           redemption_rate_window = NEW.redemption_rate_window,
+           role_redemption_rate_limit = NEW.role_redemption_rate_limit,
+           role_redemption_points_limit = NEW.role_redemption_points_limit,
+           point_value = NEW.point_value
+     WHERE c.casino_id = NEW.casino_id;
+    IF FOUND THEN
+        RETURN NULL;
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION loyalty.replace_casino() IS
+    'Trigger function: the default casino inserted again updates its row (keeps its settings across pg_dump/restore); any other casino id is an ordinary key.';
+CREATE TRIGGER casino_replace BEFORE INSERT ON loyalty.casino
+    FOR EACH ROW EXECUTE FUNCTION loyalty.replace_casino();
+INSERT INTO loyalty.casino (casino_id, name) VALUES ('00000000-0000-0000-0000-000000000000', 'default');
+REVOKE ALL ON loyalty.casino FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('loyalty.casino', '');
+
+-- The casino of a call, asked by defaults, policies and audit functions.
+CREATE FUNCTION loyalty.casino_scope(p_casino_id uuid DEFAULT NULL) RETURNS uuid
+    STABLE SECURITY DEFINER PARALLEL RESTRICTED
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c
+    AS 'loyalty_ext-0.2.0', 'casino_scope_wrapper';
+COMMENT ON FUNCTION loyalty.casino_scope(uuid) IS
+    'The casino a call naming p_casino_id may see: that one (a bound session may name only its own, else 42501), else the session''s (staff token casino claim, else loyalty.session_casino_id), else NULL (unbound: every casino). Row-level security and the audit functions ask it.';
+CREATE FUNCTION loyalty.current_casino_id(p_casino_id uuid DEFAULT NULL) RETURNS uuid
+    STABLE SECURITY DEFINER PARALLEL RESTRICTED
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c
+    AS 'loyalty_ext-0.2.0', 'current_casino_id_wrapper';
+COMMENT ON FUNCTION loyalty.current_casino_id(uuid) IS
+    'The casino a call naming p_casino_id acts for: that one (a bound session may name only its own, else 42501), else the session''s, else the default casino. The default of every casino_id column.';
+CREATE FUNCTION loyalty.casino_changed() RETURNS trigger
+    LANGUAGE c
+    SET search_path = pg_catalog, pg_temp
+    AS 'loyalty_ext-0.2.0', 'casino_changed_wrapper';
+COMMENT ON FUNCTION loyalty.casino_changed() IS
+    'Trigger function: after any change to loyalty.casino, tells every session to re-read the casinos'' settings (kept per session) at its next transaction.';
+
+-- Each table gains its casino; keys, accounts and slips become per casino.
+ALTER TABLE loyalty.tier
+    ADD COLUMN casino_id uuid NOT NULL DEFAULT '00000000-0000-0000-0000-000000000000' REFERENCES loyalty.casino (casino_id),
+    DROP CONSTRAINT tier_pkey,
+    DROP CONSTRAINT tier_threshold_key,
+    ADD CONSTRAINT tier_pkey PRIMARY KEY (casino_id, name),
+    ADD CONSTRAINT tier_threshold_key UNIQUE (casino_id, threshold);
+COMMENT ON TABLE loyalty.tier IS
+    'Loyalty tiers, one ladder per casino: a player holds the highest tier whose threshold is at most their lifetime points; multiplier scales gameplay points.';
+CREATE OR REPLACE FUNCTION loyalty.replace_tier() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM loyalty.tier t
+     WHERE t.casino_id = NEW.casino_id AND (t.name = NEW.name OR t.threshold = NEW.threshold);
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION loyalty.replace_tier() IS
+    'Trigger function: an inserted tier replaces the casino''s tier with the same name or threshold (keeps edited tiers across pg_dump/restore).';
+
+-- A new casino starts with the default ladder (SPEC section 2) and edits
+-- its own; a casino that has tiers already (the default casino of an
+-- upgraded database, a restore) keeps them.
+CREATE FUNCTION loyalty.start_tier_ladder() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM loyalty.tier t WHERE t.casino_id = NEW.casino_id) THEN
+        INSERT INTO loyalty.tier (casino_id, name, threshold, multiplier) VALUES
+            (NEW.casino_id, 'BRONZE',       0, 1.00),
+            (NEW.casino_id, 'SILVER',    1000, 1.25),
+            (NEW.casino_id, 'GOLD',      5000, 1.50),
+            (NEW.casino_id, 'PLATINUM', 20000, 2.00);
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION loyalty.start_tier_ladder() IS
+    'Trigger function: a new casino starts with the default tier ladder (BRONZE 0 x1.00, SILVER 1000 x1.25, GOLD 5000 x1.50, PLATINUM 20000 x2.00).';
+CREATE TRIGGER casino_tier_ladder AFTER INSERT ON loyalty.casino
+    FOR EACH ROW EXECUTE FUNCTION loyalty.start_tier_ladder();
+
+ALTER TABLE loyalty.player_loyalty
+    ADD COLUMN casino_id uuid NOT NULL DEFAULT '00000000-0000-0000-0000-000000000000' REFERENCES loyalty.casino (casino_id),
+    DROP CONSTRAINT player_loyalty_pkey,
+    ADD CONSTRAINT player_loyalty_pkey PRIMARY KEY (casino_id, player_id);
+COMMENT ON TABLE loyalty.player_loyalty IS
+    'Per-player balance, lifetime points, tier and progress at one casino (a player enrolled at two casinos has two rows); always equal to what loyalty.loyalty_ledger adds up to.';
+ALTER TABLE loyalty.promotion_campaign
+    ADD COLUMN casino_id uuid NOT NULL DEFAULT '00000000-0000-0000-0000-000000000000' REFERENCES loyalty.casino (casino_id),
+    DROP CONSTRAINT promotion_campaign_reward_id_key,
+    ADD CONSTRAINT promotion_campaign_reward_id_key UNIQUE (casino_id, reward_id);
+ALTER TABLE loyalty.loyalty_ledger
+    ADD COLUMN casino_id uuid NOT NULL DEFAULT '00000000-0000-0000-0000-000000000000',
+    DROP CONSTRAINT loyalty_ledger_idempotency_key_key,
+    ADD CONSTRAINT loyalty_ledger_idempotency_key_key UNIQUE (casino_id, idempotency_key);
+COMMENT ON COLUMN loyalty.loyalty_ledger.casino_id IS
+    'The casino (loyalty.casino) the change happened at: idempotency keys are unique per casino, and a player''s account is (casino_id, player_id).';
+DROP INDEX loyalty.loyalty_ledger_player_idx;
+CREATE INDEX loyalty_ledger_player_idx ON loyalty.loyalty_ledger (casino_id, player_id, id);
+ALTER TABLE loyalty.staff_permission
+    ADD COLUMN casino_id uuid NOT NULL DEFAULT '00000000-0000-0000-0000-000000000000' REFERENCES loyalty.casino (casino_id),
+    DROP CONSTRAINT staff_permission_pkey,
+    ADD CONSTRAINT staff_permission_pkey PRIMARY KEY (casino_id, staff_id);
+COMMENT ON TABLE loyalty.staff_permission IS
+    'Capabilities per staff member at one casino (loyalty:award, loyalty:promote, loyalty:redeem, loyalty:adjust, loyalty:recover); deny by default.';
+ALTER TABLE loyalty.velocity_usage
+    ADD COLUMN casino_id uuid NOT NULL DEFAULT '00000000-0000-0000-0000-000000000000',
+    DROP CONSTRAINT velocity_usage_pkey,
+    ADD CONSTRAINT velocity_usage_pkey PRIMARY KEY (casino_id, scope, actor, kind);
+COMMENT ON TABLE loyalty.velocity_usage IS
+    'Recent velocity-limited changes per casino, staff member or login role, and kind (manual_reward, adjustment, redemption): their times and points inside the window.';
+ALTER TABLE loyalty.accrual_resolution DROP CONSTRAINT accrual_resolution_rating_slip_id_fkey;
+ALTER TABLE loyalty.rating_slip_accrual
+    ADD COLUMN casino_id uuid NOT NULL DEFAULT '00000000-0000-0000-0000-000000000000' REFERENCES loyalty.casino (casino_id),
+    DROP CONSTRAINT rating_slip_accrual_pkey,
+    ADD CONSTRAINT rating_slip_accrual_pkey PRIMARY KEY (casino_id, rating_slip_id);
+ALTER TABLE loyalty.accrual_resolution
+    ADD COLUMN casino_id uuid NOT NULL DEFAULT '00000000-0000-0000-0000-000000000000',
+    ADD CONSTRAINT accrual_resolution_rating_slip_id_fkey FOREIGN KEY (casino_id, rating_slip_id)
+        REFERENCES loyalty.rating_slip_accrual (casino_id, rating_slip_id);
+DROP INDEX loyalty.accrual_resolution_slip_idx;
+CREATE INDEX accrual_resolution_slip_idx ON loyalty.accrual_resolution (casino_id, rating_slip_id, id);
+ALTER TABLE loyalty.reconciliation
+    ADD COLUMN casino_id uuid NOT NULL DEFAULT '00000000-0000-0000-0000-000000000000';
+DROP INDEX loyalty.reconciliation_player_idx;
+CREATE INDEX reconciliation_player_idx ON loyalty.reconciliation (casino_id, player_id, id);
+
+-- Views read with their reader's rights, so that row-level security
+-- applies to them; each shows the casino.
+CREATE OR REPLACE VIEW loyalty.pending_accruals WITH (security_invoker = true) AS
+SELECT a.rating_slip_id, a.player_id, a.status, a.attempts, a.last_sqlstate, a.last_error,
+       a.correlation_id, a.created_at, a.updated_at, now() - a.created_at AS age,
+       a.next_attempt_at, a.casino_id
+  FROM loyalty.rating_slip_accrual a
+ WHERE a.status IN ('PENDING', 'FAILED', 'STUCK')
+ ORDER BY a.created_at;
+DROP VIEW loyalty.ledger_totals;
+CREATE VIEW loyalty.ledger_totals WITH (security_invoker = true) AS
+SELECT l.casino_id,
+       l.player_id,
+       sum(l.points_change)::bigint                                            AS balance,
+       coalesce(sum(l.points_change) FILTER (WHERE l.points_change > 0), 0)::bigint AS lifetime_points,
+       count(*)                                                                AS entries
+  FROM loyalty.loyalty_ledger l
+ GROUP BY l.casino_id, l.player_id;
+COMMENT ON VIEW loyalty.ledger_totals IS
+    'Per casino and player, what the ledger adds up to: balance (sum of changes), lifetime_points (sum of gains), entries; loyalty.player_loyalty must equal it.';
+REVOKE ALL ON loyalty.ledger_totals FROM PUBLIC;
+
+-- The column defaults, the casino trigger and row-level security, as a
+-- fresh install has them (sql/tenancy.sql).
+CREATE TRIGGER casino_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.casino
+    FOR EACH STATEMENT EXECUTE FUNCTION loyalty.casino_changed();
+ALTER TABLE loyalty.casino ENABLE ALWAYS TRIGGER casino_changed;
+
+-- A row inserted without naming its casino belongs to the session's casino
+-- (the bound one, else the default casino): a single-casino DBA's
+-- INSERT INTO loyalty.staff_permission (staff_id, capabilities) and a
+-- restored 0.1.0 dump work unchanged.
+ALTER TABLE loyalty.tier ALTER COLUMN casino_id SET DEFAULT loyalty.current_casino_id();
+ALTER TABLE loyalty.player_loyalty ALTER COLUMN casino_id SET DEFAULT loyalty.current_casino_id();
+ALTER TABLE loyalty.promotion_campaign ALTER COLUMN casino_id SET DEFAULT loyalty.current_casino_id();
+ALTER TABLE loyalty.loyalty_ledger ALTER COLUMN casino_id SET DEFAULT loyalty.current_casino_id();
+ALTER TABLE loyalty.staff_permission ALTER COLUMN casino_id SET DEFAULT loyalty.current_casino_id();
+ALTER TABLE loyalty.velocity_usage ALTER COLUMN casino_id SET DEFAULT loyalty.current_casino_id();
+ALTER TABLE loyalty.rating_slip_accrual ALTER COLUMN casino_id SET DEFAULT loyalty.current_casino_id();
+ALTER TABLE loyalty.accrual_resolution ALTER COLUMN casino_id SET DEFAULT loyalty.current_casino_id();
+ALTER TABLE loyalty.reconciliation ALTER COLUMN casino_id SET DEFAULT loyalty.current_casino_id();
+
+-- Row-level security for direct reads and the admin's edits.  The write
+-- functions run as the extension's owner and apply the same rule
+-- themselves.  A session bound to a casino (loyalty.session_casino_id, or
+-- a staff token's casino claim) reads only that casino's rows; an unbound
+-- one (a group auditor) reads every casino's.  Edits by the admin role
+-- apply to the session's casino, else the default one.
+DO $policies$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['casino', 'tier', 'player_loyalty', 'promotion_campaign', 'loyalty_ledger',
+                             'staff_permission', 'velocity_usage', 'rating_slip_accrual',
+                             'accrual_resolution', 'reconciliation']
+    LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE loyalty.%I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE pg_catalog.format(
+            'CREATE POLICY casino_read ON loyalty.%I FOR SELECT '
+            'USING (casino_id = COALESCE((SELECT loyalty.casino_scope()), casino_id))', t);
+    END LOOP;
+    FOREACH t IN ARRAY ARRAY['casino', 'tier', 'promotion_campaign', 'staff_permission']
+    LOOP
+        EXECUTE pg_catalog.format(
+            'CREATE POLICY casino_write ON loyalty.%I '
+            'USING (casino_id = (SELECT loyalty.current_casino_id())) '
+            'WITH CHECK (casino_id = (SELECT loyalty.current_casino_id()))', t);
+    END LOOP;
+END
+$policies$;
+
+-- Every function that acts for or reads a casino gains p_casino_id, last.
+CREATE FUNCTION loyalty.increment_player_loyalty(
+    p_player_id uuid,
+    p_delta_points INT,
+    p_transaction_type TEXT,
+    p_idempotency_key TEXT,
+    p_reason TEXT DEFAULT NULL,
+    p_staff_id uuid DEFAULT NULL,
+    p_rating_slip_id uuid DEFAULT NULL,
+    p_visit_id uuid DEFAULT NULL,
+    p_correlation_id TEXT DEFAULT NULL,
+    p_casino_id uuid DEFAULT NULL
+) RETURNS loyalty.change_result
+    VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c
+    AS 'loyalty_ext-0.2.0', 'increment_player_loyalty_wrapper';
+REVOKE ALL ON FUNCTION loyalty.increment_player_loyalty(uuid, integer, text, text, text, uuid, uuid, uuid, text, uuid) FROM PUBLIC;
+SELECT loyalty.upgrade_copy_grants('loyalty.increment_player_loyalty(uuid, integer, text, text, text, uuid, uuid, uuid, text)', 'loyalty.increment_player_loyalty(uuid, integer, text, text, text, uuid, uuid, uuid, text, uuid)');
+DROP FUNCTION loyalty.increment_player_loyalty(uuid, integer, text, text, text, uuid, uuid, uuid, text);
+COMMENT ON FUNCTION loyalty.increment_player_loyalty(uuid, integer, text, text, text, uuid, uuid, uuid, text, uuid) IS
+    'The one write path: applies one change to one player''s points at one casino exactly once (idempotency key, unique per casino), under the player''s row lock, with a full audit row; returns loyalty.change_result. p_casino_id: the casino (NULL: the session''s; a bound session may name only its own).';
+
+CREATE FUNCTION loyalty.manual_reward(
+    p_player_id uuid,
+    p_staff_id uuid,
+    p_points INT,
+    p_reason TEXT,
+    p_sequence INT DEFAULT 1,
+    p_correlation_id TEXT DEFAULT NULL,
+    p_casino_id uuid DEFAULT NULL
+) RETURNS loyalty.change_result
+    VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c
+    AS 'loyalty_ext-0.2.0', 'manual_reward_wrapper';
+REVOKE ALL ON FUNCTION loyalty.manual_reward(uuid, uuid, integer, text, integer, text, uuid) FROM PUBLIC;
+SELECT loyalty.upgrade_copy_grants('loyalty.manual_reward(uuid, uuid, integer, text, integer, text)', 'loyalty.manual_reward(uuid, uuid, integer, text, integer, text, uuid)');
+DROP FUNCTION loyalty.manual_reward(uuid, uuid, integer, text, integer, text);
+COMMENT ON FUNCTION loyalty.manual_reward(uuid, uuid, integer, text, integer, text, uuid) IS
+    'A MANUAL_BONUS by a staff member holding loyalty:award: limit loyalty.max_manual_reward, reason of 10+ non-blank characters, rate limited; the same reward twice in one gaming day is a replay.';
+
+CREATE FUNCTION loyalty.redeem_points(
+    p_player_id uuid,
+    p_points INT,
+    p_staff_id uuid,
+    p_reason TEXT,
+    p_idempotency_key TEXT,
+    p_correlation_id TEXT DEFAULT NULL,
+    p_casino_id uuid DEFAULT NULL
+) RETURNS loyalty.change_result
+    VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c
+    AS 'loyalty_ext-0.2.0', 'redeem_points_wrapper';
+REVOKE ALL ON FUNCTION loyalty.redeem_points(uuid, integer, uuid, text, text, text, uuid) FROM PUBLIC;
+SELECT loyalty.upgrade_copy_grants('loyalty.redeem_points(uuid, integer, uuid, text, text, text)', 'loyalty.redeem_points(uuid, integer, uuid, text, text, text, uuid)');
+DROP FUNCTION loyalty.redeem_points(uuid, integer, uuid, text, text, text);
+COMMENT ON FUNCTION loyalty.redeem_points(uuid, integer, uuid, text, text, text, uuid) IS
+    'A REDEMPTION of p_points (positive) by a staff member holding loyalty:redeem; never takes the balance below zero (23514).';
+
+CREATE FUNCTION loyalty.adjust_points(
+    p_player_id uuid,
+    p_staff_id uuid,
+    p_points INT,
+    p_reason TEXT,
+    p_idempotency_key TEXT,
+    p_correlation_id TEXT DEFAULT NULL,
+    p_casino_id uuid DEFAULT NULL
+) RETURNS loyalty.change_result
+    VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c
+    AS 'loyalty_ext-0.2.0', 'adjust_points_wrapper';
+REVOKE ALL ON FUNCTION loyalty.adjust_points(uuid, uuid, integer, text, text, text, uuid) FROM PUBLIC;
+SELECT loyalty.upgrade_copy_grants('loyalty.adjust_points(uuid, uuid, integer, text, text, text)', 'loyalty.adjust_points(uuid, uuid, integer, text, text, text, uuid)');
+DROP FUNCTION loyalty.adjust_points(uuid, uuid, integer, text, text, text);
+COMMENT ON FUNCTION loyalty.adjust_points(uuid, uuid, integer, text, text, text, uuid) IS
+    'An ADJUSTMENT of either sign by a staff member holding loyalty:adjust, within loyalty.max_manual_reward, with a reason of 10+ non-blank characters.';
+
+CREATE FUNCTION loyalty.reverse_entry(
+    p_ledger_id bigint,
+    p_staff_id uuid,
+    p_reason TEXT,
+    p_correlation_id TEXT DEFAULT NULL,
+    p_casino_id uuid DEFAULT NULL
+) RETURNS loyalty.change_result
+    VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c
+    AS 'loyalty_ext-0.2.0', 'reverse_entry_wrapper';
+REVOKE ALL ON FUNCTION loyalty.reverse_entry(bigint, uuid, text, text, uuid) FROM PUBLIC;
+SELECT loyalty.upgrade_copy_grants('loyalty.reverse_entry(bigint, uuid, text, text)', 'loyalty.reverse_entry(bigint, uuid, text, text, uuid)');
+DROP FUNCTION loyalty.reverse_entry(bigint, uuid, text, text);
+COMMENT ON FUNCTION loyalty.reverse_entry(bigint, uuid, text, text, uuid) IS
+    'A REVERSAL row cancelling one ledger entry (staff needs loyalty:adjust); reversing the same entry again is a replay; reversals cannot be reversed.';
+
+CREATE FUNCTION loyalty.manual_reward_key(
+    p_player_id uuid,
+    p_staff_id uuid,
+    p_points INT,
+    p_reason TEXT,
+    p_gaming_day date DEFAULT NULL,
+    p_sequence INT DEFAULT 1,
+    p_casino_id uuid DEFAULT NULL
+) RETURNS TEXT
+    STABLE PARALLEL RESTRICTED
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c
+    AS 'loyalty_ext-0.2.0', 'manual_reward_key_wrapper';
+SELECT loyalty.upgrade_copy_grants('loyalty.manual_reward_key(uuid, uuid, integer, text, date, integer)', 'loyalty.manual_reward_key(uuid, uuid, integer, text, date, integer, uuid)');
+DROP FUNCTION loyalty.manual_reward_key(uuid, uuid, integer, text, date, integer);
+COMMENT ON FUNCTION loyalty.manual_reward_key(uuid, uuid, integer, text, date, integer, uuid) IS
+    'The idempotency key loyalty.manual_reward derives: type, player, staff, points, reason, gaming day (default: the casino''s current one) and sequence.';
+
+CREATE FUNCTION loyalty.gaming_day(
+    p_at timestamp with time zone DEFAULT now(),
+    p_casino_id uuid DEFAULT NULL
+) RETURNS date
+    STABLE PARALLEL RESTRICTED
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c
+    AS 'loyalty_ext-0.2.0', 'gaming_day_wrapper';
+SELECT loyalty.upgrade_copy_grants('loyalty.gaming_day(timestamptz)', 'loyalty.gaming_day(timestamptz, uuid)');
+DROP FUNCTION loyalty.gaming_day(timestamptz);
+COMMENT ON FUNCTION loyalty.gaming_day(timestamptz, uuid) IS
+    'The gaming day of a moment at a casino: it begins at the casino''s gaming_day_start local time in its gaming_day_timezone (each NULL: the loyalty.* setting; default 06:00, the server''s time zone).';
+
+CREATE FUNCTION loyalty.validate_reward(
+    p_points INT,
+    p_reason TEXT,
+    p_staff_id uuid,
+    p_casino_id uuid DEFAULT NULL
+) RETURNS TABLE (
+    "valid" bool,
+    "sqlstate" TEXT,
+    "message" TEXT,
+    "remaining" INT
+    )
+    STABLE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c
+    AS 'loyalty_ext-0.2.0', 'validate_reward_wrapper';
+REVOKE ALL ON FUNCTION loyalty.validate_reward(integer, text, uuid, uuid) FROM PUBLIC;
+SELECT loyalty.upgrade_copy_grants('loyalty.validate_reward(integer, text, uuid)', 'loyalty.validate_reward(integer, text, uuid, uuid)');
+DROP FUNCTION loyalty.validate_reward(integer, text, uuid);
+COMMENT ON FUNCTION loyalty.validate_reward(integer, text, uuid, uuid) IS
+    'Runs the checks of a manual reward without writing (for UIs): valid, or the first failure''s SQLSTATE and message; remaining rewards in the window.';
+
+CREATE FUNCTION loyalty.rate_limit_status(
+    p_staff_id uuid,
+    p_casino_id uuid DEFAULT NULL
+) RETURNS TABLE (
+    "remaining" INT,
+    "reset_at" timestamp with time zone,
+    "used" INT,
+    "rate_limit" INT,
+    "window_seconds" INT
+    )
+    STABLE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c
+    AS 'loyalty_ext-0.2.0', 'rate_limit_status_wrapper';
+REVOKE ALL ON FUNCTION loyalty.rate_limit_status(uuid, uuid) FROM PUBLIC;
+SELECT loyalty.upgrade_copy_grants('loyalty.rate_limit_status(uuid)', 'loyalty.rate_limit_status(uuid, uuid)');
+DROP FUNCTION loyalty.rate_limit_status(uuid);
+COMMENT ON FUNCTION loyalty.rate_limit_status(uuid, uuid) IS
+    'Manual rewards a staff member has left in the current rate window, and when the oldest counted one leaves it.';
+
+CREATE FUNCTION loyalty.complete_rating_slip(
+    p_rating_slip_id uuid,
+    p_player_id uuid,
+    p_average_bet NUMERIC,
+    p_duration_seconds INT,
+    p_game_settings jsonb,
+    p_visit_id uuid DEFAULT NULL,
+    p_correlation_id TEXT DEFAULT NULL,
+    p_casino_id uuid DEFAULT NULL
+) RETURNS loyalty.slip_result
+    VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c
+    AS 'loyalty_ext-0.2.0', 'complete_rating_slip_wrapper';
+REVOKE ALL ON FUNCTION loyalty.complete_rating_slip(uuid, uuid, numeric, integer, jsonb, uuid, text, uuid) FROM PUBLIC;
+SELECT loyalty.upgrade_copy_grants('loyalty.complete_rating_slip(uuid, uuid, numeric, integer, jsonb, uuid, text)', 'loyalty.complete_rating_slip(uuid, uuid, numeric, integer, jsonb, uuid, text, uuid)');
+DROP FUNCTION loyalty.complete_rating_slip(uuid, uuid, numeric, integer, jsonb, uuid, text);
+COMMENT ON FUNCTION loyalty.complete_rating_slip(uuid, uuid, numeric, integer, jsonb, uuid, text, uuid) IS
+    'Call in the transaction that closes the slip: records the accrual request, then credits it in a subtransaction. COMPLETED, ALREADY_COMPLETED, or PARTIAL_COMPLETION (the request stays pending with its error for recovery).';
+
+CREATE FUNCTION loyalty.recover_rating_slip(
+    p_rating_slip_id uuid,
+    p_correlation_id TEXT DEFAULT NULL,
+    p_casino_id uuid DEFAULT NULL
+) RETURNS loyalty.slip_result
+    VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c
+    AS 'loyalty_ext-0.2.0', 'recover_rating_slip_wrapper';
+REVOKE ALL ON FUNCTION loyalty.recover_rating_slip(uuid, text, uuid) FROM PUBLIC;
+SELECT loyalty.upgrade_copy_grants('loyalty.recover_rating_slip(uuid, text)', 'loyalty.recover_rating_slip(uuid, text, uuid)');
+DROP FUNCTION loyalty.recover_rating_slip(uuid, text);
+COMMENT ON FUNCTION loyalty.recover_rating_slip(uuid, text, uuid) IS
+    'Replays one pending accrual with its original idempotency key and (unless given) correlation id; a completed slip returns its original result; an unknown slip is 55000.';
+
+CREATE FUNCTION loyalty.recover_pending(
+    p_max INT DEFAULT 100,
+    p_casino_id uuid DEFAULT NULL
+) RETURNS TABLE (
+    "rating_slip_id" uuid,
+    "status" TEXT,
+    "points" INT,
+    "ledger_id" bigint,
+    "balance_after" bigint,
+    "tier_after" TEXT,
+    "correlation_id" TEXT,
+    "error" TEXT
+    )
+    VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c
+    AS 'loyalty_ext-0.2.0', 'recover_pending_wrapper';
+REVOKE ALL ON FUNCTION loyalty.recover_pending(integer, uuid) FROM PUBLIC;
+SELECT loyalty.upgrade_copy_grants('loyalty.recover_pending(integer)', 'loyalty.recover_pending(integer, uuid)');
+DROP FUNCTION loyalty.recover_pending(integer);
+COMMENT ON FUNCTION loyalty.recover_pending(integer, uuid) IS
+    'Replays up to p_max due accruals (PENDING or FAILED with next_attempt_at passed) soonest first, skipping rows another session is recovering; one row per slip attempted; of the casino named, else the session''s, else (unbound session) every casino. Suitable for pg_cron.';
+
+CREATE FUNCTION loyalty.reconcile_player(
+    p_player_id uuid,
+    p_staff_id uuid,
+    p_reason TEXT,
+    p_casino_id uuid DEFAULT NULL
+) RETURNS TABLE (
+    "player_id" uuid,
+    "changed" bool,
+    "balance_before" bigint,
+    "balance_after" bigint,
+    "lifetime_before" bigint,
+    "lifetime_after" bigint,
+    "tier_before" TEXT,
+    "tier_after" TEXT,
+    "reconciliation_id" bigint,
+    "correlation_id" TEXT
+    )
+    VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c
+    AS 'loyalty_ext-0.2.0', 'reconcile_player_wrapper';
+REVOKE ALL ON FUNCTION loyalty.reconcile_player(uuid, uuid, text, uuid) FROM PUBLIC;
+SELECT loyalty.upgrade_copy_grants('loyalty.reconcile_player(uuid, uuid, text)', 'loyalty.reconcile_player(uuid, uuid, text, uuid)');
+DROP FUNCTION loyalty.reconcile_player(uuid, uuid, text);
+COMMENT ON FUNCTION loyalty.reconcile_player(uuid, uuid, text, uuid) IS
+    'Rebuilds a player''s balance, lifetime points and tier from the ledger under the row lock (staff needs loyalty:adjust and a reason); every call is recorded in loyalty.reconciliation; idempotent.';
+
+CREATE FUNCTION loyalty.upgrade_replace(p_old regprocedure, p_new regprocedure) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $replace$
+BEGIN
+    PERFORM loyalty.upgrade_copy_grants(p_old, p_new);
+    EXECUTE pg_catalog.format('DROP FUNCTION %s', p_old);
+END
+$replace$;
+CREATE FUNCTION loyalty.drift_check(p_casino_id uuid DEFAULT NULL)
+RETURNS TABLE (problem text, player_id uuid, ledger_id bigint, detail text, casino_id uuid)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT loyalty.casino_scope(p_casino_id);
+    WITH scope AS (
+        SELECT loyalty.casino_scope(p_casino_id) AS casino_id
+    ), ledger AS (
+        SELECT l.* FROM loyalty.loyalty_ledger l, scope
+         WHERE l.casino_id = coalesce(scope.casino_id, l.casino_id)
+    ), players AS (
+        SELECT p.* FROM loyalty.player_loyalty p, scope
+         WHERE p.casino_id = coalesce(scope.casino_id, p.casino_id)
+    ), sums AS (
+        SELECT t.casino_id, t.player_id, t.balance AS total, t.lifetime_points AS gained
+          FROM loyalty.ledger_totals t, scope
+         WHERE t.casino_id = coalesce(scope.casino_id, t.casino_id)
+    ), chain AS (
+        SELECT l.id, l.casino_id, l.player_id, l.balance_before, l.balance_after, l.points_change,
+               lag(l.balance_after) OVER (PARTITION BY l.casino_id, l.player_id ORDER BY l.id) AS previous_after
+          FROM ledger l
+    )
+    SELECT 'balance_mismatch', p.player_id, NULL::bigint,
+           format('current_balance=%s, ledger_sum=%s', p.current_balance, coalesce(s.total, 0)),
+           p.casino_id
+      FROM players p LEFT JOIN sums s ON s.casino_id = p.casino_id AND s.player_id = p.player_id
+     WHERE p.current_balance <> coalesce(s.total, 0)
+    UNION ALL
+    SELECT 'lifetime_mismatch', p.player_id, NULL,
+           format('lifetime_points=%s, ledger_gains=%s', p.lifetime_points, coalesce(s.gained, 0)),
+           p.casino_id
+      FROM players p LEFT JOIN sums s ON s.casino_id = p.casino_id AND s.player_id = p.player_id
+     WHERE p.lifetime_points <> coalesce(s.gained, 0)
+    UNION ALL
+    SELECT 'missing_player', s.player_id, NULL, format('ledger_sum=%s', s.total), s.casino_id
+      FROM sums s
+     WHERE NOT EXISTS (SELECT 1 FROM loyalty.player_loyalty p
+                        WHERE p.casino_id = s.casino_id AND p.player_id = s.player_id)
+    UNION ALL
+    SELECT 'broken_chain', c.player_id, c.id,
+           format('balance_before=%s, previous_balance_after=%s', c.balance_before, coalesce(c.previous_after, 0)),
+           c.casino_id
+      FROM chain c
+     WHERE c.balance_before <> coalesce(c.previous_after, 0)
+    UNION ALL
+    SELECT 'bad_arithmetic', c.player_id, c.id,
+           format('balance_before=%s, points_change=%s, balance_after=%s', c.balance_before, c.points_change, c.balance_after),
+           c.casino_id
+      FROM chain c
+     WHERE c.balance_after <> c.balance_before + c.points_change
+    UNION ALL
+    SELECT 'duplicate_key', NULL, min(l.id),
+           format('idempotency_key=%s, rows=%s', l.idempotency_key, count(*)), l.casino_id
+      FROM ledger l
+     GROUP BY l.casino_id, l.idempotency_key
+    HAVING count(*) > 1
+    UNION ALL
+    -- A rating slip credited more than once (possible before 0.2.0, which
+    -- did not tie a GAMEPLAY credit to its slip's key).
+    SELECT 'duplicate_accrual', min(l.player_id::text)::uuid, min(l.id),
+           format('rating_slip_id=%s, gameplay_rows=%s', l.rating_slip_id, count(*)), l.casino_id
+      FROM ledger l
+     WHERE l.transaction_type = 'GAMEPLAY'
+     GROUP BY l.casino_id, l.rating_slip_id
+    HAVING count(*) > 1
+    UNION ALL
+    -- A campaign whose counted points differ from its credits in the ledger.
+    SELECT 'campaign_mismatch', NULL, NULL,
+           format('reward_id=%s, credited_points=%s, ledger_credits=%s',
+                  c.reward_id, c.credited_points, coalesce(sum(l.points_change), 0)),
+           c.casino_id
+      FROM loyalty.promotion_campaign c
+      JOIN scope ON c.casino_id = coalesce(scope.casino_id, c.casino_id)
+      LEFT JOIN loyalty.loyalty_ledger l ON l.campaign_id = c.id
+     GROUP BY c.id, c.reward_id, c.credited_points, c.casino_id
+    HAVING c.credited_points <> coalesce(sum(l.points_change), 0)
+    UNION ALL
+    -- A ledger row whose casino's account, campaign or reversed entry
+    -- belongs to another casino.
+    SELECT 'cross_casino', l.player_id, l.id,
+           format('ledger casino_id=%s, %s', l.casino_id,
+                  CASE WHEN c.casino_id IS DISTINCT FROM l.casino_id AND l.campaign_id IS NOT NULL
+                       THEN format('campaign casino_id=%s', c.casino_id)
+                       ELSE format('reversed entry casino_id=%s', r.casino_id) END),
+           l.casino_id
+      FROM ledger l
+      LEFT JOIN loyalty.promotion_campaign c ON c.id = l.campaign_id
+      LEFT JOIN loyalty.loyalty_ledger r ON r.id = l.reverses_ledger_id
+     WHERE (l.campaign_id IS NOT NULL AND c.casino_id IS DISTINCT FROM l.casino_id)
+        OR (l.reverses_ledger_id IS NOT NULL AND r.casino_id IS DISTINCT FROM l.casino_id)
+$$;
+REVOKE ALL ON FUNCTION loyalty.drift_check(uuid) FROM PUBLIC;
+SELECT loyalty.upgrade_replace('loyalty.drift_check()', 'loyalty.drift_check(uuid)');
+COMMENT ON FUNCTION loyalty.drift_check(uuid) IS
+    'Invariants of the ledger (balance and lifetime vs ledger sums, before/after chains, arithmetic, duplicate keys, rating slips credited twice, campaign budgets vs their credits, rows tied to another casino), per casino: the one named, else the session''s, else (unbound session) all; returns nothing on a healthy database.';
+CREATE FUNCTION loyalty.trace(p_correlation_id text, p_casino_id uuid DEFAULT NULL)
+RETURNS TABLE (source text, ledger_id bigint, rating_slip_id uuid, player_id uuid, kind text,
+               points integer, balance_before bigint, balance_after bigint, staff_id uuid,
+               detail text, at timestamptz)
+LANGUAGE sql STABLE
+AS $$
+    -- The scope is the outer side of the join, evaluated once and always: a
+    -- bound session naming another casino is refused even when nothing
+    -- matches (OFFSET 0 keeps the planner from pulling it into the rows).
+    SELECT t.* FROM (SELECT loyalty.casino_scope(p_casino_id) AS casino_id OFFSET 0) AS scope,
+    LATERAL (
+        SELECT 'ledger'::text, l.id, l.rating_slip_id, l.player_id, l.transaction_type,
+               l.points_change, l.balance_before, l.balance_after, l.staff_id,
+               l.reason, l.created_at
+          FROM loyalty.loyalty_ledger l
+         WHERE l.correlation_id OPERATOR(pg_catalog.=) p_correlation_id
+           AND l.casino_id OPERATOR(pg_catalog.=) COALESCE(scope.casino_id, l.casino_id)
+        UNION ALL
+        SELECT 'rating_slip'::text, a.ledger_id, a.rating_slip_id, a.player_id, a.status,
+               a.points, NULL::bigint, NULL::bigint, NULL::uuid,
+               pg_catalog.format('attempts=%s %s', a.attempts,
+                                 COALESCE(a.last_sqlstate OPERATOR(pg_catalog.||) ': '
+                                          OPERATOR(pg_catalog.||) a.last_error, '')),
+               a.created_at
+          FROM loyalty.rating_slip_accrual a
+         WHERE a.correlation_id OPERATOR(pg_catalog.=) p_correlation_id
+           AND a.casino_id OPERATOR(pg_catalog.=) COALESCE(scope.casino_id, a.casino_id)
+        UNION ALL
+        SELECT 'reconciliation'::text, NULL::bigint, NULL::uuid, r.player_id, 'RECONCILE',
+               NULL::integer, r.balance_before, r.balance_after, r.staff_id,
+               r.reason, r.created_at
+          FROM loyalty.reconciliation r
+         WHERE r.correlation_id OPERATOR(pg_catalog.=) p_correlation_id
+           AND r.casino_id OPERATOR(pg_catalog.=) COALESCE(scope.casino_id, r.casino_id)
+        UNION ALL
+        SELECT 'resolution'::text, NULL::bigint, x.rating_slip_id, NULL::uuid,
+               pg_catalog.upper(x.action), NULL::integer, NULL::bigint, NULL::bigint, x.staff_id,
+               x.reason, x.created_at
+          FROM loyalty.accrual_resolution x
+         WHERE x.correlation_id OPERATOR(pg_catalog.=) p_correlation_id
+           AND x.casino_id OPERATOR(pg_catalog.=) COALESCE(scope.casino_id, x.casino_id)
+    ) AS t(source, ledger_id, rating_slip_id, player_id, kind, points, balance_before,
+           balance_after, staff_id, detail, at)
+    ORDER BY t.at, t.ledger_id
+$$;
+SELECT loyalty.upgrade_replace('loyalty.trace(text)', 'loyalty.trace(text, uuid)');
+REVOKE ALL ON FUNCTION loyalty.trace(text, uuid) FROM PUBLIC;
+COMMENT ON FUNCTION loyalty.trace(text, uuid) IS
+    'Every ledger row, rating-slip accrual, reconciliation and accrual resolution recorded under one correlation id, in time order (served by the correlation-id indexes); at the casino named, else the session''s, else (unbound session) all.';
+CREATE FUNCTION loyalty.player_statement(
+    p_player_id uuid,
+    p_from timestamptz DEFAULT NULL,
+    p_to timestamptz DEFAULT NULL,
+    p_after_ledger_id bigint DEFAULT NULL,
+    p_limit integer DEFAULT 100,
+    p_casino_id uuid DEFAULT NULL)
+RETURNS TABLE (ledger_id bigint, created_at timestamptz, transaction_type text,
+               points_change integer, balance_before bigint, running_balance bigint,
+               tier_after text, reason text, staff_id uuid, rating_slip_id uuid,
+               reverses_ledger_id bigint, correlation_id text)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT loyalty.current_casino_id(p_casino_id);
+    SELECT l.id, l.created_at, l.transaction_type, l.points_change, l.balance_before,
+           l.balance_after, l.tier_after, l.reason, l.staff_id, l.rating_slip_id,
+           l.reverses_ledger_id, l.correlation_id
+      FROM loyalty.loyalty_ledger l
+     WHERE l.casino_id = loyalty.current_casino_id(p_casino_id)
+       AND l.player_id = p_player_id
+       AND l.id > coalesce(p_after_ledger_id, 0)
+       AND (p_from IS NULL OR l.created_at >= p_from)
+       AND (p_to IS NULL OR l.created_at <= p_to)
+     ORDER BY l.id
+     LIMIT greatest(least(coalesce(p_limit, 100), 10000), 1)
+$$;
+REVOKE ALL ON FUNCTION loyalty.player_statement(uuid, timestamptz, timestamptz, bigint, integer, uuid) FROM PUBLIC;
+SELECT loyalty.upgrade_replace('loyalty.player_statement(uuid, timestamptz, timestamptz, bigint, integer)',
+                               'loyalty.player_statement(uuid, timestamptz, timestamptz, bigint, integer, uuid)');
+COMMENT ON FUNCTION loyalty.player_statement(uuid, timestamptz, timestamptz, bigint, integer, uuid) IS
+    'A player''s ledger entries at one casino (named, else the session''s) in order with the running balance; keyset paging: pass the last ledger_id seen as p_after_ledger_id (p_limit 1-10000, default 100).';
+CREATE FUNCTION loyalty.balance_at(p_player_id uuid, p_at timestamptz, p_casino_id uuid DEFAULT NULL)
+RETURNS TABLE (balance bigint, tier text, lifetime_points bigint, last_ledger_id bigint, as_of timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT loyalty.current_casino_id(p_casino_id);
+    SELECT coalesce(l.balance_after, 0),
+           coalesce(l.tier_after, loyalty.base_tier(p_casino_id)),
+           coalesce(l.lifetime_points_after, 0),
+           l.id,
+           p_at
+      FROM (SELECT 1) AS one
+      LEFT JOIN LATERAL (
+            SELECT x.* FROM loyalty.loyalty_ledger x
+             WHERE x.casino_id = loyalty.current_casino_id(p_casino_id)
+               AND x.player_id = p_player_id AND x.created_at <= p_at
+             ORDER BY x.id DESC LIMIT 1) AS l ON true
+$$;
+REVOKE ALL ON FUNCTION loyalty.balance_at(uuid, timestamptz, uuid) FROM PUBLIC;
+SELECT loyalty.upgrade_replace('loyalty.balance_at(uuid, timestamptz)', 'loyalty.balance_at(uuid, timestamptz, uuid)');
+COMMENT ON FUNCTION loyalty.balance_at(uuid, timestamptz, uuid) IS
+    'A player''s balance and tier at one casino (named, else the session''s) (then lifetime points and the last counted entry) as of a past moment, counting ledger entries made at or before it.';
+DROP FUNCTION loyalty.upgrade_replace(regprocedure, regprocedure);
 
 -- Whoever could read the 0.1.0 ledger (the README's auditor was given
 -- SELECT ON ALL TABLES IN SCHEMA loyalty) can read what 0.2.0 adds beside
@@ -390,7 +1113,7 @@ BEGIN
                 AND x.privilege_type = 'SELECT' AND x.grantee NOT IN (0, c.relowner)
     LOOP
         EXECUTE pg_catalog.format(
-            'GRANT SELECT ON loyalty.ledger_totals, loyalty.promotion_campaign, loyalty.role_permission, '
+            'GRANT SELECT ON loyalty.casino, loyalty.ledger_totals, loyalty.promotion_campaign, loyalty.role_permission, '
             'loyalty.velocity_usage, loyalty.accrual_resolution TO %s', r.grantee::regrole);
     END LOOP;
 END

@@ -17,11 +17,12 @@ CREATE TABLE loyalty.reconciliation (
     correlation_id    text        NOT NULL,
     created_at        timestamptz NOT NULL DEFAULT clock_timestamp(),
     -- From 0.2.0: the login role (session_user); '(before 0.2.0)' on older rows.
-    actor_role        text        NOT NULL DEFAULT '(before 0.2.0)'
+    actor_role        text        NOT NULL DEFAULT '(before 0.2.0)',
+    casino_id         uuid        NOT NULL
 );
 COMMENT ON TABLE loyalty.reconciliation IS
     'One row per loyalty.reconcile_player call: who rebuilt which player''s aggregate from the ledger, why, and the values before and after.';
-CREATE INDEX reconciliation_player_idx ON loyalty.reconciliation (player_id, id);
+CREATE INDEX reconciliation_player_idx ON loyalty.reconciliation (casino_id, player_id, id);
 CREATE INDEX reconciliation_correlation_idx ON loyalty.reconciliation (correlation_id);
 REVOKE ALL ON loyalty.reconciliation FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('loyalty.reconciliation', '');

@@ -9,7 +9,7 @@
 -- person resolves it (resolve_accrual: retry, or ABANDONED).
 
 CREATE TABLE loyalty.rating_slip_accrual (
-    rating_slip_id       uuid        PRIMARY KEY,
+    rating_slip_id       uuid        NOT NULL,
     player_id            uuid        NOT NULL,
     visit_id             uuid,
     average_bet          numeric     NOT NULL CHECK (average_bet >= 0),
@@ -30,6 +30,8 @@ CREATE TABLE loyalty.rating_slip_accrual (
     -- Columns from 0.2.0 on come last, in the order the upgrade adds them.
     next_attempt_at      timestamptz NOT NULL DEFAULT now(),
     actor_role           text        NOT NULL DEFAULT '(before 0.2.0)',
+    casino_id            uuid        NOT NULL REFERENCES loyalty.casino (casino_id),
+    CONSTRAINT rating_slip_accrual_pkey PRIMARY KEY (casino_id, rating_slip_id),
     CONSTRAINT rating_slip_accrual_completed CHECK ((status = 'COMPLETED') = (completed_at IS NOT NULL))
 );
 COMMENT ON TABLE loyalty.rating_slip_accrual IS
@@ -57,10 +59,10 @@ COMMENT ON TYPE loyalty.slip_result IS
     'Result of a rating-slip accrual: COMPLETED, ALREADY_COMPLETED, PARTIAL_COMPLETION (error holds SQLSTATE and message) or ABANDONED (resolve_accrual).';
 
 -- Accruals still owed to players, for the on-call DBA.
-CREATE VIEW loyalty.pending_accruals AS
+CREATE VIEW loyalty.pending_accruals WITH (security_invoker = true) AS
 SELECT a.rating_slip_id, a.player_id, a.status, a.attempts, a.last_sqlstate, a.last_error,
        a.correlation_id, a.created_at, a.updated_at, now() - a.created_at AS age,
-       a.next_attempt_at
+       a.next_attempt_at, a.casino_id
   FROM loyalty.rating_slip_accrual a
  WHERE a.status IN ('PENDING', 'FAILED', 'STUCK')
  ORDER BY a.created_at;
@@ -71,17 +73,20 @@ REVOKE ALL ON loyalty.pending_accruals FROM PUBLIC;
 -- Who resolved a stuck or failing accrual, how and why (resolve_accrual).
 CREATE TABLE loyalty.accrual_resolution (
     id              bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    rating_slip_id  uuid        NOT NULL REFERENCES loyalty.rating_slip_accrual (rating_slip_id),
+    rating_slip_id  uuid        NOT NULL,
     action          text        NOT NULL CHECK (action IN ('retry', 'abandon')),
     staff_id        uuid        NOT NULL,
     reason          text        NOT NULL,
     correlation_id  text        NOT NULL,
     actor_role      text        NOT NULL,
-    created_at      timestamptz NOT NULL DEFAULT clock_timestamp()
+    created_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    casino_id       uuid        NOT NULL,
+    CONSTRAINT accrual_resolution_rating_slip_id_fkey FOREIGN KEY (casino_id, rating_slip_id)
+        REFERENCES loyalty.rating_slip_accrual (casino_id, rating_slip_id)
 );
 COMMENT ON TABLE loyalty.accrual_resolution IS
     'One row per loyalty.resolve_accrual call: the slip, retry or abandon, the staff member (loyalty:recover), the login role, the reason and the correlation id.';
-CREATE INDEX accrual_resolution_slip_idx ON loyalty.accrual_resolution (rating_slip_id, id);
+CREATE INDEX accrual_resolution_slip_idx ON loyalty.accrual_resolution (casino_id, rating_slip_id, id);
 CREATE INDEX accrual_resolution_correlation_idx ON loyalty.accrual_resolution (correlation_id);
 REVOKE ALL ON loyalty.accrual_resolution FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('loyalty.accrual_resolution', '');

@@ -3,6 +3,8 @@
 //! and the capabilities both hold, read from the database.  The decisions
 //! are `domain::policy`'s; this module reads their inputs and logs refusals.
 
+use crate::casinos;
+use crate::domain::casino::Casino;
 use crate::domain::error::LoyaltyError;
 use crate::domain::policy::{self, Authority, Capability};
 use crate::domain::request::{ChangeRequest, TxType};
@@ -16,6 +18,7 @@ use pgrx::pg_sys::PgBuiltInOids as O;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use std::ffi::CStr;
+use std::rc::Rc;
 
 /// The caller of a SQL function.
 #[derive(Debug, Clone)]
@@ -26,10 +29,13 @@ pub struct Caller {
     pub superuser: bool,
     /// The staff member who acts, when there is one.
     pub staff: Option<String>,
+    /// The casino the call acts for (SPEC section 14).
+    pub casino: Rc<Casino>,
 }
 
 impl Caller {
-    /// Resolves the caller of a call that names `named` as its staff member.
+    /// Resolves the caller of a call that names `named` as its staff member
+    /// and `casino` as its casino (`casinos::acting`).
     /// `staff_performed`: the change is one a person performs (a manual
     /// type), so the session's or the token's staff member acts when none is
     /// named, and `loyalty.require_staff_token` applies.  Spoofing (naming
@@ -38,6 +44,7 @@ impl Caller {
     pub fn resolve(
         named: Option<&str>,
         staff_performed: bool,
+        casino: Option<pgrx::Uuid>,
         corr: &str,
     ) -> Result<Caller, LoyaltyError> {
         let role = session_role();
@@ -50,6 +57,7 @@ impl Caller {
                 &[("role", role.clone()), ("error", e.to_string())],
             )
         })?;
+        let casino = casinos::acting_with(casino, token.as_ref(), corr)?;
         let session = gucs::session_staff_id();
         let proven = policy::resolve_staff(
             named,
@@ -85,6 +93,7 @@ impl Caller {
             role,
             superuser,
             staff,
+            casino,
         })
     }
 
@@ -92,22 +101,29 @@ impl Caller {
     pub fn for_change(
         named: Option<&str>,
         tx_type: Option<&str>,
+        casino: Option<pgrx::Uuid>,
         corr: &str,
     ) -> Result<Caller, LoyaltyError> {
         let performed = tx_type
             .and_then(|t| TxType::parse(t).ok())
             .is_some_and(TxType::is_manual);
-        Caller::resolve(named, performed, corr)
+        Caller::resolve(named, performed, casino, corr)
+    }
+
+    /// The casino's id, as statements take it.
+    pub fn casino_id(&self) -> &str {
+        &self.casino.id
     }
 
     /// The staff member who performs a staff-only act (reconcile, resolve):
     /// the one named, or the one a token or the session's binding proves.
     pub fn acting_staff(
         named: Option<pgrx::Uuid>,
+        casino: Option<pgrx::Uuid>,
         corr: &str,
     ) -> Result<(Caller, String), LoyaltyError> {
         let named = named.map(|s| s.to_string());
-        let caller = Caller::resolve(named.as_deref(), true, corr)?;
+        let caller = Caller::resolve(named.as_deref(), true, casino, corr)?;
         let staff = caller.staff.clone().ok_or_else(|| {
             LoyaltyError::invalid(
                 "p_staff_id must not be null (or a staff token or session binding must name the staff member)",
@@ -133,7 +149,7 @@ pub fn check(
                 let staff = req.staff_id.as_deref().ok_or_else(|| {
                     LoyaltyError::invalid(format!("{} requires p_staff_id", req.tx_type.as_str()))
                 })?;
-                check_staff(client, staff, capability)?;
+                check_staff(client, caller, staff, capability)?;
             }
             Authority::Role(capability) => check_role(client, caller, capability, corr)?,
             Authority::Campaign => {}
@@ -145,10 +161,15 @@ pub fn check(
 /// Deny by default: the staff member must be known and hold `capability`.
 pub fn check_staff(
     client: &mut SpiClient<'_>,
+    caller: &Caller,
     staff: &str,
     capability: Capability,
 ) -> Result<(), LoyaltyError> {
-    let rows = plans::run(client, &STAFF_CAPABILITIES, &[staff.into()])?;
+    let rows = plans::run(
+        client,
+        &STAFF_CAPABILITIES,
+        &[caller.casino_id().into(), staff.into()],
+    )?;
     let caps = if rows.is_empty() {
         None
     } else {
@@ -198,9 +219,10 @@ pub fn session_role() -> String {
     }
 }
 
+/// A staff member's capabilities at the caller's casino.
 static STAFF_CAPABILITIES: Stmt = Stmt {
-    args: &[O::TEXTOID],
-    sql: "SELECT capabilities FROM loyalty.staff_permission WHERE staff_id = $1::uuid",
+    args: &[O::TEXTOID, O::TEXTOID],
+    sql: "SELECT capabilities FROM loyalty.staff_permission WHERE casino_id = $1::uuid AND staff_id = $2::uuid",
 };
 
 /// Every capability the session's login role holds, itself or through a
@@ -217,8 +239,11 @@ SELECT coalesce(array_agg(DISTINCT c), '{}')
 
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
-/// Binds this session to a staff member (loyalty.session_staff_id), for a pooler connected as superuser: loads the library first, so that RESET ALL and DISCARD ALL by the application's role leave the binding in force.
-fn bind_session_staff(p_staff_id: Option<pgrx::Uuid>) -> String {
+/// Binds this session to a staff member (loyalty.session_staff_id) and, when p_casino_id is given, to a casino (loyalty.session_casino_id), for a pooler connected as superuser: loads the library first, so that RESET ALL and DISCARD ALL by the application's role leave the binding in force.
+fn bind_session_staff(
+    p_staff_id: Option<pgrx::Uuid>,
+    p_casino_id: default!(Option<pgrx::Uuid>, "NULL"),
+) -> String {
     guard::sql_call(None, |_| {
         let staff = p_staff_id
             .ok_or_else(|| LoyaltyError::invalid("p_staff_id must not be null"))?
@@ -226,7 +251,19 @@ fn bind_session_staff(p_staff_id: Option<pgrx::Uuid>) -> String {
         // SECURITY INVOKER: set_config of a superuser-only setting fails
         // (42501) for anyone else, whatever EXECUTE grants exist.
         Spi::connect_mut(|c| {
-            plans::run(c, &BIND, &[staff.as_str().into()])?;
+            plans::run(
+                c,
+                &BIND,
+                &["loyalty.session_staff_id".into(), staff.as_str().into()],
+            )?;
+            if let Some(casino) = p_casino_id {
+                let casino = casino.to_string();
+                plans::run(
+                    c,
+                    &BIND,
+                    &["loyalty.session_casino_id".into(), casino.as_str().into()],
+                )?;
+            }
             Ok(staff)
         })
     })
@@ -234,6 +271,6 @@ fn bind_session_staff(p_staff_id: Option<pgrx::Uuid>) -> String {
 
 /// A session-level SET, not `SET LOCAL`: the binding lasts the session.
 static BIND: Stmt = Stmt {
-    args: &[O::TEXTOID],
-    sql: "SELECT pg_catalog.set_config('loyalty.session_staff_id', $1, false)",
+    args: &[O::TEXTOID, O::TEXTOID],
+    sql: "SELECT pg_catalog.set_config($1, $2, false)",
 };

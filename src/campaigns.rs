@@ -36,6 +36,7 @@ pub struct Credit {
 #[pg_extern(security_definer, volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 /// A PROMOTION credit of a registered, current campaign: a second delivery of the same reward is a replay.
+#[allow(clippy::too_many_arguments)] // the SQL signature
 fn apply_promotion(
     p_player_id: Option<Uuid>,
     p_reward_id: Option<&str>,
@@ -44,6 +45,7 @@ fn apply_promotion(
     p_staff_id: default!(Option<Uuid>, "NULL"),
     p_correlation_id: default!(Option<&str>, "NULL"),
     p_sequence: default!(Option<i32>, 1),
+    p_casino_id: default!(Option<Uuid>, "NULL"),
 ) -> pgrx::composite_type!('static, "change_result") {
     guard::sql_call(p_correlation_id, |corr| {
         let reward_id = p_reward_id
@@ -63,6 +65,7 @@ fn apply_promotion(
             p_staff_id,
         );
         args.route = Route::Campaign;
+        args.casino = p_casino_id;
         args.campaign = Some(Credit {
             reward_id: reward_id.to_string(),
             sequence,
@@ -79,9 +82,18 @@ pub struct Locked {
 }
 
 /// Locks the campaign's row, checking nothing yet (see `velocity::lock`);
-/// `None` when no campaign has this reward id.
-pub fn lock(client: &mut SpiClient<'_>, credit: &Credit) -> Result<Option<Locked>, LoyaltyError> {
-    let Some(r) = plans::run(client, &LOCK, &[credit.reward_id.as_str().into()])?.next() else {
+/// `None` when the casino has no campaign with this reward id.
+pub fn lock(
+    client: &mut SpiClient<'_>,
+    casino: &str,
+    credit: &Credit,
+) -> Result<Option<Locked>, LoyaltyError> {
+    let Some(r) = plans::run(
+        client,
+        &LOCK,
+        &[credit.reward_id.as_str().into(), casino.into()],
+    )?
+    .next() else {
         return Ok(None);
     };
     let from: TimestampWithTimeZone = required(r.get(3)?, "valid_from")?;
@@ -130,12 +142,12 @@ pub fn admit(
 
 /// The campaign, locked.
 static LOCK: Stmt = Stmt {
-    args: &[O::TEXTOID],
+    args: &[O::TEXTOID, O::TEXTOID],
     sql: "\
 SELECT id, points_per_credit, valid_from, valid_to,
        credits_per_player, budget_points, credited_points
   FROM loyalty.promotion_campaign
- WHERE reward_id = $1
+ WHERE reward_id = $1 AND casino_id = $2::uuid
    FOR UPDATE",
 };
 

@@ -1,8 +1,11 @@
-//! Gaming days (SPEC section 4): a gaming day begins at
-//! `loyalty.gaming_day_start` local time in `loyalty.gaming_day_timezone`,
-//! not at UTC midnight.  `loyalty.gaming_day(at)`, and the current gaming
-//! day that manual-reward keys include.
+//! Gaming days (SPEC sections 4 and 14): a casino's gaming day begins at
+//! its `gaming_day_start` local time in its `gaming_day_timezone` (each
+//! following the `loyalty.*` setting of that name when the casino sets
+//! none), not at UTC midnight.  `loyalty.gaming_day(at, casino)`, and the
+//! current gaming day that manual-reward keys include.
 
+use crate::casinos;
+use crate::domain::casino::Casino;
 use crate::domain::error::LoyaltyError;
 use crate::domain::policy;
 use crate::guard;
@@ -13,23 +16,27 @@ use pgrx::pg_sys::PgBuiltInOids as O;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 
-#[pg_extern(stable, parallel_safe)]
+#[pg_extern(stable, parallel_restricted)]
 #[search_path(pg_catalog, pg_temp)]
-/// The gaming day of a moment: it starts at loyalty.gaming_day_start in loyalty.gaming_day_timezone.
-fn gaming_day(p_at: default!(Option<TimestampWithTimeZone>, "now()")) -> Option<Date> {
-    guard::sql_call(None, |_| {
+/// The gaming day of a moment at a casino: it starts at the casino's gaming_day_start in its gaming_day_timezone.
+fn gaming_day(
+    p_at: default!(Option<TimestampWithTimeZone>, "now()"),
+    p_casino_id: default!(Option<pgrx::Uuid>, "NULL"),
+) -> Option<Date> {
+    guard::sql_call(None, |corr| {
         let at = p_at.ok_or_else(|| LoyaltyError::invalid("p_at must not be null"))?;
+        let casino = casinos::acting(p_casino_id, corr)?;
         Spi::connect_mut(|c| {
-            let rows = plans::run(c, &GAMING_DAY, &args(Some(at))?)?;
+            let rows = plans::run(c, &GAMING_DAY, &args(&casino, Some(at))?)?;
             Ok(rows.first().get::<Date>(2)?)
         })
     })
 }
 
-/// The gaming day of the transaction's start as `YYYY-MM-DD`, independent
-/// of the client's DateStyle.
-pub fn current(client: &mut SpiClient<'_>) -> Result<String, LoyaltyError> {
-    let rows = plans::run(client, &GAMING_DAY, &args(None)?)?;
+/// The casino's gaming day of the transaction's start as `YYYY-MM-DD`,
+/// independent of the client's DateStyle.
+pub fn current(client: &mut SpiClient<'_>, casino: &Casino) -> Result<String, LoyaltyError> {
+    let rows = plans::run(client, &GAMING_DAY, &args(casino, None)?)?;
     required(rows.first().get::<String>(1)?, "gaming day")
 }
 
@@ -41,13 +48,21 @@ pub fn date_text(client: &mut SpiClient<'_>, d: Date) -> Result<String, LoyaltyE
         .ok_or_else(|| LoyaltyError::invalid("p_gaming_day must be a finite date"))
 }
 
-fn args(at: Option<TimestampWithTimeZone>) -> Result<Vec<DatumWithOid<'static>>, LoyaltyError> {
-    let start = policy::parse_day_start(&gucs::gaming_day_start())?;
-    Ok(vec![
-        gucs::gaming_day_timezone().into(),
-        start.into(),
-        at.into(),
-    ])
+fn args(
+    casino: &Casino,
+    at: Option<TimestampWithTimeZone>,
+) -> Result<Vec<DatumWithOid<'static>>, LoyaltyError> {
+    let start = policy::parse_day_start(
+        &casino
+            .gaming_day_start
+            .clone()
+            .unwrap_or_else(gucs::gaming_day_start),
+    )?;
+    let zone = casino
+        .gaming_day_timezone
+        .clone()
+        .or_else(gucs::gaming_day_timezone);
+    Ok(vec![zone.into(), start.into(), at.into()])
 }
 
 /// The gaming day starts at `$2` local time in zone `$1` (NULL: the

@@ -143,6 +143,14 @@ static SESSION_STAFF_ID: Setting<Option<CString>> = Setting::new(
     GucSetting::<Option<CString>>::new(None),
 );
 
+/// `loyalty.session_casino_id`: the casino this session acts for (SPEC
+/// section 14), bound like `loyalty.session_staff_id`; a call naming another
+/// casino is refused.
+static SESSION_CASINO_ID: Setting<Option<CString>> = Setting::new(
+    c"loyalty.session_casino_id",
+    GucSetting::<Option<CString>>::new(None),
+);
+
 /// `loyalty.manual_reward_rate_limit`: manual rewards per staff member per window.
 static RATE_LIMIT: Setting<i32> = Setting::new(
     c"loyalty.manual_reward_rate_limit",
@@ -478,6 +486,16 @@ pub fn init() {
             GucFlags::NO_RESET_ALL,
         )
     });
+    SESSION_CASINO_ID.register(|name, guc| {
+        GucRegistry::define_string_guc(
+            name,
+            c"Casino this session acts for; calls naming another casino are refused, and direct reads see only its rows.",
+            c"Set with ALTER ROLE ... SET or by a trusted pooler (loyalty.bind_session_staff); superuser only; RESET ALL and DISCARD ALL leave it in force.",
+            guc,
+            GucContext::Suset,
+            GucFlags::NO_RESET_ALL,
+        )
+    });
     RATE_LIMIT.register(|name, guc| {
         GucRegistry::define_int_guc(
             name,
@@ -619,6 +637,11 @@ pub fn correlation_id() -> Option<String> {
 /// `loyalty.session_staff_id`, when set.
 pub fn session_staff_id() -> Option<String> {
     SESSION_STAFF_ID.get()
+}
+
+/// `loyalty.session_casino_id`, when set.
+pub fn session_casino_id() -> Option<String> {
+    SESSION_CASINO_ID.get()
 }
 
 /// `loyalty.gaming_day_start` as set (the default when blank).

@@ -2,6 +2,7 @@
 //! `idempotency_key(jsonb)` and the typed derivations of gameplay,
 //! promotions and manual rewards.
 
+use crate::casinos;
 use crate::domain::error::LoyaltyError;
 use crate::domain::keys;
 use crate::gaming_day;
@@ -35,9 +36,9 @@ fn promotion_key(p_player_id: pgrx::Uuid, p_reward_id: &str) -> String {
     keys::promotion_key(&p_player_id.to_string(), p_reward_id)
 }
 
-#[pg_extern(stable, parallel_safe)]
+#[pg_extern(stable, parallel_restricted)]
 #[search_path(pg_catalog, pg_temp)]
-/// The idempotency key manual_reward uses (gaming day defaults to the current one).
+/// The idempotency key manual_reward uses (gaming day defaults to the casino's current one).
 fn manual_reward_key(
     p_player_id: Option<pgrx::Uuid>,
     p_staff_id: Option<pgrx::Uuid>,
@@ -45,8 +46,9 @@ fn manual_reward_key(
     p_reason: Option<&str>,
     p_gaming_day: default!(Option<pgrx::datum::Date>, "NULL"),
     p_sequence: default!(Option<i32>, 1),
+    p_casino_id: default!(Option<pgrx::Uuid>, "NULL"),
 ) -> String {
-    guard::sql_call(None, |_| {
+    guard::sql_call(None, |corr| {
         let sequence = keys::check_sequence(p_sequence)?;
         let (Some(player), Some(staff), Some(points), Some(reason)) =
             (p_player_id, p_staff_id, p_points, p_reason)
@@ -57,7 +59,10 @@ fn manual_reward_key(
         };
         let day = match p_gaming_day {
             Some(d) => Spi::connect_mut(|c| gaming_day::date_text(c, d))?,
-            None => Spi::connect_mut(gaming_day::current)?,
+            None => {
+                let casino = casinos::acting(p_casino_id, corr)?;
+                Spi::connect_mut(|c| gaming_day::current(c, &casino))?
+            }
         };
         Ok(manual_reward_key_of(
             player,

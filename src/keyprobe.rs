@@ -48,8 +48,10 @@ const COLUMNS: [&CStr; 12] = [
     c"correlation_id",
 ];
 
-/// The ledger row with this idempotency key, if one is visible.
-pub fn find(key: &str) -> Result<Option<KeyRow>, LoyaltyError> {
+/// The ledger row with this idempotency key at this casino, if one is
+/// visible.
+pub fn find(casino: &str, key: &str) -> Result<Option<KeyRow>, LoyaltyError> {
+    let casino = crate::casinos::uuid(casino)?;
     // SAFETY: every pointer below comes from PostgreSQL for this call and is
     // used only before the matching close/end/drop; values are copied out
     // of the slot before it is dropped.
@@ -72,20 +74,31 @@ pub fn find(key: &str) -> Result<Option<KeyRow>, LoyaltyError> {
         pg_sys::CommandCounterIncrement();
         let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetTransactionSnapshot());
 
-        let mut scankey: pg_sys::ScanKeyData = std::mem::zeroed();
+        // The index is (casino_id, idempotency_key).
+        let mut scankeys: [pg_sys::ScanKeyData; 2] = std::mem::zeroed();
+        let casino_datum = casino
+            .into_datum()
+            .expect("a uuid always converts to a datum");
+        pg_sys::ScanKeyInit(
+            &mut scankeys[0],
+            1,
+            pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
+            pg_sys::Oid::from(pg_sys::F_UUID_EQ),
+            casino_datum,
+        );
         let key_datum = key.into_datum().expect("a &str always converts to a datum");
         pg_sys::ScanKeyInit(
-            &mut scankey,
-            1,
+            &mut scankeys[1],
+            2,
             pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
             pg_sys::Oid::from(pg_sys::F_TEXTEQ),
             key_datum,
         );
         // Search with the index's own collation, not ScanKeyInit's default.
-        scankey.sk_collation = *(*index).rd_indcollation;
+        scankeys[1].sk_collation = *(*index).rd_indcollation.add(1);
 
-        let scan = pg_sys::index_beginscan(table, index, snapshot, 1, 0);
-        pg_sys::index_rescan(scan, &mut scankey, 1, std::ptr::null_mut(), 0);
+        let scan = pg_sys::index_beginscan(table, index, snapshot, 2, 0);
+        pg_sys::index_rescan(scan, scankeys.as_mut_ptr(), 2, std::ptr::null_mut(), 0);
         let slot = pg_sys::table_slot_create(table, std::ptr::null_mut());
         let found =
             pg_sys::index_getnext_slot(scan, pg_sys::ScanDirection::ForwardScanDirection, slot);

@@ -66,6 +66,9 @@ pub struct ChangeArgs {
     /// The caller, when the entry point resolved it already (to derive its
     /// key from the staff member who acts, or to check authority first).
     pub caller: Option<Caller>,
+    /// The casino the call names (`p_casino_id`), when the entry point has
+    /// not resolved the caller.
+    pub casino: Option<pgrx::Uuid>,
 }
 
 /// Placeholder key while a required argument is missing: validation then
@@ -126,6 +129,7 @@ fn increment_player_loyalty(
     p_rating_slip_id: default!(Option<pgrx::Uuid>, "NULL"),
     p_visit_id: default!(Option<pgrx::Uuid>, "NULL"),
     p_correlation_id: default!(Option<&str>, "NULL"),
+    p_casino_id: default!(Option<pgrx::Uuid>, "NULL"),
 ) -> pgrx::composite_type!('static, "change_result") {
     let args = ChangeArgs {
         player_id: p_player_id,
@@ -140,6 +144,7 @@ fn increment_player_loyalty(
         route: Route::Direct,
         campaign: None,
         caller: None,
+        casino: p_casino_id,
     };
     guard::sql_call(p_correlation_id, |corr| change(&args, corr)).into_tuple()
 }
@@ -150,10 +155,19 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
         Some(caller) => caller.clone(),
         None => {
             let named = args.staff_id.map(|s| s.to_string());
-            Caller::for_change(named.as_deref(), args.tx_type.as_deref(), correlation_id)?
+            Caller::for_change(
+                named.as_deref(),
+                args.tx_type.as_deref(),
+                args.casino,
+                correlation_id,
+            )?
         }
     };
-    let req = ChangeRequest::new(args.raw(caller.staff.clone()), gucs::limits())?;
+    let req = ChangeRequest::new(
+        args.raw(caller.staff.clone()),
+        caller.casino.limits(gucs::limits()),
+    )?;
+    let casino = caller.casino_id();
     let player_id = args
         .player_id
         .ok_or_else(|| LoyaltyError::invalid("p_player_id must not be null"))?;
@@ -164,7 +178,7 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
         // who could have made the change.
         authorize::check(client, &caller, &req, correlation_id)?;
         let derived = args.route.derives_key(req.tx_type);
-        let (key, prior) = settle_key(&req, derived, correlation_id)?;
+        let (key, prior) = settle_key(casino, &req, derived, correlation_id)?;
         if let Some(prior) = prior {
             return prior.answer(&req, &fingerprint, correlation_id);
         }
@@ -172,7 +186,7 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
         // (a direct call may still replay what the saga wrote, above).
         if args.route == Route::Direct && req.tx_type == TxType::Gameplay {
             if let Some(slip) = args.rating_slip_id {
-                let recorded = slips::store::recorded_state(client, slip, correlation_id)?;
+                let recorded = slips::store::recorded_state(client, casino, slip, correlation_id)?;
                 slip::direct_credit(&slip.to_string(), recorded)?;
             }
         }
@@ -185,23 +199,29 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
             None => None,
         };
         let campaign = match &args.campaign {
-            Some(credit) => Some((credit, campaigns::lock(client, credit)?)),
+            Some(credit) => Some((credit, campaigns::lock(client, casino, credit)?)),
             None => None,
         };
         if usage.is_some() || campaign.is_some() {
-            if let Some(prior) = find_by_key(&key)? {
+            if let Some(prior) = find_by_key(casino, &key)? {
                 return prior.answer(&req, &fingerprint, correlation_id);
             }
         }
         if let Some(usage) = usage {
-            velocity::consume(client, usage, (req.delta as i64).abs(), correlation_id)?;
+            velocity::consume(
+                client,
+                &caller,
+                usage,
+                (req.delta as i64).abs(),
+                correlation_id,
+            )?;
         }
         let campaign_id = match campaign {
             Some((credit, locked)) => Some(campaigns::admit(client, credit, locked, req.delta)?),
             None => None,
         };
         let campaign_credit = args.campaign.as_ref().map(|c| c.sequence);
-        let (account, ladder) = lock_player(client, player_id, correlation_id)?;
+        let (account, ladder) = lock_player(client, casino, player_id, correlation_id)?;
         let applied = apply(&account, req.delta, &ladder)?;
 
         let row = plans::run(
@@ -228,6 +248,7 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
                 caller.role.as_str().into(),
                 campaign_id.into(),
                 campaign_credit.into(),
+                casino.into(),
             ],
         )?;
         let written = if row.is_empty() {
@@ -242,7 +263,7 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
 
         let Some((ledger_id, created_at)) = written else {
             // A concurrent caller committed this key after our first look.
-            let prior = find_by_key(&key)?
+            let prior = find_by_key(casino, &key)?
                 .ok_or_else(|| LoyaltyError::internal("conflicting key vanished"))?;
             return prior.answer(&req, &fingerprint, correlation_id);
         };
@@ -285,13 +306,14 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
 /// the change moves to `keys::displaced_key`, following the squatters as
 /// far as they go, deterministically, so a replay arrives at the same key.
 fn settle_key(
+    casino: &str,
     req: &ChangeRequest,
     derived: bool,
     corr: &str,
 ) -> Result<(String, Option<PriorEntry>), LoyaltyError> {
     let mut key = req.idempotency_key.clone();
     loop {
-        match find_by_key(&key)? {
+        match find_by_key(casino, &key)? {
             Some(prior) if derived && prior.tx_type != req.tx_type.as_str() => {
                 events::emit(
                     "key_squatted",
@@ -358,10 +380,10 @@ impl PriorEntry {
     }
 }
 
-/// The ledger row holding this key, if any (a direct index probe:
-/// `keyprobe`).
-fn find_by_key(key: &str) -> Result<Option<PriorEntry>, LoyaltyError> {
-    Ok(keyprobe::find(key)?.map(|r| PriorEntry {
+/// The ledger row holding this key at this casino, if any (a direct index
+/// probe: `keyprobe`).
+fn find_by_key(casino: &str, key: &str) -> Result<Option<PriorEntry>, LoyaltyError> {
+    Ok(keyprobe::find(casino, key)?.map(|r| PriorEntry {
         result: ChangeResult {
             player_id: r.player_id,
             balance_before: r.balance_before,
@@ -387,11 +409,12 @@ fn find_by_key(key: &str) -> Result<Option<PriorEntry>, LoyaltyError> {
 /// `loyalty.lock_timeout`.
 pub(crate) fn lock_player(
     client: &mut SpiClient<'_>,
+    casino: &str,
     player_id: pgrx::Uuid,
     correlation_id: &str,
 ) -> Result<(Account, Rc<Ladder>), LoyaltyError> {
-    let ladder = tiers::ladder(client)?;
-    if let Some(account) = lock_existing(client, player_id, correlation_id)? {
+    let ladder = tiers::ladder(client, casino)?;
+    if let Some(account) = lock_existing(client, casino, player_id, correlation_id)? {
         return Ok((account, ladder));
     }
     // New player: insert the row; a concurrent creator makes this wait for
@@ -400,10 +423,14 @@ pub(crate) fn lock_player(
         plans::run(
             client,
             &CREATE,
-            &[player_id.into(), ladder.base().name.as_str().into()],
+            &[
+                casino.into(),
+                player_id.into(),
+                ladder.base().name.as_str().into(),
+            ],
         )
     })?;
-    let account = lock_existing(client, player_id, correlation_id)?
+    let account = lock_existing(client, casino, player_id, correlation_id)?
         .ok_or_else(|| LoyaltyError::internal("player row not found after creation"))?;
     Ok((account, ladder))
 }
@@ -412,11 +439,12 @@ pub(crate) fn lock_player(
 /// `loyalty.lock_timeout`); `None` for a player without one.
 pub(crate) fn lock_existing(
     client: &mut SpiClient<'_>,
+    casino: &str,
     player_id: pgrx::Uuid,
     correlation_id: &str,
 ) -> Result<Option<Account>, LoyaltyError> {
     guard::with_lock_timeout(LockTarget::Player, &player_id, correlation_id, || {
-        let rows = plans::run(client, &LOCK, &[player_id.into()])?;
+        let rows = plans::run(client, &LOCK, &[casino.into(), player_id.into()])?;
         if rows.is_empty() {
             return Ok(None);
         }
@@ -431,20 +459,20 @@ pub(crate) fn lock_existing(
 
 /// The player's row, locked.
 static LOCK: Stmt = Stmt {
-    args: &[O::UUIDOID],
+    args: &[O::TEXTOID, O::UUIDOID],
     sql: "\
 SELECT p.current_balance, p.lifetime_points, p.tier
   FROM loyalty.player_loyalty p
- WHERE p.player_id = $1
+ WHERE p.casino_id = $1::uuid AND p.player_id = $2
    FOR UPDATE OF p",
 };
 
 /// A new player's row, in the ladder's base tier.
 static CREATE: Stmt = Stmt {
-    args: &[O::UUIDOID, O::TEXTOID],
+    args: &[O::TEXTOID, O::UUIDOID, O::TEXTOID],
     sql: "\
-INSERT INTO loyalty.player_loyalty (player_id, tier) VALUES ($1, $2)
-    ON CONFLICT (player_id) DO NOTHING",
+INSERT INTO loyalty.player_loyalty (casino_id, player_id, tier) VALUES ($1::uuid, $2, $3)
+    ON CONFLICT (casino_id, player_id) DO NOTHING",
 };
 
 /// Ledger insert and player update in one statement; the update runs only
@@ -471,6 +499,7 @@ static WRITE: Stmt = Stmt {
         O::TEXTOID,
         O::INT8OID,
         O::INT4OID,
+        O::TEXTOID,
     ],
     sql: "\
 WITH entry AS (
@@ -478,17 +507,17 @@ WITH entry AS (
         (player_id, points_change, transaction_type, reason, rating_slip_id, visit_id,
          idempotency_key, request_fingerprint, staff_id, balance_before, balance_after,
          tier_before, tier_after, tier_progress_after, lifetime_points_after, correlation_id,
-         reverses_ledger_id, actor_role, campaign_id, campaign_credit)
+         reverses_ledger_id, actor_role, campaign_id, campaign_credit, casino_id)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::uuid, $10, $11, $12, $13, $14, $15, $16, $17,
-            $18, $19, $20)
-    ON CONFLICT (idempotency_key) DO NOTHING
+            $18, $19, $20, $21::uuid)
+    ON CONFLICT (casino_id, idempotency_key) DO NOTHING
     RETURNING id, created_at
 ), player AS (
     UPDATE loyalty.player_loyalty p
        SET current_balance = $11, lifetime_points = $15, tier = $13,
            tier_progress = $14, updated_at = entry.created_at
       FROM entry
-     WHERE p.player_id = $1
+     WHERE p.casino_id = $21::uuid AND p.player_id = $1
 )
 SELECT id, created_at FROM entry",
 };

@@ -12,6 +12,7 @@
 //! | `apply_promotion` | `src/campaigns.rs` |
 //! | `rate_limit_status` | `src/velocity.rs` |
 //! | `bind_session_staff` | `src/authorize.rs` |
+//! | `casino_scope`, `current_casino_id`, `casino_changed` (trigger) | `src/casinos.rs` |
 //! | `gaming_day` | `src/gaming_day.rs` |
 //! | `idempotency_key`, `gameplay_key`, `promotion_key`, `manual_reward_key` | `src/idempotency.rs` |
 //! | `calculate_gameplay_points` | `src/slips/points.rs` |
@@ -20,7 +21,7 @@
 //! | `base_tier`, `tier_changed` (trigger) | `src/tiers.rs` |
 //! | `trusted_key_changed` (trigger) | `src/tokens.rs` |
 //! | `drift_check`, `trace`, `player_statement`, `balance_at` (SQL) | `sql/audit.sql` |
-//! | `replace_tier`, `refuse_ledger_change` (PL/pgSQL triggers) | `sql/schema.sql` |
+//! | `replace_tier`, `replace_casino`, `start_tier_ladder`, `refuse_ledger_change` (PL/pgSQL triggers) | `sql/schema.sql` |
 
 use pgrx::prelude::*;
 
@@ -28,6 +29,7 @@ pub mod domain;
 
 mod authorize; // who calls (login role, staff member, token) and what they may do
 mod campaigns; // apply_promotion: credits of registered campaigns
+mod casinos; // which casino a call acts for, kept casino rows, casino_scope, current_casino_id
 mod correlation; // correlation ids: argument, setting, or one per transaction
 mod events; // notable events written to the server log
 mod gaming_day; // loyalty.gaming_day and the current gaming day of a key
@@ -43,8 +45,8 @@ mod rewards; // the typed write functions and validate_reward
 mod slips; // rating slips: the points formula and the accrual saga
 mod subxact; // subtransactions for the saga's attempts
 mod tiers; // the tier ladder kept per backend, base_tier, tier_changed
-mod tokens;
-mod velocity; // velocity limits per staff member and login role, rate_limit_status // staff tokens verified against loyalty.trusted_key
+mod tokens; // staff tokens verified against loyalty.trusted_key
+mod velocity; // velocity limits per staff member and login role, rate_limit_status
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -60,11 +62,25 @@ extension_sql_file!(
     name = "reconcile",
     requires = ["schema", "slips"]
 );
+// Column defaults, row-level security and the casino trigger: they name
+// the functions of src/casinos.rs.
+extension_sql_file!(
+    "../sql/tenancy.sql",
+    name = "tenancy",
+    requires = [
+        "schema",
+        "slips",
+        "reconcile",
+        casino_scope,
+        current_casino_id,
+        casino_changed
+    ]
+);
 // Audit checks written in SQL.
 extension_sql_file!(
     "../sql/audit.sql",
     name = "audit",
-    requires = ["schema", "slips", "reconcile", base_tier]
+    requires = ["schema", "slips", "reconcile", "tenancy", base_tier]
 );
 // COMMENT ON for every generated function, after all of them.
 extension_sql_file!("../sql/comments.sql", name = "comments", finalize);
@@ -78,5 +94,6 @@ pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     guard::init();
     tiers::init();
+    casinos::init();
     tokens::init();
 }

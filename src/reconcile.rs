@@ -24,6 +24,7 @@ fn reconcile_player(
     p_player_id: Option<Uuid>,
     p_staff_id: Option<Uuid>,
     p_reason: Option<&str>,
+    p_casino_id: default!(Option<Uuid>, "NULL"),
 ) -> TableIterator<
     'static,
     (
@@ -46,12 +47,13 @@ fn reconcile_player(
             check_text("p_reason", r, MAX_REASON_CHARS)?;
         }
         check_reason_substance(p_reason)?;
-        let (caller, staff) = Caller::acting_staff(p_staff_id, corr)?;
+        let (caller, staff) = Caller::acting_staff(p_staff_id, p_casino_id, corr)?;
+        let casino = caller.casino_id();
 
         Spi::connect_mut(|c| {
-            authorize::check_staff(c, &staff, Capability::Adjust)?;
+            authorize::check_staff(c, &caller, &staff, Capability::Adjust)?;
 
-            let known = plans::run(c, &KNOWN, &[player.into()])?;
+            let known = plans::run(c, &KNOWN, &[casino.into(), player.into()])?;
             let (has_row, has_ledger): (Option<bool>, Option<bool>) = known.first().get_two()?;
             let had_row = has_row.unwrap_or(false);
             if !had_row && !has_ledger.unwrap_or(false) {
@@ -61,8 +63,8 @@ fn reconcile_player(
                 });
             }
             // Lock (creating the row if only the ledger knows the player).
-            let (account, ladder) = ledger::lock_player(c, player, corr)?;
-            let sums = plans::run(c, &SUMS, &[player.into()])?;
+            let (account, ladder) = ledger::lock_player(c, casino, player, corr)?;
+            let sums = plans::run(c, &SUMS, &[casino.into(), player.into()])?;
             let (balance, lifetime): (Option<i64>, Option<i64>) = if sums.is_empty() {
                 (None, None)
             } else {
@@ -84,6 +86,7 @@ fn reconcile_player(
                         lifetime.into(),
                         standing.tier.as_str().into(),
                         standing.progress.into(),
+                        casino.into(),
                     ],
                 )?;
             }
@@ -104,6 +107,7 @@ fn reconcile_player(
                     changed.into(),
                     corr.into(),
                     caller.role.as_str().into(),
+                    casino.into(),
                 ],
             )?;
             let id: i64 = required(logged.first().get(1)?, "reconciliation id")?;
@@ -136,26 +140,34 @@ fn reconcile_player(
 }
 
 static KNOWN: Stmt = Stmt {
-    args: &[O::UUIDOID],
+    args: &[O::TEXTOID, O::UUIDOID],
     sql: "\
-SELECT EXISTS (SELECT 1 FROM loyalty.player_loyalty WHERE player_id = $1),
-       EXISTS (SELECT 1 FROM loyalty.loyalty_ledger WHERE player_id = $1)",
+SELECT EXISTS (SELECT 1 FROM loyalty.player_loyalty WHERE casino_id = $1::uuid AND player_id = $2),
+       EXISTS (SELECT 1 FROM loyalty.loyalty_ledger WHERE casino_id = $1::uuid AND player_id = $2)",
 };
 
 /// The aggregate the ledger proves (`loyalty.ledger_totals`, which
 /// drift_check reads too); no row for a player without entries.
 static SUMS: Stmt = Stmt {
-    args: &[O::UUIDOID],
-    sql: "SELECT balance, lifetime_points FROM loyalty.ledger_totals WHERE player_id = $1",
+    args: &[O::TEXTOID, O::UUIDOID],
+    sql: "\
+SELECT balance, lifetime_points FROM loyalty.ledger_totals WHERE casino_id = $1::uuid AND player_id = $2",
 };
 
 static REBUILD: Stmt = Stmt {
-    args: &[O::UUIDOID, O::INT8OID, O::INT8OID, O::TEXTOID, O::INT4OID],
+    args: &[
+        O::UUIDOID,
+        O::INT8OID,
+        O::INT8OID,
+        O::TEXTOID,
+        O::INT4OID,
+        O::TEXTOID,
+    ],
     sql: "\
 UPDATE loyalty.player_loyalty
    SET current_balance = $2, lifetime_points = $3, tier = $4, tier_progress = $5,
        updated_at = clock_timestamp()
- WHERE player_id = $1",
+ WHERE casino_id = $6::uuid AND player_id = $1",
 };
 
 static LOG: Stmt = Stmt {
@@ -172,11 +184,12 @@ static LOG: Stmt = Stmt {
         O::BOOLOID,
         O::TEXTOID,
         O::TEXTOID,
+        O::TEXTOID,
     ],
     sql: "\
 INSERT INTO loyalty.reconciliation
     (player_id, staff_id, reason, balance_before, balance_after, lifetime_before, lifetime_after,
-     tier_before, tier_after, changed, correlation_id, actor_role)
-VALUES ($1, $2::uuid, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+     tier_before, tier_after, changed, correlation_id, actor_role, casino_id)
+VALUES ($1, $2::uuid, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::uuid)
 RETURNING id",
 };

@@ -32,16 +32,18 @@ fn manual_reward(
     p_reason: Option<&str>,
     p_sequence: default!(Option<i32>, 1),
     p_correlation_id: default!(Option<&str>, "NULL"),
+    p_casino_id: default!(Option<Uuid>, "NULL"),
 ) -> pgrx::composite_type!('static, "change_result") {
     guard::sql_call(p_correlation_id, |corr| {
         let sequence = keys::check_sequence(p_sequence)?;
         // The key names the staff member who acts: the one named, or the
-        // one a staff token or the session's binding proves.
+        // one a staff token or the session's binding proves; and the
+        // gaming day is the casino's.
         let named = p_staff_id.map(|s| s.to_string());
-        let caller = Caller::resolve(named.as_deref(), true, corr)?;
+        let caller = Caller::resolve(named.as_deref(), true, p_casino_id, corr)?;
         let key = match (p_player_id, caller.staff.as_deref(), p_points, p_reason) {
             (Some(player), Some(staff), Some(points), Some(reason)) => {
-                let day = Spi::connect_mut(gaming_day::current)?;
+                let day = Spi::connect_mut(|c| gaming_day::current(c, &caller.casino))?;
                 Some(idempotency::manual_reward_key_of(
                     player, staff, points, reason, &day, sequence,
                 ))
@@ -73,6 +75,7 @@ fn redeem_points(
     p_reason: Option<&str>,
     p_idempotency_key: Option<&str>,
     p_correlation_id: default!(Option<&str>, "NULL"),
+    p_casino_id: default!(Option<Uuid>, "NULL"),
 ) -> pgrx::composite_type!('static, "change_result") {
     guard::sql_call(p_correlation_id, |corr| {
         let delta = match p_points {
@@ -86,17 +89,16 @@ fn redeem_points(
             None => None,
         };
         let key = p_idempotency_key.map(str::to_string);
-        ledger::change(
-            &ChangeArgs::typed(
-                TxType::Redemption,
-                p_player_id,
-                delta,
-                key,
-                p_reason,
-                p_staff_id,
-            ),
-            corr,
-        )
+        let mut args = ChangeArgs::typed(
+            TxType::Redemption,
+            p_player_id,
+            delta,
+            key,
+            p_reason,
+            p_staff_id,
+        );
+        args.casino = p_casino_id;
+        ledger::change(&args, corr)
     })
     .into_tuple()
 }
@@ -111,20 +113,20 @@ fn adjust_points(
     p_reason: Option<&str>,
     p_idempotency_key: Option<&str>,
     p_correlation_id: default!(Option<&str>, "NULL"),
+    p_casino_id: default!(Option<Uuid>, "NULL"),
 ) -> pgrx::composite_type!('static, "change_result") {
     guard::sql_call(p_correlation_id, |corr| {
         let key = p_idempotency_key.map(str::to_string);
-        ledger::change(
-            &ChangeArgs::typed(
-                TxType::Adjustment,
-                p_player_id,
-                p_points,
-                key,
-                p_reason,
-                p_staff_id,
-            ),
-            corr,
-        )
+        let mut args = ChangeArgs::typed(
+            TxType::Adjustment,
+            p_player_id,
+            p_points,
+            key,
+            p_reason,
+            p_staff_id,
+        );
+        args.casino = p_casino_id;
+        ledger::change(&args, corr)
     })
     .into_tuple()
 }
@@ -137,6 +139,7 @@ fn reverse_entry(
     p_staff_id: Option<Uuid>,
     p_reason: Option<&str>,
     p_correlation_id: default!(Option<&str>, "NULL"),
+    p_casino_id: default!(Option<Uuid>, "NULL"),
 ) -> pgrx::composite_type!('static, "change_result") {
     guard::sql_call(p_correlation_id, |corr| {
         let ledger_id =
@@ -144,17 +147,19 @@ fn reverse_entry(
         // Who asks comes first: an unknown or unauthorized staff member
         // learns nothing about the entry (not even that it exists).
         let named = p_staff_id.map(|s| s.to_string());
-        let caller = Caller::resolve(named.as_deref(), true, corr)?;
+        let caller = Caller::resolve(named.as_deref(), true, p_casino_id, corr)?;
         let staff = caller
             .staff
             .as_deref()
             .ok_or_else(|| LoyaltyError::invalid("REVERSAL requires p_staff_id"))?;
         for needed in policy::required_authority(TxType::Reversal, Route::Typed, true) {
             if let Authority::Staff(capability) = needed {
-                Spi::connect_mut(|c| authorize::check_staff(c, staff, capability))?;
+                Spi::connect_mut(|c| authorize::check_staff(c, &caller, staff, capability))?;
             }
         }
-        let entry = Spi::connect_mut(|c| find_entry(c, ledger_id))?;
+        // Only an entry of the caller's casino: another casino's is "not
+        // found", like an id that does not exist.
+        let entry = Spi::connect_mut(|c| find_entry(c, caller.casino_id(), ledger_id))?;
         if entry.tx_type == TxType::Reversal.as_str() {
             return Err(LoyaltyError::InvalidState {
                 message: format!("ledger entry {ledger_id} is a reversal and cannot be reversed"),
@@ -192,6 +197,7 @@ fn validate_reward(
     p_points: Option<i32>,
     p_reason: Option<&str>,
     p_staff_id: Option<Uuid>,
+    p_casino_id: default!(Option<Uuid>, "NULL"),
 ) -> TableIterator<
     'static,
     (
@@ -206,7 +212,7 @@ fn validate_reward(
         // who calls, the request's rules, its authority, its quotas.
         let checks = || -> Result<i32, LoyaltyError> {
             let named = p_staff_id.map(|s| s.to_string());
-            let caller = Caller::resolve(named.as_deref(), true, corr)?;
+            let caller = Caller::resolve(named.as_deref(), true, p_casino_id, corr)?;
             let req = ChangeRequest::new(
                 RawRequest {
                     player_id: Some("validate".into()),
@@ -218,7 +224,7 @@ fn validate_reward(
                     route: Route::Typed,
                     ..RawRequest::default()
                 },
-                gucs::limits(),
+                caller.casino.limits(gucs::limits()),
             )?;
             Spi::connect_mut(|c| {
                 authorize::check(c, &caller, &req, corr)?;
@@ -227,8 +233,13 @@ fn validate_reward(
                 })?;
                 velocity::check(c, &caller, kind, (req.delta as i64).abs())?;
                 let staff = caller.staff.as_deref().unwrap_or_default();
-                let (used, limit) =
-                    velocity::usage(c, crate::domain::velocity::Scope::Staff, staff, kind)?;
+                let (used, limit) = velocity::usage(
+                    c,
+                    &caller.casino,
+                    crate::domain::velocity::Scope::Staff,
+                    staff,
+                    kind,
+                )?;
                 Ok((limit.max_count - used.count).max(0) as i32)
             })
         };
@@ -251,8 +262,12 @@ struct Entry {
     tx_type: String,
 }
 
-fn find_entry(client: &mut SpiClient<'_>, ledger_id: i64) -> Result<Entry, LoyaltyError> {
-    let rows = plans::run(client, &ENTRY, &[ledger_id.into()])?;
+fn find_entry(
+    client: &mut SpiClient<'_>,
+    casino: &str,
+    ledger_id: i64,
+) -> Result<Entry, LoyaltyError> {
+    let rows = plans::run(client, &ENTRY, &[ledger_id.into(), casino.into()])?;
     if rows.is_empty() {
         return Err(LoyaltyError::NotFound {
             message: format!("ledger entry {ledger_id} not found"),
@@ -268,6 +283,9 @@ fn find_entry(client: &mut SpiClient<'_>, ledger_id: i64) -> Result<Entry, Loyal
 }
 
 static ENTRY: Stmt = Stmt {
-    args: &[O::INT8OID],
-    sql: "SELECT player_id, points_change, transaction_type FROM loyalty.loyalty_ledger WHERE id = $1",
+    args: &[O::INT8OID, O::TEXTOID],
+    sql: "\
+SELECT player_id, points_change, transaction_type
+  FROM loyalty.loyalty_ledger
+ WHERE id = $1 AND casino_id = $2::uuid",
 };

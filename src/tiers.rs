@@ -1,5 +1,6 @@
-//! The tier ladder of `loyalty.tier`, read once per backend and kept until
-//! the table changes; `loyalty.base_tier()`, where a new player starts.
+//! The tier ladders of `loyalty.tier` (one per casino), each read once per
+//! backend and kept until the table changes; `loyalty.base_tier()`, where a
+//! new player starts.
 //!
 //! A statement trigger on `loyalty.tier` (`loyalty.tier_changed`, enabled
 //! `ALWAYS`) queues a relcache invalidation of the table for every change;
@@ -9,32 +10,36 @@
 //! the tiers therefore applies to every transaction that starts after it
 //! commits, without the write path reading the table on every call.
 
+use crate::casinos;
 use crate::domain::error::LoyaltyError;
 use crate::domain::points::parse_decimal;
 use crate::domain::tier::{Ladder, Tier};
 use crate::guard;
 use crate::plans::{self, required, Stmt};
 use pgrx::pg_sys;
+use pgrx::pg_sys::PgBuiltInOids as O;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
 
 thread_local! {
-    /// The kept ladder and the oid of `loyalty.tier` it was read from.
-    static KEPT: RefCell<Option<(pg_sys::Oid, Rc<Ladder>)>> = const { RefCell::new(None) };
+    /// The kept ladders by casino, and the oid of `loyalty.tier`.
+    static KEPT: RefCell<HashMap<String, Rc<Ladder>>> = RefCell::new(HashMap::new());
+    static TABLE: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
     /// Counts relcache invalidations; a ladder read while one arrived is
     /// used but not kept (it may predate the change that sent it).
     static INVALIDATIONS: Cell<u64> = const { Cell::new(0) };
 }
 
-/// The current tier ladder.
-pub fn ladder(client: &mut SpiClient<'_>) -> Result<Rc<Ladder>, LoyaltyError> {
-    if let Some((_, ladder)) = KEPT.with(|k| k.borrow().clone()) {
+/// The casino's current tier ladder.
+pub fn ladder(client: &mut SpiClient<'_>, casino: &str) -> Result<Rc<Ladder>, LoyaltyError> {
+    if let Some(ladder) = KEPT.with(|k| k.borrow().get(casino).cloned()) {
         return Ok(ladder);
     }
     let seen = INVALIDATIONS.with(Cell::get);
-    let rows = plans::run(client, &LADDER, &[])?;
+    let rows = plans::run(client, &LADDER, &[casino.into()])?;
     let mut table = pg_sys::InvalidOid;
     let mut tiers = Vec::new();
     for row in rows {
@@ -49,40 +54,50 @@ pub fn ladder(client: &mut SpiClient<'_>) -> Result<Rc<Ladder>, LoyaltyError> {
     }
     let ladder = Rc::new(
         Ladder::new(tiers).ok_or_else(|| LoyaltyError::InvalidState {
-            message: "loyalty.tier must have a tier with threshold 0".into(),
-            context: vec![],
+            message: "loyalty.tier must have a tier with threshold 0 for the casino".into(),
+            context: vec![("casino_id", casino.to_string())],
         })?,
     );
+    if table != pg_sys::InvalidOid {
+        TABLE.with(|t| t.set(table));
+    }
     if INVALIDATIONS.with(Cell::get) == seen {
-        KEPT.with(|k| *k.borrow_mut() = Some((table, ladder.clone())));
+        KEPT.with(|k| {
+            let mut kept = k.borrow_mut();
+            if kept.len() > 10_000 {
+                kept.clear();
+            }
+            kept.insert(casino.to_string(), ladder.clone());
+        });
     }
     Ok(ladder)
 }
 
 static LADDER: Stmt = Stmt {
-    args: &[],
-    sql: "SELECT t.tableoid, t.name, t.threshold, t.multiplier::text FROM loyalty.tier t",
+    args: &[O::TEXTOID],
+    sql: "\
+SELECT t.tableoid, t.name, t.threshold, t.multiplier::text
+  FROM loyalty.tier t
+ WHERE t.casino_id = $1::uuid",
 };
 
 #[pg_extern(security_definer, stable, parallel_restricted)]
 #[search_path(pg_catalog, pg_temp)]
-/// The lowest tier of the ladder: where a new player starts.
-fn base_tier() -> String {
-    guard::sql_call(None, |_| {
-        Spi::connect_mut(|c| Ok(ladder(c)?.base().name.clone()))
+/// The lowest tier of the casino's ladder: where a new player starts.
+fn base_tier(p_casino_id: default!(Option<pgrx::Uuid>, "NULL")) -> String {
+    guard::sql_call(None, |corr| {
+        let casino = casinos::acting(p_casino_id, corr)?;
+        Spi::connect_mut(|c| Ok(ladder(c, &casino.id)?.base().name.clone()))
     })
 }
 
 #[pg_guard]
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     INVALIDATIONS.with(|n| n.set(n.get().wrapping_add(1)));
-    KEPT.with(|k| {
-        let mut kept = k.borrow_mut();
-        // InvalidOid means "every relation" (e.g. after a cache reset).
-        if matches!(&*kept, Some((table, _)) if relid == pg_sys::InvalidOid || relid == *table) {
-            *kept = None;
-        }
-    });
+    // InvalidOid means "every relation" (e.g. after a cache reset).
+    if relid == pg_sys::InvalidOid || relid == TABLE.with(Cell::get) {
+        KEPT.with(|k| k.borrow_mut().clear());
+    }
 }
 
 /// Trigger function: tells every backend that the tiers changed.

@@ -15,6 +15,7 @@
 //! and no preload library.
 
 use crate::authorize::Caller;
+use crate::domain::casino::Casino;
 use crate::domain::error::LoyaltyError;
 use crate::domain::velocity::{self, Event, Limit, Scope, Usage, VelocityKind};
 use crate::events;
@@ -46,9 +47,10 @@ pub fn lock(
     if let Some(staff) = caller.staff.clone() {
         actors.insert(0, (Scope::Staff, staff));
     }
+    let casino = caller.casino_id();
     let mut rows = Vec::with_capacity(actors.len());
     for (scope, actor) in actors {
-        let events = decode(lock_one(client, scope, &actor, kind)?)?;
+        let events = decode(lock_one(client, casino, scope, &actor, kind)?)?;
         rows.push((scope, actor, events));
     }
     Ok(Held { kind, rows })
@@ -58,19 +60,30 @@ pub fn lock(
 /// every one must admit it, or the call fails with 53400.
 pub fn consume(
     client: &mut SpiClient<'_>,
+    caller: &Caller,
     held: Held,
     points: i64,
     corr: &str,
 ) -> Result<(), LoyaltyError> {
     let kind = held.kind;
     for (scope, actor, events) in held.rows {
-        consume_one(client, scope, &actor, kind, &events, points, corr)?;
+        consume_one(
+            client,
+            &caller.casino,
+            scope,
+            &actor,
+            kind,
+            &events,
+            points,
+            corr,
+        )?;
     }
     Ok(())
 }
 
 /// The arguments naming one usage row.
 fn usage_key(
+    casino: &str,
     scope: Scope,
     actor: &str,
     kind: VelocityKind,
@@ -79,16 +92,23 @@ fn usage_key(
         scope.as_str().into(),
         actor.to_string().into(),
         kind.as_str().into(),
+        casino.to_string().into(),
     ]
+}
+
+/// The casino's value of a limit (its own, else the setting's).
+fn limit_of(casino: &Casino, kind: VelocityKind, scope: Scope) -> Limit {
+    casino.velocity_limit(kind, scope, gucs::velocity_limit(kind, scope))
 }
 
 fn lock_one<'c>(
     client: &mut SpiClient<'c>,
+    casino: &str,
     scope: Scope,
     actor: &str,
     kind: VelocityKind,
 ) -> Result<pgrx::spi::SpiTupleTable<'c>, LoyaltyError> {
-    let key = || usage_key(scope, actor, kind);
+    let key = || usage_key(casino, scope, actor, kind);
     let rows = plans::run(client, &LOCK, &key())?;
     if !rows.is_empty() {
         return Ok(rows);
@@ -99,8 +119,10 @@ fn lock_one<'c>(
     plans::run(client, &LOCK, &key())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn consume_one(
     client: &mut SpiClient<'_>,
+    casino: &Casino,
     scope: Scope,
     actor: &str,
     kind: VelocityKind,
@@ -108,7 +130,7 @@ fn consume_one(
     points: i64,
     corr: &str,
 ) -> Result<(), LoyaltyError> {
-    let limit = gucs::velocity_limit(kind, scope);
+    let limit = limit_of(casino, kind, scope);
     let kept =
         velocity::admit(kind, scope, actor, events, now(), &limit, points).inspect_err(|e| {
             events::emit(
@@ -131,7 +153,7 @@ fn consume_one(
             )
         })
         .unzip();
-    let mut args = usage_key(scope, actor, kind);
+    let mut args = usage_key(&casino.id, scope, actor, kind);
     args.push(at.into());
     args.push(points.into());
     plans::run(client, &SAVE, &args)?;
@@ -141,23 +163,29 @@ fn consume_one(
 /// What an actor has used of a limit, without locking or counting.
 pub fn usage(
     client: &mut SpiClient<'_>,
+    casino: &Casino,
     scope: Scope,
     actor: &str,
     kind: VelocityKind,
 ) -> Result<(Usage, Limit), LoyaltyError> {
-    let events = read(client, scope, actor, kind)?;
-    let limit = gucs::velocity_limit(kind, scope);
+    let events = read(client, &casino.id, scope, actor, kind)?;
+    let limit = limit_of(casino, kind, scope);
     Ok((velocity::usage(&events, now(), &limit), limit))
 }
 
 /// An actor's counted changes, read without a lock.
 fn read(
     client: &mut SpiClient<'_>,
+    casino: &str,
     scope: Scope,
     actor: &str,
     kind: VelocityKind,
 ) -> Result<Vec<Event>, LoyaltyError> {
-    decode(plans::run(client, &READ, &usage_key(scope, actor, kind))?)
+    decode(plans::run(
+        client,
+        &READ,
+        &usage_key(casino, scope, actor, kind),
+    )?)
 }
 
 /// Checks that one more change would be admitted, counting nothing
@@ -173,8 +201,8 @@ pub fn check(
         actors.insert(0, (Scope::Staff, staff));
     }
     for (scope, actor) in actors {
-        let events = read(client, scope, actor, kind)?;
-        let limit = gucs::velocity_limit(kind, scope);
+        let events = read(client, caller.casino_id(), scope, actor, kind)?;
+        let limit = limit_of(&caller.casino, kind, scope);
         velocity::admit(kind, scope, actor, &events, now(), &limit, points)?;
     }
     Ok(())
@@ -208,24 +236,24 @@ fn decode(rows: pgrx::spi::SpiTupleTable<'_>) -> Result<Vec<Event>, LoyaltyError
 }
 
 static LOCK: Stmt = Stmt {
-    args: &[O::TEXTOID, O::TEXTOID, O::TEXTOID],
+    args: &[O::TEXTOID, O::TEXTOID, O::TEXTOID, O::TEXTOID],
     sql: "\
 SELECT event_at, event_points FROM loyalty.velocity_usage
- WHERE scope = $1 AND actor = $2 AND kind = $3
+ WHERE casino_id = $4::uuid AND scope = $1 AND actor = $2 AND kind = $3
    FOR UPDATE",
 };
 
 static READ: Stmt = Stmt {
-    args: &[O::TEXTOID, O::TEXTOID, O::TEXTOID],
+    args: &[O::TEXTOID, O::TEXTOID, O::TEXTOID, O::TEXTOID],
     sql: "\
 SELECT event_at, event_points FROM loyalty.velocity_usage
- WHERE scope = $1 AND actor = $2 AND kind = $3",
+ WHERE casino_id = $4::uuid AND scope = $1 AND actor = $2 AND kind = $3",
 };
 
 static CREATE: Stmt = Stmt {
-    args: &[O::TEXTOID, O::TEXTOID, O::TEXTOID],
+    args: &[O::TEXTOID, O::TEXTOID, O::TEXTOID, O::TEXTOID],
     sql: "\
-INSERT INTO loyalty.velocity_usage (scope, actor, kind) VALUES ($1, $2, $3)
+INSERT INTO loyalty.velocity_usage (scope, actor, kind, casino_id) VALUES ($1, $2, $3, $4::uuid)
     ON CONFLICT DO NOTHING",
 };
 
@@ -234,12 +262,13 @@ static SAVE: Stmt = Stmt {
         O::TEXTOID,
         O::TEXTOID,
         O::TEXTOID,
+        O::TEXTOID,
         O::TIMESTAMPTZARRAYOID,
         O::INT8ARRAYOID,
     ],
     sql: "\
-UPDATE loyalty.velocity_usage SET event_at = $4, event_points = $5
- WHERE scope = $1 AND actor = $2 AND kind = $3",
+UPDATE loyalty.velocity_usage SET event_at = $5, event_points = $6
+ WHERE casino_id = $4::uuid AND scope = $1 AND actor = $2 AND kind = $3",
 };
 
 #[pg_extern(security_definer, stable, parallel_unsafe)]
@@ -248,6 +277,7 @@ UPDATE loyalty.velocity_usage SET event_at = $4, event_points = $5
 #[allow(clippy::type_complexity)]
 fn rate_limit_status(
     p_staff_id: Option<pgrx::Uuid>,
+    p_casino_id: default!(Option<pgrx::Uuid>, "NULL"),
 ) -> TableIterator<
     'static,
     (
@@ -258,12 +288,19 @@ fn rate_limit_status(
         name!(window_seconds, i32),
     ),
 > {
-    let row = guard::sql_call(None, |_| {
+    let row = guard::sql_call(None, |corr| {
         let staff = p_staff_id
             .ok_or_else(|| LoyaltyError::invalid("p_staff_id must not be null"))?
             .to_string();
+        let casino = crate::casinos::acting(p_casino_id, corr)?;
         let (used, limit) = Spi::connect_mut(|client| {
-            usage(client, Scope::Staff, &staff, VelocityKind::ManualReward)
+            usage(
+                client,
+                &casino,
+                Scope::Staff,
+                &staff,
+                VelocityKind::ManualReward,
+            )
         })?;
         Ok((
             (limit.max_count - used.count).max(0) as i32,

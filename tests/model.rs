@@ -9,6 +9,12 @@
 //! credit, credits per player and budget, and the staff member's velocity
 //! limits on adjustments and on redemptions/reversals (counted, replays
 //! free, refused changes uncounted).
+//!
+//! Three casinos (SPEC section 14): the default one and two more, each with
+//! the same campaign id, staff member and players.  A step's slot names a
+//! casino and a player; the same player at two casinos is two accounts,
+//! the same key at two casinos two changes, and every limit and budget
+//! counts per casino.
 
 mod common;
 
@@ -19,7 +25,11 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 const DB: &str = "loyalty_it_model";
+/// Players per casino, and slots (casino, player): slot / PLAYERS is the
+/// casino, slot % PLAYERS the player.
 const PLAYERS: u8 = 3;
+const CASINOS: u8 = 3;
+const SLOTS: u8 = PLAYERS * CASINOS;
 /// The case's campaign: 50 points a credit, twice per player, 300 in all.
 const CAMPAIGN_POINTS: i64 = 50;
 const CAMPAIGN_CREDITS_PER_PLAYER: i32 = 2;
@@ -42,7 +52,7 @@ enum Step {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    let p = 0..PLAYERS;
+    let p = 0..SLOTS;
     prop_oneof![
         3 => (p.clone(), 1u16..3000).prop_map(|(p, pts)| Step::Promote { p, pts }),
         2 => (p.clone(), 1u16..3000).prop_map(|(p, pts)| Step::Redeem { p, pts }),
@@ -68,8 +78,19 @@ struct Model {
     rewards: HashMap<(u8, u16), i64>,
     /// (player, credit number) -> balance after that campaign credit.
     campaign_credits: HashMap<(u8, i32), i64>,
-    adjustments: usize,
-    redemptions: usize,
+    /// Counted changes per casino.
+    adjustments: HashMap<u8, usize>,
+    redemptions: HashMap<u8, usize>,
+}
+
+/// The casino of a slot.
+fn casino_of(slot: u8) -> u8 {
+    slot / PLAYERS
+}
+
+/// Casino `k` of the case: the default casino, then two more.
+fn casino_id(k: u8) -> String {
+    format!("00000000-0000-0000-0000-{:012}", k)
 }
 
 fn tier_of(lifetime: i64) -> &'static str {
@@ -117,12 +138,13 @@ impl Case {
         format!("model-campaign-{}", self.id)
     }
 
+    /// The player of a slot: the same player at every casino.
     fn player(&self, p: u8) -> String {
         format!(
             "7e570000-0000-{:04x}-{:04x}-{:012}",
             self.id >> 16,
             self.id & 0xffff,
-            p
+            p % PLAYERS
         )
     }
 
@@ -150,24 +172,29 @@ impl Case {
             Step::Promote { p, pts } => {
                 let pl = self.player(*p);
                 let reward_id = format!("{key}-promo");
-                (run(c, "SELECT balance_after, ledger_id FROM loyalty.increment_player_loyalty($1::text::uuid, $3, 'PROMOTION', loyalty.promotion_key($1::text::uuid, $2))", &[&pl, &reward_id, &(*pts as i32)]), Some(*p))
+                let k = casino_id(casino_of(*p));
+                (run(c, "SELECT balance_after, ledger_id FROM loyalty.increment_player_loyalty($1::text::uuid, $3, 'PROMOTION', loyalty.promotion_key($1::text::uuid, $2), p_casino_id => $4::text::uuid)", &[&pl, &reward_id, &(*pts as i32), &k]), Some(*p))
             }
             Step::Campaign { p, seq } => {
                 let pl = self.player(*p);
                 let campaign = self.campaign();
-                (run(c, "SELECT balance_after, ledger_id FROM loyalty.apply_promotion($1::text::uuid, $2, $3, p_sequence => $4)", &[&pl, &campaign, &(CAMPAIGN_POINTS as i32), seq]), Some(*p))
+                let k = casino_id(casino_of(*p));
+                (run(c, "SELECT balance_after, ledger_id FROM loyalty.apply_promotion($1::text::uuid, $2, $3, p_sequence => $4, p_casino_id => $5::text::uuid)", &[&pl, &campaign, &(CAMPAIGN_POINTS as i32), seq, &k]), Some(*p))
             }
             Step::Redeem { p, pts } => {
                 let pl = self.player(*p);
-                (run(c, "SELECT balance_after, ledger_id FROM loyalty.redeem_points($1::text::uuid, $2, $3::text::uuid, 'model redemption', $4)", &[&pl, &(*pts as i32), &staff, &key.to_string()]), Some(*p))
+                let k = casino_id(casino_of(*p));
+                (run(c, "SELECT balance_after, ledger_id FROM loyalty.redeem_points($1::text::uuid, $2, $3::text::uuid, 'model redemption', $4, p_casino_id => $5::text::uuid)", &[&pl, &(*pts as i32), &staff, &key.to_string(), &k]), Some(*p))
             }
             Step::Adjust { p, pts } => {
                 let pl = self.player(*p);
-                (run(c, "SELECT balance_after, ledger_id FROM loyalty.adjust_points($1::text::uuid, $2::text::uuid, $3, 'model adjustment', $4)", &[&pl, &staff, &(*pts as i32), &key.to_string()]), Some(*p))
+                let k = casino_id(casino_of(*p));
+                (run(c, "SELECT balance_after, ledger_id FROM loyalty.adjust_points($1::text::uuid, $2::text::uuid, $3, 'model adjustment', $4, p_casino_id => $5::text::uuid)", &[&pl, &staff, &(*pts as i32), &key.to_string(), &k]), Some(*p))
             }
             Step::Reward { p, pts } => {
                 let pl = self.player(*p);
-                (run(c, "SELECT balance_after, ledger_id FROM loyalty.manual_reward($1::text::uuid, $2::text::uuid, $3, 'model reward for play')", &[&pl, &staff, &(*pts as i32)]), Some(*p))
+                let k = casino_id(casino_of(*p));
+                (run(c, "SELECT balance_after, ledger_id FROM loyalty.manual_reward($1::text::uuid, $2::text::uuid, $3, 'model reward for play', p_casino_id => $4::text::uuid)", &[&pl, &staff, &(*pts as i32), &k]), Some(*p))
             }
             Step::Reverse { nth } => {
                 if self.ledger_ids.is_empty() {
@@ -175,7 +202,8 @@ impl Case {
                 }
                 let i = nth % self.ledger_ids.len();
                 let p = self.model.entries[i].0;
-                (run(c, "SELECT balance_after, ledger_id FROM loyalty.reverse_entry($1, $2::text::uuid, 'model reversal entry')", &[&self.ledger_ids[i], &staff]), Some(p))
+                let k = casino_id(casino_of(p));
+                (run(c, "SELECT balance_after, ledger_id FROM loyalty.reverse_entry($1, $2::text::uuid, 'model reversal entry', p_casino_id => $3::text::uuid)", &[&self.ledger_ids[i], &staff, &k]), Some(p))
             }
             Step::ReplayPromotion { nth } => {
                 if self.model.promotions.is_empty() {
@@ -184,11 +212,13 @@ impl Case {
                 let (p, pts, reward_id, _) =
                     self.model.promotions[nth % self.model.promotions.len()].clone();
                 let pl = self.player(p);
-                (run(c, "SELECT balance_after, ledger_id FROM loyalty.increment_player_loyalty($1::text::uuid, $3, 'PROMOTION', loyalty.promotion_key($1::text::uuid, $2))", &[&pl, &reward_id, &(pts as i32)]), Some(p))
+                let k = casino_id(casino_of(p));
+                (run(c, "SELECT balance_after, ledger_id FROM loyalty.increment_player_loyalty($1::text::uuid, $3, 'PROMOTION', loyalty.promotion_key($1::text::uuid, $2), p_casino_id => $4::text::uuid)", &[&pl, &reward_id, &(pts as i32), &k]), Some(p))
             }
             Step::UnknownType { p } => {
                 let pl = self.player(*p);
-                (run(c, "SELECT balance_after, ledger_id FROM loyalty.increment_player_loyalty($1::text::uuid, 5, 'JACKPOT', $2)", &[&pl, &key.to_string()]), Some(*p))
+                let k = casino_id(casino_of(*p));
+                (run(c, "SELECT balance_after, ledger_id FROM loyalty.increment_player_loyalty($1::text::uuid, 5, 'JACKPOT', $2, p_casino_id => $3::text::uuid)", &[&pl, &key.to_string(), &k]), Some(*p))
             }
         }
     }
@@ -205,26 +235,37 @@ impl Case {
                 r
             }
             Step::Redeem { p, pts } => {
-                if m.redemptions >= REDEMPTION_LIMIT {
+                let used = m.redemptions.entry(casino_of(*p)).or_default();
+                if *used >= REDEMPTION_LIMIT {
                     Err("53400")
                 } else {
                     let r = m.apply(*p, -(*pts as i64), false);
-                    m.redemptions += usize::from(r.is_ok());
+                    *m.redemptions.entry(casino_of(*p)).or_default() += usize::from(r.is_ok());
                     r
                 }
             }
             Step::Adjust { p, pts } => match *pts {
                 0 => Err("22023"),
                 v if (v as i64).abs() > 10_000 => Err("22003"),
-                _ if m.adjustments >= ADJUSTMENT_LIMIT => Err("53400"),
+                _ if m.adjustments.get(&casino_of(*p)).copied().unwrap_or(0)
+                    >= ADJUSTMENT_LIMIT =>
+                {
+                    Err("53400")
+                }
                 v => {
                     let r = m.apply(*p, v as i64, false);
-                    m.adjustments += usize::from(r.is_ok());
+                    *m.adjustments.entry(casino_of(*p)).or_default() += usize::from(r.is_ok());
                     r
                 }
             },
             Step::Campaign { p, seq } => {
-                let credited = m.campaign_credits.len() as i64 * CAMPAIGN_POINTS;
+                // Each casino's campaign has its own budget.
+                let credited = m
+                    .campaign_credits
+                    .keys()
+                    .filter(|(q, _)| casino_of(*q) == casino_of(*p))
+                    .count() as i64
+                    * CAMPAIGN_POINTS;
                 if let Some(after) = m.campaign_credits.get(&(*p, *seq)) {
                     Ok(*after) // the same credit again: a replay
                 } else if *seq > CAMPAIGN_CREDITS_PER_PLAYER
@@ -259,13 +300,14 @@ impl Case {
                     Err("55000")
                 } else if let Some(after) = m.reversed.get(&i) {
                     Ok(*after)
-                } else if m.redemptions >= REDEMPTION_LIMIT {
+                } else if m.redemptions.get(&casino_of(p)).copied().unwrap_or(0) >= REDEMPTION_LIMIT
+                {
                     Err("53400")
                 } else {
                     let r = m.apply(p, -delta, true);
                     if let Ok(after) = r {
                         m.reversed.insert(i, after);
-                        m.redemptions += 1;
+                        *m.redemptions.entry(casino_of(p)).or_default() += 1;
                     }
                     r
                 }
@@ -285,23 +327,28 @@ fn run_case(c: &mut postgres::Client, steps: &[Step]) -> Result<(), TestCaseErro
     };
     // The case's own staff member (its velocity usage starts at zero) and
     // its own campaign.
-    grant_staff(
-        c,
-        &case.staff(),
-        &["loyalty:award", "loyalty:redeem", "loyalty:adjust"],
-    );
-    c.execute(
-        "INSERT INTO loyalty.promotion_campaign
-             (reward_id, points_per_credit, valid_from, valid_to, credits_per_player, budget_points)
-         VALUES ($1, $2, now() - interval '1 hour', now() + interval '1 hour', $3, $4)",
-        &[
-            &case.campaign(),
-            &(CAMPAIGN_POINTS as i32),
-            &CAMPAIGN_CREDITS_PER_PLAYER,
-            &CAMPAIGN_BUDGET,
-        ],
-    )
-    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    // At every casino: the same staff member, the same campaign id.
+    for k in 0..CASINOS {
+        c.execute(
+            "INSERT INTO loyalty.staff_permission (casino_id, staff_id, capabilities)
+             VALUES ($1::text::uuid, $2::text::uuid, ARRAY['loyalty:award', 'loyalty:redeem', 'loyalty:adjust'])",
+            &[&casino_id(k), &case.staff()],
+        )
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        c.execute(
+            "INSERT INTO loyalty.promotion_campaign
+                 (casino_id, reward_id, points_per_credit, valid_from, valid_to, credits_per_player, budget_points)
+             VALUES ($1::text::uuid, $2, $3, now() - interval '1 hour', now() + interval '1 hour', $4, $5)",
+            &[
+                &casino_id(k),
+                &case.campaign(),
+                &(CAMPAIGN_POINTS as i32),
+                &CAMPAIGN_CREDITS_PER_PLAYER,
+                &CAMPAIGN_BUDGET,
+            ],
+        )
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    }
     for (n, s) in steps.iter().enumerate() {
         let entries_before = case.model.entries.len();
         let key = format!("model-{}-{n}", case.id);
@@ -323,10 +370,12 @@ fn run_case(c: &mut postgres::Client, steps: &[Step]) -> Result<(), TestCaseErro
         }
         if let Some(p) = player {
             let pl = case.player(p);
+            let k = casino_id(casino_of(p));
             let row = c
                 .query_opt(
-                    "SELECT current_balance, lifetime_points, tier FROM loyalty.player_loyalty WHERE player_id = $1::text::uuid",
-                    &[&pl],
+                    "SELECT current_balance, lifetime_points, tier FROM loyalty.player_loyalty
+                      WHERE casino_id = $2::text::uuid AND player_id = $1::text::uuid",
+                    &[&pl, &k],
                 )
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
             let (b, l, t) = row
@@ -356,6 +405,13 @@ fn run_case(c: &mut postgres::Client, steps: &[Step]) -> Result<(), TestCaseErro
 fn the_database_agrees_with_the_model_after_every_step() {
     fresh_db(DB);
     let mut c = connect(DB);
+    for k in 1..CASINOS {
+        c.execute(
+            "INSERT INTO loyalty.casino (casino_id, name) VALUES ($1::text::uuid, $2)",
+            &[&casino_id(k), &format!("model casino {k}")],
+        )
+        .unwrap();
+    }
     c.batch_execute(&format!(
         "SET loyalty.manual_reward_rate_limit = 1000000;
          SET loyalty.manual_reward_points_limit = 1000000000;

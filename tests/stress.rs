@@ -2,7 +2,9 @@
 //!
 //! CI size: 32 connections for 20 s of mixed load; 3 crashes (kill -9 of the
 //! postmaster and every backend) under load.  `LOYALTY_LONG=1`: 60 s and 10
-//! crashes.  Each run prints its figures and verdict.
+//! crashes.  Each run prints its figures and verdict.  The clients act for
+//! three casinos (the same players at each), so that every check also
+//! covers accounts, keys and limits kept per casino.
 
 mod common;
 
@@ -20,11 +22,22 @@ fn long() -> bool {
     std::env::var("LOYALTY_LONG").is_ok_and(|v| v == "1")
 }
 
+/// Three casinos: the default one and two more (SPEC section 14).
+fn casinos() -> Vec<String> {
+    vec![
+        "00000000-0000-0000-0000-000000000000".into(),
+        "c0ffee00-0000-0000-0000-0000000000c1".into(),
+        "c0ffee00-0000-0000-0000-0000000000c2".into(),
+    ]
+}
+
 fn setup() -> String {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         fresh_db(DB);
-        load::prepare(&mut connect(DB));
+        let mut c = connect(DB);
+        load::prepare(&mut c);
+        load::prepare_casinos(&mut c, &casinos());
     });
     DB.to_string()
 }
@@ -39,6 +52,7 @@ fn config(run: &str, clients: usize, secs: u64, seed: u64) -> LoadConfig {
         zipf_s: 1.1,
         seed,
         synchronous_commit_off: false,
+        casinos: casinos(),
     }
 }
 

@@ -7,11 +7,11 @@
 WITH p AS (
     UPDATE loyalty.player_loyalty
        SET current_balance = current_balance + 10, lifetime_points = lifetime_points + 10, updated_at = now()
-     WHERE player_id = bench.pid(:pid)
- RETURNING player_id, current_balance, lifetime_points, tier)
-INSERT INTO loyalty.loyalty_ledger (player_id, points_change, transaction_type, idempotency_key, request_fingerprint,
+     WHERE casino_id = '00000000-0000-0000-0000-000000000000' AND player_id = bench.pid(:pid)
+ RETURNING casino_id, player_id, current_balance, lifetime_points, tier)
+INSERT INTO loyalty.loyalty_ledger (casino_id, player_id, points_change, transaction_type, idempotency_key, request_fingerprint,
        balance_before, balance_after, tier_before, tier_after, tier_progress_after, lifetime_points_after, correlation_id)
-SELECT player_id, 10, 'PROMOTION', 'r' || :run || '-' || :client_id || '-' || :r,
+SELECT casino_id, player_id, 10, 'PROMOTION', 'r' || :run || '-' || :client_id || '-' || :r,
        '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef', current_balance - 10, current_balance,
        tier, tier, 0, lifetime_points, lpad(txid_current()::text, 36, '0')
   FROM p;

@@ -5,6 +5,7 @@
 //! `scripts/test.sh` fails if anything here names pgrx or the settings.
 
 pub mod campaign; // a registered campaign's admission: window, amount, credits, budget
+pub mod casino; // which casino a call acts for; a casino's settings over the server's
 pub mod error; // the conditions a client can see and their SQLSTATEs
 pub mod keys; // canonical form, SHA-256 keys, typed key derivations, UUIDv7
 pub mod points; // the gameplay points formula in exact decimals

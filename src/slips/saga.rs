@@ -4,6 +4,7 @@
 
 use super::store::{self, Existing, Request};
 use crate::authorize::{self, Caller};
+use crate::casinos;
 use crate::domain::error::LoyaltyError;
 use crate::domain::keys;
 use crate::domain::policy::Capability;
@@ -26,6 +27,7 @@ type Uuid = pgrx::Uuid;
 #[pg_extern(security_definer, volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 /// Records a closed slip's accrual and credits it; a failed accrual stays pending for recovery.
+#[allow(clippy::too_many_arguments)] // the SQL signature
 fn complete_rating_slip(
     p_rating_slip_id: Option<Uuid>,
     p_player_id: Option<Uuid>,
@@ -34,6 +36,7 @@ fn complete_rating_slip(
     p_game_settings: Option<JsonbArg>,
     p_visit_id: default!(Option<Uuid>, "NULL"),
     p_correlation_id: default!(Option<&str>, "NULL"),
+    p_casino_id: default!(Option<Uuid>, "NULL"),
 ) -> pgrx::composite_type!('static, "slip_result") {
     let explicit_corr = has_text(p_correlation_id);
     guard::sql_call(p_correlation_id, |corr| {
@@ -45,18 +48,20 @@ fn complete_rating_slip(
         // Validate the whole formula, and the per-slip bound at the base
         // multiplier, before anything is recorded.
         let base_points = play.points(rust_decimal::Decimal::ONE)?;
-        check_limit("gameplay", base_points, gucs::limits().max_gameplay_points)?;
         // The calling login role must be allowed to credit gameplay.
-        let caller = Caller::resolve(None, false, corr)?;
+        let caller = Caller::resolve(None, false, p_casino_id, corr)?;
+        let limits = caller.casino.limits(gucs::limits());
+        check_limit("gameplay", base_points, limits.max_gameplay_points)?;
         Spi::connect_mut(|c| authorize::check_role(c, &caller, Capability::Accrue, corr))?;
-        let request = Request::new(slip, player, p_visit_id, &play, corr);
+        let request = Request::new(caller.casino_id(), slip, player, p_visit_id, &play, corr);
 
         if Spi::connect_mut(|c| request.record(c, &caller.role))? {
             return Ok(attempt(&request, corr));
         }
         // The slip was recorded before: same request, or a conflict.
-        let existing = Spi::connect_mut(|c| Existing::load_locked(c, slip, corr))?
-            .ok_or_else(|| LoyaltyError::internal("recorded slip vanished"))?;
+        let existing =
+            Spi::connect_mut(|c| Existing::load_locked(c, caller.casino_id(), slip, corr))?
+                .ok_or_else(|| LoyaltyError::internal("recorded slip vanished"))?;
         if existing.request.fingerprint() != request.fingerprint() {
             return Err(LoyaltyError::SlipConflict {
                 rating_slip_id: slip.to_string(),
@@ -73,12 +78,14 @@ fn complete_rating_slip(
 fn recover_rating_slip(
     p_rating_slip_id: Option<Uuid>,
     p_correlation_id: default!(Option<&str>, "NULL"),
+    p_casino_id: default!(Option<Uuid>, "NULL"),
 ) -> pgrx::composite_type!('static, "slip_result") {
     let explicit_corr = has_text(p_correlation_id);
     guard::sql_call(p_correlation_id, |corr| {
         let slip = p_rating_slip_id
             .ok_or_else(|| LoyaltyError::invalid("p_rating_slip_id must not be null"))?;
-        let existing = Spi::connect_mut(|c| Existing::load_recorded(c, slip, corr))?;
+        let casino = casinos::acting(p_casino_id, corr)?;
+        let existing = Spi::connect_mut(|c| Existing::load_recorded(c, &casino.id, slip, corr))?;
         finish(existing, explicit_corr.then_some(corr))
     })
     .into_tuple()
@@ -90,6 +97,7 @@ fn recover_rating_slip(
 #[allow(clippy::type_complexity)]
 fn recover_pending(
     p_max: default!(Option<i32>, 100),
+    p_casino_id: default!(Option<Uuid>, "NULL"),
 ) -> TableIterator<
     'static,
     (
@@ -103,7 +111,7 @@ fn recover_pending(
         name!(error, Option<String>),
     ),
 > {
-    let rows = guard::sql_call(None, |_| {
+    let rows = guard::sql_call(None, |corr| {
         let max = match p_max {
             Some(m) if (1..=MAX_RECOVER_BATCH).contains(&m) => m,
             other => {
@@ -116,7 +124,10 @@ fn recover_pending(
                 ))
             }
         };
-        let open = Spi::connect_mut(|c| store::claim_open(c, max))?;
+        // A bound session recovers its casino's slips; an unbound one (the
+        // DBA, pg_cron) every casino's, or the one it names.
+        let scope = casinos::scope(p_casino_id, corr)?;
+        let open = Spi::connect_mut(|c| store::claim_open(c, scope.as_deref(), max))?;
         Ok(open
             .iter()
             .map(|req| {
@@ -147,6 +158,7 @@ fn resolve_accrual(
     p_action: Option<&str>,
     p_reason: Option<&str>,
     p_correlation_id: default!(Option<&str>, "NULL"),
+    p_casino_id: default!(Option<Uuid>, "NULL"),
 ) -> pgrx::composite_type!('static, "slip_result") {
     guard::sql_call(p_correlation_id, |corr| {
         let slip = p_rating_slip_id
@@ -156,9 +168,10 @@ fn resolve_accrual(
             check_text("p_reason", r, MAX_REASON_CHARS)?;
         }
         check_reason_substance(p_reason)?;
-        let (caller, staff) = Caller::acting_staff(p_staff_id, corr)?;
-        Spi::connect_mut(|c| authorize::check_staff(c, &staff, Capability::Recover))?;
-        let existing = Spi::connect_mut(|c| Existing::load_recorded(c, slip, corr))?;
+        let (caller, staff) = Caller::acting_staff(p_staff_id, p_casino_id, corr)?;
+        let casino = caller.casino_id();
+        Spi::connect_mut(|c| authorize::check_staff(c, &caller, &staff, Capability::Recover))?;
+        let existing = Spi::connect_mut(|c| Existing::load_recorded(c, casino, slip, corr))?;
         if !existing.state.is_open() {
             return Err(LoyaltyError::InvalidState {
                 message: format!(
@@ -173,7 +186,7 @@ fn resolve_accrual(
         }
         let reason = p_reason.unwrap_or_default();
         let id = Spi::connect_mut(|c| {
-            store::resolve(c, slip, resolution, &staff, reason, corr, &caller.role)
+            store::resolve(c, &caller, slip, resolution, &staff, reason, corr)
         })?;
         events::emit(
             "accrual_resolved",
@@ -305,14 +318,7 @@ fn attempt(req: &Request, corr: &str) -> Outcome {
                 gucs::max_recovery_attempts(),
             );
             let recorded = Spi::connect_mut(|c| {
-                store::mark_failed(
-                    c,
-                    req.slip,
-                    &failure.message,
-                    &failure.sqlstate,
-                    state,
-                    retry_in,
-                )
+                store::mark_failed(c, req, &failure.message, &failure.sqlstate, state, retry_in)
             });
             if let Err(e) = recorded {
                 // Could not even record the failure: fail the whole call, so
@@ -354,8 +360,8 @@ fn attempt(req: &Request, corr: &str) -> Outcome {
 fn accrue(req: &Request, corr: &str) -> Result<Outcome, LoyaltyError> {
     let play = req.play()?;
     let multiplier = Spi::connect_mut(|c| {
-        let ladder = tiers::ladder(c)?;
-        let account = ledger::lock_existing(c, req.player, corr)?;
+        let ladder = tiers::ladder(c, &req.casino)?;
+        let account = ledger::lock_existing(c, &req.casino, req.player, corr)?;
         Ok::<_, LoyaltyError>(ladder.multiplier_for(account.as_ref().map(|a| a.tier.as_str())))
     })?;
     let points = play.points(multiplier)?;
@@ -370,6 +376,7 @@ fn accrue(req: &Request, corr: &str) -> Result<Outcome, LoyaltyError> {
                 rating_slip_id: Some(req.slip),
                 visit_id: req.visit,
                 route: Route::RecordedSlip,
+                casino: Some(casinos::uuid(&req.casino)?),
                 ..ChangeArgs::default()
             },
             corr,
@@ -378,7 +385,7 @@ fn accrue(req: &Request, corr: &str) -> Result<Outcome, LoyaltyError> {
         None
     };
     let ledger_id = change.as_ref().map(|c| c.ledger_id);
-    Spi::connect_mut(|c| store::mark_completed(c, req.slip, points, ledger_id))?;
+    Spi::connect_mut(|c| store::mark_completed(c, req, points, ledger_id))?;
     Ok(Outcome {
         status: SlipStatus::Completed,
         points: Some(points),

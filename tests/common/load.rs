@@ -29,6 +29,10 @@ pub struct LoadConfig {
     pub seed: u64,
     /// Negative control: acknowledge commits before they are durable.
     pub synchronous_commit_off: bool,
+    /// The casinos the clients act for, client `t` for `casinos[t % n]`
+    /// (its sessions bound with `loyalty.session_casino_id`); empty: the
+    /// default casino, unbound.  `prepare_casinos` makes them.
+    pub casinos: Vec<String>,
 }
 
 /// A change the client was told happened.
@@ -159,20 +163,59 @@ pub fn player_id(i: usize) -> String {
     format!("c0ffee00-0000-0000-0006-{i:012}")
 }
 
+/// Makes casinos with these ids and gives the load's staff their
+/// capabilities at each, as `prepare` does at the default casino.
+pub fn prepare_casinos(c: &mut Client, casinos: &[String]) {
+    for (n, casino) in casinos.iter().enumerate() {
+        // The default casino exists already.
+        if casino != "00000000-0000-0000-0000-000000000000" {
+            c.execute(
+                "INSERT INTO loyalty.casino (casino_id, name) VALUES ($1::text::uuid, $2)
+                 ON CONFLICT (casino_id) DO NOTHING",
+                &[casino, &format!("load casino {n}")],
+            )
+            .expect("a load casino");
+        }
+        for (staff, caps) in [
+            (STAFF_HOST, vec!["loyalty:award"]),
+            (STAFF_CASHIER, vec!["loyalty:redeem"]),
+            (STAFF_SUPERVISOR, vec!["loyalty:adjust", "loyalty:award"]),
+        ] {
+            let caps: Vec<String> = caps.iter().map(|s| s.to_string()).collect();
+            c.execute(
+                "INSERT INTO loyalty.staff_permission (casino_id, staff_id, capabilities)
+                 VALUES ($1::text::uuid, $2::text::uuid, $3)
+                 ON CONFLICT ON CONSTRAINT staff_permission_pkey DO UPDATE SET capabilities = EXCLUDED.capabilities",
+                &[casino, &staff, &caps],
+            )
+            .expect("load staff at a casino");
+        }
+    }
+}
+
 /// Runs the load until `cfg.duration` passes or `stop` is set.
 pub fn run_load(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> Log {
     // Each run credits a campaign of its own, so that credit numbers (and
     // with them the keys) of two runs never meet.
     let campaign = format!("{CAMPAIGN}-{}", cfg.run);
-    connect(&cfg.db)
-        .execute(
-            "INSERT INTO loyalty.promotion_campaign
-                 (reward_id, points_per_credit, valid_from, valid_to, credits_per_player, budget_points)
-             VALUES ($1, $2, now() - interval '1 hour', now() + interval '10 years', 2147483647, 9000000000000)
-             ON CONFLICT (reward_id) DO NOTHING",
-            &[&campaign, &CAMPAIGN_POINTS],
-        )
-        .expect("the run's campaign");
+    let mut admin = connect(&cfg.db);
+    let campaign_casinos: Vec<Option<String>> = if cfg.casinos.is_empty() {
+        vec![None]
+    } else {
+        cfg.casinos.iter().cloned().map(Some).collect()
+    };
+    for casino in &campaign_casinos {
+        admin
+            .execute(
+                "INSERT INTO loyalty.promotion_campaign
+                     (casino_id, reward_id, points_per_credit, valid_from, valid_to, credits_per_player, budget_points)
+                 VALUES (coalesce($3::text::uuid, loyalty.current_casino_id()), $1, $2, now() - interval '1 hour',
+                         now() + interval '10 years', 2147483647, 9000000000000)
+                 ON CONFLICT ON CONSTRAINT promotion_campaign_reward_id_key DO NOTHING",
+                &[&campaign, &CAMPAIGN_POINTS, casino],
+            )
+            .expect("the run's campaign");
+    }
     let deadline = Instant::now() + cfg.duration;
     let seq = Arc::new(AtomicU64::new(0));
     let handles: Vec<_> = (0..cfg.clients)
@@ -186,6 +229,8 @@ pub fn run_load(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> Log {
             let async_commit = cfg.synchronous_commit_off;
             let seed = cfg.seed.wrapping_add(t as u64 * 7919);
             let campaign = campaign.clone();
+            let casino =
+                (!cfg.casinos.is_empty()).then(|| cfg.casinos[t % cfg.casinos.len()].clone());
             thread::spawn(move || {
                 let mut rng = StdRng::seed_from_u64(seed);
                 let mut log = Log::default();
@@ -195,7 +240,7 @@ pub fn run_load(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> Log {
                 let mut mine: Vec<i64> = Vec::new();
                 while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
                     if client.is_none() {
-                        client = reconnect(&db, async_commit, &stop);
+                        client = reconnect(&db, async_commit, casino.as_deref(), &stop);
                         if client.is_none() {
                             break;
                         }
@@ -243,7 +288,12 @@ pub fn run_load(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> Log {
     all
 }
 
-fn reconnect(db: &str, async_commit: bool, stop: &AtomicBool) -> Option<Client> {
+fn reconnect(
+    db: &str,
+    async_commit: bool,
+    casino: Option<&str>,
+    stop: &AtomicBool,
+) -> Option<Client> {
     let give_up = Instant::now() + Duration::from_secs(120);
     while Instant::now() < give_up {
         if let Ok(mut c) =
@@ -252,6 +302,9 @@ fn reconnect(db: &str, async_commit: bool, stop: &AtomicBool) -> Option<Client> 
             let mut setup = format!("{NO_LIMITS} SET loyalty.lock_timeout = 10000;");
             if async_commit {
                 setup.push_str("SET synchronous_commit = off;");
+            }
+            if let Some(casino) = casino {
+                setup.push_str(&format!("SET loyalty.session_casino_id = '{casino}';"));
             }
             if c.batch_execute(&setup).is_ok() {
                 return Some(c);

@@ -209,7 +209,7 @@ pub fn grant_staff(c: &mut Client, staff: &str, caps: &[&str]) {
     let caps: Vec<String> = caps.iter().map(|s| s.to_string()).collect();
     c.execute(
         "INSERT INTO loyalty.staff_permission (staff_id, capabilities) VALUES ($1::text::uuid, $2)
-         ON CONFLICT (staff_id) DO UPDATE SET capabilities = EXCLUDED.capabilities",
+         ON CONFLICT ON CONSTRAINT staff_permission_pkey DO UPDATE SET capabilities = EXCLUDED.capabilities",
         &[&staff, &caps],
     )
     .expect("grant staff");

@@ -70,7 +70,7 @@ GRANT INSERT, UPDATE, DELETE ON loyalty.role_permission TO loyalty_admin;
 GRANT INSERT (reward_id, points_per_credit, valid_from, valid_to, credits_per_player, budget_points, description),
       UPDATE (valid_to, budget_points, description)
    ON loyalty.promotion_campaign TO loyalty_admin;
-GRANT EXECUTE ON FUNCTION loyalty.resolve_accrual(uuid, uuid, text, text, text) TO loyalty_admin;
+GRANT EXECUTE ON FUNCTION loyalty.resolve_accrual TO loyalty_admin;
 
 SET ROLE loyalty_admin;
 INSERT INTO loyalty.promotion_campaign (reward_id, points_per_credit, valid_from, valid_to, budget_points)

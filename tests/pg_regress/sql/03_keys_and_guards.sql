@@ -32,7 +32,7 @@ SELECT c.relname,
        has_table_privilege('public', c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE') AS public_has_access
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = 'loyalty' AND c.relkind = 'r' ORDER BY 1;
-SELECT has_function_privilege('public', 'loyalty.increment_player_loyalty(uuid, integer, text, text, text, uuid, uuid, uuid, text)', 'EXECUTE') AS public_may_write;
+SELECT has_function_privilege('public', 'loyalty.increment_player_loyalty(uuid, integer, text, text, text, uuid, uuid, uuid, text, uuid)', 'EXECUTE') AS public_may_write;
 
 -- Every table and function of the extension has a comment.
 SELECT p.proname AS uncommented_function FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace

@@ -8,16 +8,16 @@ SET loyalty.correlation_id = 'regress-security';
 CREATE ROLE loyalty_app NOLOGIN;
 GRANT USAGE ON SCHEMA loyalty TO loyalty_app;
 GRANT EXECUTE ON FUNCTION
-    loyalty.increment_player_loyalty(uuid, integer, text, text, text, uuid, uuid, uuid, text),
-    loyalty.manual_reward(uuid, uuid, integer, text, integer, text),
-    loyalty.apply_promotion(uuid, text, integer, text, uuid, text, integer),
-    loyalty.redeem_points(uuid, integer, uuid, text, text, text),
-    loyalty.adjust_points(uuid, uuid, integer, text, text, text),
-    loyalty.reverse_entry(bigint, uuid, text, text),
-    loyalty.complete_rating_slip(uuid, uuid, numeric, integer, jsonb, uuid, text),
-    loyalty.recover_rating_slip(uuid, text),
-    loyalty.validate_reward(integer, text, uuid),
-    loyalty.rate_limit_status(uuid)
+    loyalty.increment_player_loyalty,
+    loyalty.manual_reward,
+    loyalty.apply_promotion,
+    loyalty.redeem_points,
+    loyalty.adjust_points,
+    loyalty.reverse_entry,
+    loyalty.complete_rating_slip,
+    loyalty.recover_rating_slip,
+    loyalty.validate_reward,
+    loyalty.rate_limit_status
   TO loyalty_app;
 -- A casino floor application closes rating slips: its role may credit
 -- gameplay.  It does not get loyalty:promote; promotions are campaigns.
@@ -30,11 +30,11 @@ GRANT USAGE ON SCHEMA loyalty TO loyalty_auditor;
 GRANT SELECT ON ALL TABLES IN SCHEMA loyalty TO loyalty_auditor;
 REVOKE SELECT ON loyalty.trusted_key FROM loyalty_auditor;
 GRANT EXECUTE ON FUNCTION
-    loyalty.trace(text),
-    loyalty.player_statement(uuid, timestamptz, timestamptz, bigint, integer),
-    loyalty.balance_at(uuid, timestamptz),
-    loyalty.drift_check(),
-    loyalty.rate_limit_status(uuid)
+    loyalty.trace,
+    loyalty.player_statement,
+    loyalty.balance_at,
+    loyalty.drift_check,
+    loyalty.rate_limit_status
   TO loyalty_auditor;
 
 -- Admin: everything the auditor has, plus staff and role capabilities,
@@ -46,11 +46,19 @@ GRANT INSERT, UPDATE, DELETE ON loyalty.staff_permission, loyalty.role_permissio
 GRANT INSERT (reward_id, points_per_credit, valid_from, valid_to, credits_per_player, budget_points, description),
       UPDATE (valid_to, budget_points, description)
    ON loyalty.promotion_campaign TO loyalty_admin;
+GRANT UPDATE (gaming_day_start, gaming_day_timezone, max_manual_reward,
+              manual_reward_rate_limit, manual_reward_points_limit, manual_reward_rate_window,
+              role_manual_reward_rate_limit, role_manual_reward_points_limit,
+              adjustment_rate_limit, adjustment_points_limit, adjustment_rate_window,
+              role_adjustment_rate_limit, role_adjustment_points_limit,
+              redemption_rate_limit, redemption_points_limit, redemption_rate_window,
+              role_redemption_rate_limit, role_redemption_points_limit, point_value)
+   ON loyalty.casino TO loyalty_admin;
 GRANT EXECUTE ON FUNCTION
-    loyalty.reconcile_player(uuid, uuid, text),
-    loyalty.recover_rating_slip(uuid, text),
-    loyalty.recover_pending(integer),
-    loyalty.resolve_accrual(uuid, uuid, text, text, text)
+    loyalty.reconcile_player,
+    loyalty.recover_rating_slip,
+    loyalty.recover_pending,
+    loyalty.resolve_accrual
   TO loyalty_admin;
 
 -- Staff capabilities, as the README shows them.

@@ -74,7 +74,7 @@ INSERT INTO loyalty.staff_permission (staff_id, capabilities)
 VALUES ('57aff000-0000-0000-0000-000000000009', ARRAY['loyalty:award', 'loyalty:adjust']);
 CREATE ROLE runbook_floor LOGIN;
 GRANT USAGE ON SCHEMA loyalty TO runbook_floor;
-GRANT EXECUTE ON FUNCTION loyalty.manual_reward(uuid, uuid, integer, text, integer, text) TO runbook_floor;
+GRANT EXECUTE ON FUNCTION loyalty.manual_reward(uuid, uuid, integer, text, integer, text, uuid) TO runbook_floor;
 SET SESSION AUTHORIZATION runbook_floor;
 SELECT balance_after FROM loyalty.manual_reward('11111111-1111-1111-1111-111111111111',
        '57aff000-0000-0000-0000-000000000009', 900, 'courtesy for a friend of the host');
@@ -136,7 +136,7 @@ SELECT balance_before, balance_after
                              '57aff000-0000-0000-0000-000000000001',
                              'reward without a guest present, per surveillance');
 REVOKE ALL ON SCHEMA loyalty FROM runbook_floor;
-REVOKE ALL ON FUNCTION loyalty.manual_reward(uuid, uuid, integer, text, integer, text) FROM runbook_floor;
+REVOKE ALL ON FUNCTION loyalty.manual_reward(uuid, uuid, integer, text, integer, text, uuid) FROM runbook_floor;
 DROP ROLE runbook_floor;
 DELETE FROM loyalty.trusted_key WHERE kid = 'runbook-hs';
 DROP EXTENSION pgcrypto;

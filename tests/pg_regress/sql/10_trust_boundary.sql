@@ -8,10 +8,10 @@ SET loyalty.correlation_id = 'regress-trust';
 CREATE ROLE trust_app_group NOLOGIN;
 GRANT USAGE ON SCHEMA loyalty TO trust_app_group;
 GRANT EXECUTE ON FUNCTION
-    loyalty.increment_player_loyalty(uuid, integer, text, text, text, uuid, uuid, uuid, text),
-    loyalty.complete_rating_slip(uuid, uuid, numeric, integer, jsonb, uuid, text),
-    loyalty.adjust_points(uuid, uuid, integer, text, text, text),
-    loyalty.manual_reward(uuid, uuid, integer, text, integer, text)
+    loyalty.increment_player_loyalty(uuid, integer, text, text, text, uuid, uuid, uuid, text, uuid),
+    loyalty.complete_rating_slip(uuid, uuid, numeric, integer, jsonb, uuid, text, uuid),
+    loyalty.adjust_points(uuid, uuid, integer, text, text, text, uuid),
+    loyalty.manual_reward(uuid, uuid, integer, text, integer, text, uuid)
   TO trust_app_group;
 CREATE ROLE trust_app LOGIN IN ROLE trust_app_group;
 INSERT INTO loyalty.staff_permission VALUES ('7a000000-0000-0000-0000-00000000005a', ARRAY['loyalty:award', 'loyalty:adjust']);
