@@ -140,8 +140,9 @@ impl Casino {
     }
 }
 
-/// Where a (kind, scope) limit sits in `Casino::velocity`, and the order of
-/// `velocity_columns`.
+/// Where a (kind, scope) limit sits in `Casino::velocity`: per kind, the
+/// staff limit then the role limit (the order `casinos::ROW` reads the
+/// `loyalty.casino` columns in).
 pub fn velocity_index(kind: VelocityKind, scope: Scope) -> usize {
     let k = match kind {
         VelocityKind::ManualReward => 0,
@@ -149,19 +150,6 @@ pub fn velocity_index(kind: VelocityKind, scope: Scope) -> usize {
         VelocityKind::Redemption => 2,
     };
     k * 2 + usize::from(scope == Scope::Role)
-}
-
-/// The `loyalty.casino` columns of one limit (count, points, window), named
-/// after the settings they override.  The window is one per kind: both
-/// scopes read the same column.
-pub fn velocity_columns(kind: VelocityKind, scope: Scope) -> [String; 3] {
-    let prefix = if scope == Scope::Role { "role_" } else { "" };
-    let k = kind.as_str();
-    [
-        format!("{prefix}{k}_rate_limit"),
-        format!("{prefix}{k}_points_limit"),
-        format!("{k}_rate_window"),
-    ]
 }
 
 #[cfg(test)]
@@ -259,13 +247,5 @@ mod tests {
             .flat_map(|k| [Scope::Staff, Scope::Role].map(|s| velocity_index(*k, s)))
             .collect();
         assert_eq!(indexes.len(), 6);
-        assert_eq!(
-            velocity_columns(VelocityKind::Redemption, Scope::Role),
-            [
-                "role_redemption_rate_limit",
-                "role_redemption_points_limit",
-                "redemption_rate_window"
-            ]
-        );
     }
 }

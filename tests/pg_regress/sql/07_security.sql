@@ -66,6 +66,19 @@ INSERT INTO loyalty.staff_permission (staff_id, capabilities) VALUES
     ('0f000000-0000-0000-0000-00000000ca5e', ARRAY['loyalty:redeem']),
     ('0f000000-0000-0000-0000-0000000005ef', ARRAY['loyalty:award', 'loyalty:adjust', 'loyalty:recover']);
 
+-- Several casinos: each property's login roles are bound to it for good;
+-- the group's auditor is bound to none and reads every casino.
+INSERT INTO loyalty.casino (casino_id, name, gaming_day_timezone)
+VALUES ('ca510000-0000-0000-0000-0000000000e0', 'Reno Riverside', 'America/Los_Angeles');
+CREATE ROLE floor_reno LOGIN IN ROLE loyalty_app;
+ALTER ROLE floor_reno SET loyalty.session_casino_id = 'ca510000-0000-0000-0000-0000000000e0';
+CREATE ROLE auditor_reno LOGIN IN ROLE loyalty_auditor;
+ALTER ROLE auditor_reno SET loyalty.session_casino_id = 'ca510000-0000-0000-0000-0000000000e0';
+CREATE ROLE auditor_group LOGIN IN ROLE loyalty_auditor;
+-- Staff capabilities are per casino.
+INSERT INTO loyalty.staff_permission (casino_id, staff_id, capabilities)
+VALUES ('ca510000-0000-0000-0000-0000000000e0', '0f000000-0000-0000-0000-0000000005ef', ARRAY['loyalty:award']);
+
 -- Campaigns the application credits (the admin registers them).
 INSERT INTO loyalty.promotion_campaign (reward_id, points_per_credit, valid_from, valid_to, budget_points)
 SELECT r, p, now() - interval '1 hour', now() + interval '1 day', 10000
@@ -172,6 +185,16 @@ SELECT count(*) AS definer_functions_without_fixed_search_path
 
 SELECT * FROM loyalty.drift_check();
 
--- Clean up the roles (roles are cluster-wide).
-DROP OWNED BY loyalty_app, loyalty_auditor, loyalty_admin;
-DROP ROLE loyalty_app, loyalty_auditor, loyalty_admin;
+-- The casinos' auditors: Reno's sees Reno's staff only, the group's all.
+\c - auditor_reno
+SELECT casino_id, staff_id FROM loyalty.staff_permission ORDER BY 1, 2;
+\c - auditor_group
+SELECT count(DISTINCT casino_id) AS casinos_seen FROM loyalty.staff_permission;
+\c - postgres
+
+-- Clean up the roles (roles are cluster-wide) and the README's casino.
+DELETE FROM loyalty.staff_permission WHERE casino_id = 'ca510000-0000-0000-0000-0000000000e0';
+DELETE FROM loyalty.tier WHERE casino_id = 'ca510000-0000-0000-0000-0000000000e0';
+DELETE FROM loyalty.casino WHERE casino_id = 'ca510000-0000-0000-0000-0000000000e0';
+DROP OWNED BY floor_reno, auditor_reno, auditor_group, loyalty_app, loyalty_auditor, loyalty_admin;
+DROP ROLE floor_reno, auditor_reno, auditor_group, loyalty_app, loyalty_auditor, loyalty_admin;
