@@ -636,6 +636,16 @@ BEGIN
 END
 $policies$;
 
+-- Login-role capabilities are the group's (login roles are cluster-wide):
+-- every admin reads them, only one bound to no casino (or a superuser)
+-- changes them, so that a casino's admin cannot give or take another
+-- casino's application its rights.
+ALTER TABLE loyalty.role_permission ENABLE ROW LEVEL SECURITY;
+CREATE POLICY group_read ON loyalty.role_permission FOR SELECT USING (true);
+CREATE POLICY group_write ON loyalty.role_permission
+    USING ((SELECT loyalty.casino_scope()) IS NULL)
+    WITH CHECK ((SELECT loyalty.casino_scope()) IS NULL);
+
 -- Every function that acts for or reads a casino gains p_casino_id, last.
 CREATE FUNCTION loyalty.increment_player_loyalty(
     p_player_id uuid,
@@ -742,7 +752,7 @@ CREATE FUNCTION loyalty.manual_reward_key(
     p_sequence INT DEFAULT 1,
     p_casino_id uuid DEFAULT NULL
 ) RETURNS TEXT
-    STABLE PARALLEL RESTRICTED
+    STABLE SECURITY DEFINER PARALLEL RESTRICTED
     SET search_path TO pg_catalog, pg_temp
     LANGUAGE c
     AS 'loyalty_ext-0.2.0', 'manual_reward_key_wrapper';
@@ -755,7 +765,7 @@ CREATE FUNCTION loyalty.gaming_day(
     p_at timestamp with time zone DEFAULT now(),
     p_casino_id uuid DEFAULT NULL
 ) RETURNS date
-    STABLE PARALLEL RESTRICTED
+    STABLE SECURITY DEFINER PARALLEL RESTRICTED
     SET search_path TO pg_catalog, pg_temp
     LANGUAGE c
     AS 'loyalty_ext-0.2.0', 'gaming_day_wrapper';
@@ -996,7 +1006,7 @@ COMMENT ON FUNCTION loyalty.drift_check(uuid) IS
 CREATE FUNCTION loyalty.trace(p_correlation_id text, p_casino_id uuid DEFAULT NULL)
 RETURNS TABLE (source text, ledger_id bigint, rating_slip_id uuid, player_id uuid, kind text,
                points integer, balance_before bigint, balance_after bigint, staff_id uuid,
-               detail text, at timestamptz)
+               detail text, at timestamptz, casino_id uuid)
 LANGUAGE sql STABLE
 AS $$
     -- The scope is the outer side of the join, evaluated once and always: a
@@ -1006,7 +1016,7 @@ AS $$
     LATERAL (
         SELECT 'ledger'::text, l.id, l.rating_slip_id, l.player_id, l.transaction_type,
                l.points_change, l.balance_before, l.balance_after, l.staff_id,
-               l.reason, l.created_at
+               l.reason, l.created_at, l.casino_id
           FROM loyalty.loyalty_ledger l
          WHERE l.correlation_id OPERATOR(pg_catalog.=) p_correlation_id
            AND l.casino_id OPERATOR(pg_catalog.=) COALESCE(scope.casino_id, l.casino_id)
@@ -1016,26 +1026,26 @@ AS $$
                pg_catalog.format('attempts=%s %s', a.attempts,
                                  COALESCE(a.last_sqlstate OPERATOR(pg_catalog.||) ': '
                                           OPERATOR(pg_catalog.||) a.last_error, '')),
-               a.created_at
+               a.created_at, a.casino_id
           FROM loyalty.rating_slip_accrual a
          WHERE a.correlation_id OPERATOR(pg_catalog.=) p_correlation_id
            AND a.casino_id OPERATOR(pg_catalog.=) COALESCE(scope.casino_id, a.casino_id)
         UNION ALL
         SELECT 'reconciliation'::text, NULL::bigint, NULL::uuid, r.player_id, 'RECONCILE',
                NULL::integer, r.balance_before, r.balance_after, r.staff_id,
-               r.reason, r.created_at
+               r.reason, r.created_at, r.casino_id
           FROM loyalty.reconciliation r
          WHERE r.correlation_id OPERATOR(pg_catalog.=) p_correlation_id
            AND r.casino_id OPERATOR(pg_catalog.=) COALESCE(scope.casino_id, r.casino_id)
         UNION ALL
         SELECT 'resolution'::text, NULL::bigint, x.rating_slip_id, NULL::uuid,
                pg_catalog.upper(x.action), NULL::integer, NULL::bigint, NULL::bigint, x.staff_id,
-               x.reason, x.created_at
+               x.reason, x.created_at, x.casino_id
           FROM loyalty.accrual_resolution x
          WHERE x.correlation_id OPERATOR(pg_catalog.=) p_correlation_id
            AND x.casino_id OPERATOR(pg_catalog.=) COALESCE(scope.casino_id, x.casino_id)
     ) AS t(source, ledger_id, rating_slip_id, player_id, kind, points, balance_before,
-           balance_after, staff_id, detail, at)
+           balance_after, staff_id, detail, at, casino_id)
     ORDER BY t.at, t.ledger_id
 $$;
 SELECT loyalty.upgrade_replace('loyalty.trace(text)', 'loyalty.trace(text, uuid)');

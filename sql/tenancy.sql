@@ -48,3 +48,13 @@ BEGIN
     END LOOP;
 END
 $policies$;
+
+-- Login-role capabilities are the group's (login roles are cluster-wide):
+-- every admin reads them, only one bound to no casino (or a superuser)
+-- changes them, so that a casino's admin cannot give or take another
+-- casino's application its rights.
+ALTER TABLE loyalty.role_permission ENABLE ROW LEVEL SECURITY;
+CREATE POLICY group_read ON loyalty.role_permission FOR SELECT USING (true);
+CREATE POLICY group_write ON loyalty.role_permission
+    USING ((SELECT loyalty.casino_scope()) IS NULL)
+    WITH CHECK ((SELECT loyalty.casino_scope()) IS NULL);

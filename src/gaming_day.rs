@@ -16,7 +16,7 @@ use pgrx::pg_sys::PgBuiltInOids as O;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 
-#[pg_extern(stable, parallel_restricted)]
+#[pg_extern(security_definer, stable, parallel_restricted)]
 #[search_path(pg_catalog, pg_temp)]
 /// The gaming day of a moment at a casino: it starts at the casino's gaming_day_start in its gaming_day_timezone.
 fn gaming_day(

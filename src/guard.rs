@@ -4,6 +4,7 @@
 use crate::correlation;
 use crate::domain::error::{LockTarget, LoyaltyError};
 use crate::domain::text::field;
+use crate::gucs;
 use crate::report::Raise;
 use pgrx::heap_tuple::PgHeapTuple;
 use pgrx::pg_sys::panic::{CaughtError, ErrorReport};
@@ -27,13 +28,38 @@ pub fn sql_call<T>(
         Err(e) => e.raise(&correlation::resolve(None).unwrap_or_else(|_| correlation::generated())),
     };
     let corr_for_catch = corr.clone();
-    let result = PgTryBuilder::new(AssertUnwindSafe(|| body(&corr)))
-        .catch_others(move |caught| reraise(caught, &corr_for_catch))
-        .execute();
+    let result = PgTryBuilder::new(AssertUnwindSafe(|| {
+        refuse_startup_override(&corr)?;
+        body(&corr)
+    }))
+    .catch_others(move |caught| reraise(caught, &corr_for_catch))
+    .execute();
     match result {
         Ok(v) => v,
         Err(e) => e.raise(&corr),
     }
+}
+
+/// A session whose connection options named a superuser-only `loyalty.*`
+/// setting runs nothing (`gucs::startup_override` says why): 42501.
+fn refuse_startup_override(corr: &str) -> Result<(), LoyaltyError> {
+    let Some(setting) = gucs::startup_override() else {
+        return Ok(());
+    };
+    crate::events::emit(
+        "startup_option_refused",
+        corr,
+        &[
+            ("role", crate::authorize::session_role()),
+            ("setting", setting.clone()),
+        ],
+    );
+    Err(LoyaltyError::PermissionDenied {
+        message: format!(
+            "this session's connection options set {setting}, which only a superuser may set; reconnect without it"
+        ),
+        context: vec![("setting", setting)],
+    })
 }
 
 /// Re-raises an error caught under `sql_call` with the correlation id added.

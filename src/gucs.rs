@@ -660,3 +660,128 @@ pub fn gaming_day_timezone() -> Option<String> {
 pub fn log_events() -> bool {
     LOG_EVENTS.get()
 }
+
+/// The settings anyone may set; every other `loyalty.*` setting is
+/// superuser-only.
+const USER_SETTABLE: [&str; 3] = [
+    "loyalty.correlation_id",
+    "loyalty.lock_timeout",
+    "loyalty.staff_token",
+];
+
+thread_local! {
+    static STARTUP_OVERRIDE: std::cell::OnceCell<Option<String>> =
+        const { std::cell::OnceCell::new() };
+}
+
+/// The first superuser-only `loyalty.*` setting that a non-superuser login
+/// named in its connection options (`options=-c …`, `PGOPTIONS`, or a
+/// startup parameter), if any.
+///
+/// Until this library loads, PostgreSQL keeps such a value as a
+/// placeholder, and a client's value outranks the one `ALTER ROLE` or
+/// `ALTER DATABASE … SET` gave the setting, which is therefore never
+/// applied.  When the library defines the setting it discards the client's
+/// value (the client may not set it) and falls back to the built-in
+/// default: a login role bound to a casino or a staff member would be
+/// unbound, `require_staff_token` off, a limit at its default.  A session
+/// that tried is refused (`guard::sql_call`).  Read once per backend: the
+/// options cannot change.
+pub fn startup_override() -> Option<String> {
+    STARTUP_OVERRIDE.with(|c| c.get_or_init(read_startup_options).clone())
+}
+
+fn read_startup_options() -> Option<String> {
+    // SAFETY: MyProcPort is the backend's connection (NULL in a background
+    // worker); its option strings live for the whole session and are copied
+    // here.  Runs inside a transaction (a SQL function's call), as the
+    // superuser check's catalog lookup needs.
+    unsafe {
+        let port = pg_sys::libpq::be::MyProcPort;
+        if port.is_null() || pg_sys::superuser_arg(pg_sys::GetAuthenticatedUserId()) {
+            return None;
+        }
+        let mut names = Vec::new();
+        if !(*port).cmdline_options.is_null() {
+            let options = CStr::from_ptr((*port).cmdline_options).to_string_lossy();
+            names.extend(option_names(&options));
+        }
+        let list = (*port).guc_options;
+        if !list.is_null() {
+            // Alternating name, value.
+            for i in (0..(*list).length as usize).step_by(2) {
+                let name = (*(*list).elements.add(i)).ptr_value as *const std::ffi::c_char;
+                if !name.is_null() {
+                    names.push(CStr::from_ptr(name).to_string_lossy().into_owned());
+                }
+            }
+        }
+        names
+            .into_iter()
+            .map(|n| n.to_ascii_lowercase().replace('-', "_"))
+            .find(|n| n.starts_with("loyalty.") && !USER_SETTABLE.contains(&n.as_str()))
+    }
+}
+
+/// The setting names of a startup `options` string, as the server reads it
+/// (words split at unescaped whitespace; `-c name=value`, `-cname=value`
+/// or `--name=value`).
+fn option_names(options: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut chars = options.chars();
+    while let Some(ch) = chars.next() {
+        match ch {
+            '\\' => word.extend(chars.next()),
+            c if c.is_whitespace() => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    let mut names = Vec::new();
+    let mut iter = words.iter();
+    while let Some(w) = iter.next() {
+        let assignment = if w == "-c" {
+            iter.next().map(String::as_str)
+        } else if let Some(rest) = w.strip_prefix("--") {
+            Some(rest)
+        } else {
+            w.strip_prefix("-c")
+        };
+        if let Some(a) = assignment {
+            names.push(a.split('=').next().unwrap_or_default().to_string());
+        }
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::option_names;
+
+    #[test]
+    fn startup_option_names_as_the_server_reads_them() {
+        assert_eq!(
+            option_names(
+                "-c loyalty.session_casino_id= -cwork_mem=64MB --loyalty.require-staff-token=off"
+            ),
+            [
+                "loyalty.session_casino_id",
+                "work_mem",
+                "loyalty.require-staff-token"
+            ]
+        );
+        // An escaped space stays in its word; other switches are not settings.
+        assert_eq!(
+            option_names(r"-c application_name=a\ b -d 1 -c loyalty.max_manual_reward=1"),
+            ["application_name", "loyalty.max_manual_reward"]
+        );
+        assert!(option_names("").is_empty());
+    }
+}

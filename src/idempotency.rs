@@ -36,7 +36,7 @@ fn promotion_key(p_player_id: pgrx::Uuid, p_reward_id: &str) -> String {
     keys::promotion_key(&p_player_id.to_string(), p_reward_id)
 }
 
-#[pg_extern(stable, parallel_restricted)]
+#[pg_extern(security_definer, stable, parallel_restricted)]
 #[search_path(pg_catalog, pg_temp)]
 /// The idempotency key manual_reward uses (gaming day defaults to the casino's current one).
 fn manual_reward_key(

@@ -519,3 +519,126 @@ fn shedding_the_casino_binding() {
     assert_eq!(casinos, vec![A.to_string()], "every change at A");
     assert_eq!(b_state(&mut s.admin), before, "casino B unchanged");
 }
+
+/// A connection as `role` with these startup options (`options=`).
+fn connect_with_options(role: &str, options: &str) -> Result<Client, postgres::Error> {
+    let server: String = server()
+        .split_whitespace()
+        .filter(|kv| !kv.starts_with("user="))
+        .collect::<Vec<_>>()
+        .join(" ");
+    Client::connect(
+        &format!("{server} user={role} dbname={DB} options='{options}'"),
+        postgres::NoTls,
+    )
+}
+
+#[test]
+fn shedding_the_binding_through_the_connection_options() {
+    // Found by a cold review: a client's `-c` outranks ALTER ROLE's value,
+    // and the library discards the client's value when it loads, leaving
+    // the built-in default: the session was unbound.
+    let mut s = setup();
+    let before = b_state(&mut s.admin);
+    for options in [
+        "-c loyalty.session_casino_id=",
+        &format!("-c loyalty.session_casino_id={B}"),
+        "-c loyalty.require_staff_token=off",
+        "--loyalty.max-manual-reward=2000000000",
+    ] {
+        let mut app = connect_with_options(&s.app_a, options).expect("the server accepts the options");
+        let r = app.query_one(
+            "SELECT 1 FROM loyalty.redeem_points($1::text::uuid, 10, $2::text::uuid, 'buffet comp for two guests',
+                    'shed-by-options', p_casino_id => $3::text::uuid)",
+            &[&PLAYER_B, &STAFF, &B],
+        );
+        assert_eq!(state_of(r), "42501", "{options}: the session runs nothing");
+        let mut auditor = connect_with_options(&s.auditor_a, options).unwrap();
+        let r = auditor.query_one(
+            "SELECT count(*) FROM loyalty.loyalty_ledger WHERE casino_id = $1::text::uuid",
+            &[&B],
+        );
+        assert_eq!(state_of(r), "42501", "{options}: direct reads refused too");
+    }
+    // A setting anyone may set is fine in the options.
+    let mut app = connect_with_options(&s.app_a, "-c loyalty.lock_timeout=2000").unwrap();
+    app.query_one("SELECT loyalty.gaming_day()", &[])
+        .expect("a user-settable option is accepted");
+    assert_eq!(b_state(&mut s.admin), before, "casino B unchanged");
+}
+
+#[test]
+fn a_casino_admin_changing_the_groups_login_role_capabilities() {
+    // Found by a cold review: login-role capabilities are global, and an
+    // admin bound to A could give B's application loyalty:promote.
+    let s = setup();
+    let mut adm = connect_as(DB, &s.admin_a);
+    for sql in [
+        "INSERT INTO loyalty.role_permission VALUES ('casino_attack_other_app', ARRAY['loyalty:promote'])",
+        "UPDATE loyalty.role_permission SET capabilities = ARRAY['loyalty:accrue', 'loyalty:promote']",
+        "DELETE FROM loyalty.role_permission",
+    ] {
+        let r = adm.execute(sql, &[]);
+        match r {
+            Err(e) => assert_eq!(sqlstate(&e), "42501", "{sql}"),
+            Ok(n) => assert_eq!(n, 0, "{sql}: no row changed"),
+        }
+    }
+    // It still reads them.
+    assert!(scalar_i64(&mut adm, "SELECT count(*) FROM loyalty.role_permission") > 0);
+}
+
+#[test]
+fn a_casino_admin_raising_its_limits_above_the_servers() {
+    // Found by a cold review: the admin may edit its casino's row, and a
+    // per-casino limit replaced the superuser-only setting.
+    let mut s = setup();
+    let mut adm = connect_as(DB, &s.admin_a);
+    let changed = adm
+        .execute(
+            "UPDATE loyalty.casino SET max_manual_reward = 2000000000, manual_reward_points_limit = 2000000000,
+                    role_manual_reward_points_limit = 2000000000, manual_reward_rate_window = 1",
+            &[],
+        )
+        .expect("the admin edits its casino's settings");
+    assert_eq!(changed, 1, "its own casino only");
+    let mut app = connect_as(DB, &s.app_a);
+    let r = app.query_one(
+        "SELECT 1 FROM loyalty.manual_reward('ac000000-0000-0000-0001-0000000000a8', $1::text::uuid, 1500000000,
+                'a reward far above the server limit')",
+        &[&STAFF],
+    );
+    assert_eq!(state_of(r), "22003", "the server's max_manual_reward still holds");
+    // Tightening works.
+    adm.execute("UPDATE loyalty.casino SET max_manual_reward = 50", &[])
+        .unwrap();
+    let r = app.query_one(
+        "SELECT 1 FROM loyalty.manual_reward('ac000000-0000-0000-0001-0000000000a8', $1::text::uuid, 60,
+                'a reward above the casino limit')",
+        &[&STAFF],
+    );
+    assert_eq!(state_of(r), "22003", "the casino's lower limit applies");
+    s.admin
+        .batch_execute(&format!(
+            "UPDATE loyalty.casino SET max_manual_reward = NULL, manual_reward_points_limit = NULL,
+                    role_manual_reward_points_limit = NULL, manual_reward_rate_window = NULL
+              WHERE casino_id = '{A}'"
+        ))
+        .unwrap();
+}
+
+#[test]
+fn the_application_computes_its_casinos_gaming_day_and_keys() {
+    // Found by a cold review: gaming_day and manual_reward_key read
+    // loyalty.casino with the caller's rights, which the application role
+    // does not have (permission denied in a fresh session).
+    let s = setup();
+    let mut app = connect_as(DB, &s.app_a);
+    app.query_one("SELECT loyalty.gaming_day()", &[])
+        .expect("gaming_day for the application");
+    app.query_one(
+        "SELECT loyalty.manual_reward_key($1::text::uuid, $2::text::uuid, 100, 'birthday dinner at the steakhouse')",
+        &[&PLAYER_B, &STAFF],
+    )
+    .expect("manual_reward_key for the application");
+}

@@ -37,10 +37,11 @@ fn conn_args() -> Vec<String> {
 fn digest(c: &mut postgres::Client) -> Vec<(String, String)> {
     [
         "SELECT md5(string_agg(t::text, '|' ORDER BY id)) FROM loyalty.loyalty_ledger t",
-        "SELECT md5(string_agg(t::text, '|' ORDER BY player_id)) FROM loyalty.player_loyalty t",
-        "SELECT md5(string_agg(t::text, '|' ORDER BY threshold)) FROM loyalty.tier t",
-        "SELECT md5(string_agg(t::text, '|' ORDER BY staff_id)) FROM loyalty.staff_permission t",
-        "SELECT md5(string_agg(t::text, '|' ORDER BY rating_slip_id)) FROM loyalty.rating_slip_accrual t",
+        "SELECT md5(string_agg(t::text, '|' ORDER BY casino_id, player_id)) FROM loyalty.player_loyalty t",
+        "SELECT md5(string_agg(t::text, '|' ORDER BY casino_id, threshold)) FROM loyalty.tier t",
+        "SELECT md5(string_agg(t::text, '|' ORDER BY casino_id, staff_id)) FROM loyalty.staff_permission t",
+        "SELECT md5(string_agg(t::text, '|' ORDER BY casino_id, rating_slip_id)) FROM loyalty.rating_slip_accrual t",
+        "SELECT md5(string_agg(t::text, '|' ORDER BY casino_id)) FROM loyalty.casino t",
         "SELECT md5(string_agg(t::text, '|' ORDER BY id)) FROM loyalty.reconciliation t",
     ]
     .iter()
@@ -64,7 +65,26 @@ fn a_dump_restores_into_a_fresh_database_intact() {
     c.batch_execute(
         "SET loyalty.manual_reward_rate_limit = 1000;
          UPDATE loyalty.tier SET multiplier = 1.30 WHERE name = 'SILVER';
-         INSERT INTO loyalty.tier VALUES ('DIAMOND', 50000, 2.50);",
+         INSERT INTO loyalty.tier VALUES ('DIAMOND', 50000, 2.50);
+         -- The default casino's own settings, and a second casino with its
+         -- own ladder, staff and a player (SPEC section 14).
+         UPDATE loyalty.casino SET max_manual_reward = 9000, gaming_day_timezone = 'America/New_York'
+          WHERE casino_id = '00000000-0000-0000-0000-000000000000';
+         INSERT INTO loyalty.casino (casino_id, name, gaming_day_timezone)
+         VALUES ('d0000000-0000-0000-0000-0000000000cb', 'dump casino B', 'America/Los_Angeles');
+         UPDATE loyalty.tier SET multiplier = 1.75 WHERE casino_id = 'd0000000-0000-0000-0000-0000000000cb' AND name = 'GOLD';",
+    )
+    .unwrap();
+    c.execute(
+        "INSERT INTO loyalty.staff_permission (casino_id, staff_id, capabilities)
+         VALUES ('d0000000-0000-0000-0000-0000000000cb', $1::text::uuid, ARRAY['loyalty:award'])",
+        &[&staff],
+    )
+    .unwrap();
+    c.execute(
+        "SELECT 1 FROM loyalty.manual_reward('d0000000-0000-0000-00d0-000000000001', $1::text::uuid, 250,
+                'a reward at casino B before the dump', p_casino_id => 'd0000000-0000-0000-0000-0000000000cb')",
+        &[&staff],
     )
     .unwrap();
     for i in 0..20 {

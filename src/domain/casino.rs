@@ -103,7 +103,10 @@ pub struct LimitOverride {
 }
 
 /// A casino and the settings it sets for itself (`loyalty.casino`); every
-/// `None` follows the `loyalty.*` setting of the same name.
+/// `None` follows the `loyalty.*` setting of the same name.  A limit set
+/// per casino can only tighten the server's (the admin role edits
+/// `loyalty.casino`; only a superuser raises a limit, by the setting): the
+/// lower count, the lower points, the longer window.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Casino {
     pub id: String,
@@ -116,7 +119,7 @@ pub struct Casino {
 }
 
 impl Casino {
-    /// The casino's value of a velocity limit over the server's.
+    /// The casino's velocity limit: the server's, tightened by the casino.
     pub fn velocity_limit(
         &self,
         kind: VelocityKind,
@@ -125,16 +128,27 @@ impl Casino {
     ) -> crate::domain::velocity::Limit {
         let o = self.velocity[velocity_index(kind, scope)];
         crate::domain::velocity::Limit {
-            max_count: o.count.unwrap_or(server.max_count),
-            max_points: o.points.unwrap_or(server.max_points),
-            window_us: o.window_s.map_or(server.window_us, |s| s * 1_000_000),
+            max_count: o
+                .count
+                .map_or(server.max_count, |c| c.min(server.max_count)),
+            max_points: o
+                .points
+                .map_or(server.max_points, |p| p.min(server.max_points)),
+            window_us: o
+                .window_s
+                .map_or(server.window_us, |s| (s * 1_000_000).max(server.window_us)),
         }
     }
 
-    /// The casino's `max_manual_reward` over the server's bounds.
+    /// The server's per-call bounds, `max_manual_reward` tightened by the
+    /// casino.
     pub fn limits(&self, server: crate::domain::request::Limits) -> crate::domain::request::Limits {
         crate::domain::request::Limits {
-            max_manual_reward: self.max_manual_reward.unwrap_or(server.max_manual_reward),
+            max_manual_reward: self
+                .max_manual_reward
+                .map_or(server.max_manual_reward, |m| {
+                    m.min(server.max_manual_reward)
+                }),
             ..server
         }
     }
@@ -233,9 +247,11 @@ mod tests {
             window_s: Some(60),
         };
         let role = c.velocity_limit(VelocityKind::ManualReward, Scope::Role, server);
+        // The count tightens; a window shorter than the server's does not
+        // loosen it.
         assert_eq!(
             (role.max_count, role.max_points, role.window_us),
-            (5, 100_000, 60_000_000)
+            (5, 100_000, 3_600_000_000)
         );
         // The staff scope of the same kind is untouched.
         assert_eq!(
@@ -247,5 +263,33 @@ mod tests {
             .flat_map(|k| [Scope::Staff, Scope::Role].map(|s| velocity_index(*k, s)))
             .collect();
         assert_eq!(indexes.len(), 6);
+    }
+
+    #[test]
+    fn a_casino_cannot_loosen_the_servers_limits() {
+        let server = Limit {
+            max_count: 10,
+            max_points: 50_000,
+            window_us: 60_000_000,
+        };
+        let mut c = Casino::default();
+        c.velocity[velocity_index(VelocityKind::Adjustment, Scope::Staff)] = LimitOverride {
+            count: Some(2_000_000_000),
+            points: Some(2_000_000_000),
+            window_s: Some(1),
+        };
+        assert_eq!(
+            c.velocity_limit(VelocityKind::Adjustment, Scope::Staff, server),
+            server
+        );
+        let bounds = crate::domain::request::Limits {
+            max_manual_reward: 10_000,
+            max_gameplay_points: 100_000,
+            max_promotion_points: 100_000,
+        };
+        c.max_manual_reward = Some(2_000_000_000);
+        assert_eq!(c.limits(bounds).max_manual_reward, 10_000);
+        c.max_manual_reward = Some(500);
+        assert_eq!(c.limits(bounds).max_manual_reward, 500);
     }
 }
