@@ -50,8 +50,8 @@ BEGIN
     IF NEW.casino_id <> '00000000-0000-0000-0000-000000000000'::uuid THEN
         RETURN NEW;
     END IF;
-    -- Every column but the id and created_at; a column added to
-    -- loyalty.casino is added here too.
+    -- Every column but the id; a column added to loyalty.casino is added
+    -- here too (tests/dump_restore.rs compares the whole row).
     UPDATE loyalty.casino c
        SET name = NEW.name, gaming_day_start = NEW.gaming_day_start,
            gaming_day_timezone = NEW.gaming_day_timezone, max_manual_reward = NEW.max_manual_reward,
@@ -70,7 +70,7 @@ BEGIN
            redemption_rate_window = NEW.redemption_rate_window,
            role_redemption_rate_limit = NEW.role_redemption_rate_limit,
            role_redemption_points_limit = NEW.role_redemption_points_limit,
-           point_value = NEW.point_value
+           point_value = NEW.point_value, created_at = NEW.created_at
      WHERE c.casino_id = NEW.casino_id;
     IF FOUND THEN
         RETURN NULL;
