@@ -98,6 +98,17 @@ AS $$
      GROUP BY c.id, c.reward_id, c.credited_points, c.casino_id
     HAVING c.credited_points <> coalesce(sum(l.points_change), 0)
     UNION ALL
+    -- Points held that differ from the player's active holds.
+    SELECT 'held_mismatch', p.player_id, NULL,
+           format('held_points=%s, active_holds=%s', p.held_points, coalesce(h.held, 0)),
+           p.casino_id
+      FROM players p
+      LEFT JOIN (SELECT x.casino_id, x.player_id, sum(x.points) AS held
+                   FROM loyalty.point_hold x WHERE x.status = 'ACTIVE'
+                  GROUP BY x.casino_id, x.player_id) h
+        ON h.casino_id = p.casino_id AND h.player_id = p.player_id
+     WHERE p.held_points <> coalesce(h.held, 0)
+    UNION ALL
     -- A ledger row whose casino's account, campaign or reversed entry
     -- belongs to another casino.
     SELECT 'cross_casino', l.player_id, l.id,
@@ -114,7 +125,7 @@ AS $$
 $$;
 REVOKE ALL ON FUNCTION loyalty.drift_check(uuid) FROM PUBLIC;
 COMMENT ON FUNCTION loyalty.drift_check(uuid) IS
-    'Invariants of the ledger (balance and lifetime vs ledger sums, before/after chains, arithmetic, duplicate keys, rating slips credited twice, campaign budgets vs their credits, rows tied to another casino), per casino: the one named, else the session''s, else (unbound session) all; returns nothing on a healthy database.';
+    'Invariants of the ledger (balance and lifetime vs ledger sums, before/after chains, arithmetic, duplicate keys, rating slips credited twice, campaign budgets vs their credits, points held vs active holds, rows tied to another casino), per casino: the one named, else the session''s, else (unbound session) all; returns nothing on a healthy database.';
 
 -- Every ledger row, saga row and reconciliation written under one
 -- correlation id, in order, served by the correlation-id indexes.
@@ -227,3 +238,34 @@ REVOKE ALL ON FUNCTION loyalty.player_statement(uuid, timestamptz, timestamptz, 
                        loyalty.balance_at(uuid, timestamptz, uuid),
                        loyalty.trace(text, uuid)
   FROM PUBLIC;
+
+-- A player's account at one casino as of now: what is held by active holds
+-- (an expired hold no longer counts, whether or not a sweep has closed it
+-- yet) and what is available.  Expiry of points (next_expiry_at,
+-- next_expiry_points) follows the casino's expiry policy; with none, both
+-- are NULL.
+CREATE FUNCTION loyalty.player_account(p_player_id uuid, p_casino_id uuid DEFAULT NULL)
+RETURNS TABLE (current_balance bigint, held_points bigint, available bigint, lifetime_points bigint,
+               tier text, next_expiry_at timestamptz, next_expiry_points bigint)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT loyalty.current_casino_id(p_casino_id);
+    WITH casino AS (
+        SELECT loyalty.current_casino_id(p_casino_id) AS casino_id
+    ), held AS (
+        SELECT coalesce(sum(h.points), 0)::bigint AS points
+          FROM loyalty.point_hold h, casino
+         WHERE h.casino_id = casino.casino_id AND h.player_id = p_player_id
+           AND h.status = 'ACTIVE' AND h.expires_at > clock_timestamp()
+    )
+    SELECT coalesce(p.current_balance, 0), held.points, coalesce(p.current_balance, 0) - held.points,
+           coalesce(p.lifetime_points, 0), coalesce(p.tier, loyalty.base_tier(p_casino_id)),
+           NULL::timestamptz, NULL::bigint
+      FROM casino CROSS JOIN held
+      LEFT JOIN loyalty.player_loyalty p
+        ON p.casino_id = casino.casino_id AND p.player_id = p_player_id
+$$;
+REVOKE ALL ON FUNCTION loyalty.player_account(uuid, uuid) FROM PUBLIC;
+COMMENT ON FUNCTION loyalty.player_account(uuid, uuid) IS
+    'A player''s account at one casino (named, else the session''s): current_balance, held_points (active holds not yet expired), available (balance - held), lifetime_points, tier, and the next expiry of points (NULL while the casino''s expiry policy is none).';

@@ -50,6 +50,14 @@ COMMENT ON FUNCTION loyalty.current_casino_id(uuid) IS
     'The casino a call naming p_casino_id acts for: that one (a bound session may name only its own, else 42501), else the session''s, else the default casino. The default of every casino_id column.';
 COMMENT ON FUNCTION loyalty.casino_changed() IS
     'Trigger function: after any change to loyalty.casino, tells every session to re-read the casinos'' settings (kept per session) at its next transaction.';
+COMMENT ON FUNCTION loyalty.hold_points(uuid, integer, uuid, text, text, timestamptz, text, uuid) IS
+    'Reserves p_points of the player''s available balance (balance - points held) until captured, released or expired (p_expires_at, default now + loyalty.hold_expiry); staff needs loyalty:redeem; velocity-limited like redemptions; idempotent (the same key again is a replay, with a different request 23505); beyond what is available 23514.';
+COMMENT ON FUNCTION loyalty.capture_hold(bigint, uuid, integer, text, uuid) IS
+    'Charges an active hold, all of it or p_points of it, as one REDEMPTION (the rest is released); staff needs loyalty:redeem; a captured, released or expired hold is 55000; returns loyalty.change_result.';
+COMMENT ON FUNCTION loyalty.release_hold(bigint, uuid, text, text, uuid) IS
+    'Releases an active hold''s points with a reason; staff needs loyalty:redeem; a captured, released or expired hold is 55000.';
+COMMENT ON FUNCTION loyalty.expire_holds(integer, uuid) IS
+    'Closes the expired active holds of up to p_max players (of the casino named, else the session''s, else every casino), skipping players another session holds; one row per hold expired. Suitable for pg_cron; an expired hold counts for nothing even before it runs.';
 COMMENT ON FUNCTION loyalty.tier_changed() IS
     'Trigger function: after any change to loyalty.tier, tells every session to re-read the tier ladder (kept per session) at its next transaction.';
 
@@ -70,5 +78,9 @@ REVOKE ALL ON FUNCTION
     loyalty.rate_limit_status(uuid, uuid),
     loyalty.base_tier(uuid),
     loyalty.resolve_accrual(uuid, uuid, text, text, text, uuid),
-    loyalty.bind_session_staff(uuid, uuid)
+    loyalty.bind_session_staff(uuid, uuid),
+    loyalty.hold_points(uuid, integer, uuid, text, text, timestamptz, text, uuid),
+    loyalty.capture_hold(bigint, uuid, integer, text, uuid),
+    loyalty.release_hold(bigint, uuid, text, text, uuid),
+    loyalty.expire_holds(integer, uuid)
 FROM PUBLIC;

@@ -587,6 +587,66 @@ COMMENT ON VIEW loyalty.ledger_totals IS
     'Per casino and player, what the ledger adds up to: balance (sum of changes), lifetime_points (sum of gains), entries; loyalty.player_loyalty must equal it.';
 REVOKE ALL ON loyalty.ledger_totals FROM PUBLIC;
 
+-- Issue 15: holds (SPEC section 15).  Their table comes before the
+-- row-level security below, which covers it.
+ALTER TABLE loyalty.player_loyalty
+    ADD COLUMN held_points bigint NOT NULL DEFAULT 0,
+    ADD CONSTRAINT player_loyalty_held CHECK (held_points BETWEEN 0 AND current_balance);
+COMMENT ON COLUMN loyalty.player_loyalty.held_points IS
+    'Points reserved by the player''s active holds (loyalty.point_hold); available = current_balance - held_points, and no debit goes below it.';
+CREATE TABLE loyalty.point_hold (
+    hold_id               bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    casino_id             uuid        NOT NULL REFERENCES loyalty.casino (casino_id),
+    player_id             uuid        NOT NULL,
+    points                integer     NOT NULL CHECK (points > 0),
+    status                text        NOT NULL DEFAULT 'ACTIVE'
+                                      CHECK (status IN ('ACTIVE', 'CAPTURED', 'RELEASED', 'EXPIRED')),
+    staff_id              uuid        NOT NULL,
+    reason                text        NOT NULL,
+    idempotency_key       text        NOT NULL,
+    request_fingerprint   text        NOT NULL,
+    expires_at            timestamptz NOT NULL,
+    correlation_id        text        NOT NULL,
+    actor_role            text        NOT NULL,
+    created_at            timestamptz NOT NULL DEFAULT clock_timestamp(),
+    closed_at             timestamptz,
+    closed_by_staff_id    uuid,
+    close_reason          text,
+    close_correlation_id  text,
+    captured_points       integer,
+    capture_ledger_id     bigint      REFERENCES loyalty.loyalty_ledger (id),
+    CONSTRAINT point_hold_key UNIQUE (casino_id, idempotency_key),
+    CONSTRAINT point_hold_closed CHECK ((status = 'ACTIVE') = (closed_at IS NULL)),
+    CONSTRAINT point_hold_capture CHECK (
+        (status = 'CAPTURED') = (capture_ledger_id IS NOT NULL)
+        AND (status = 'CAPTURED') = (captured_points IS NOT NULL)
+        AND (captured_points IS NULL OR captured_points BETWEEN 1 AND points))
+);
+COMMENT ON TABLE loyalty.point_hold IS
+    'Holds: points of a player''s available balance reserved by a staff member (loyalty:redeem) until captured (one REDEMPTION of all or part, capture_ledger_id), released, or expired (expires_at); closed holds never change again.';
+-- A player's active holds (the sweep under the player's lock, player_account).
+CREATE INDEX point_hold_active_idx ON loyalty.point_hold (casino_id, player_id) WHERE status = 'ACTIVE';
+-- Expiry runs (expire_holds) look for active holds past their expiry.
+CREATE INDEX point_hold_expiry_idx ON loyalty.point_hold (expires_at) WHERE status = 'ACTIVE';
+CREATE INDEX point_hold_correlation_idx ON loyalty.point_hold (correlation_id);
+REVOKE ALL ON loyalty.point_hold FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('loyalty.point_hold', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.point_hold_hold_id_seq', '');
+
+-- What hold_points and release_hold return.
+CREATE TYPE loyalty.hold_result AS (
+    hold_id            bigint,
+    player_id          uuid,
+    points             integer,
+    status             text,
+    expires_at         timestamptz,
+    available_after    bigint,
+    idempotent_replay  boolean,
+    correlation_id     text
+);
+COMMENT ON TYPE loyalty.hold_result IS
+    'Result of hold_points and release_hold: the hold, its status, and the points the player has available after the call.';
+
 -- The column defaults, the casino trigger and row-level security, as a
 -- fresh install has them (sql/tenancy.sql).
 CREATE TRIGGER casino_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.casino
@@ -606,6 +666,7 @@ ALTER TABLE loyalty.velocity_usage ALTER COLUMN casino_id SET DEFAULT loyalty.cu
 ALTER TABLE loyalty.rating_slip_accrual ALTER COLUMN casino_id SET DEFAULT loyalty.current_casino_id();
 ALTER TABLE loyalty.accrual_resolution ALTER COLUMN casino_id SET DEFAULT loyalty.current_casino_id();
 ALTER TABLE loyalty.reconciliation ALTER COLUMN casino_id SET DEFAULT loyalty.current_casino_id();
+ALTER TABLE loyalty.point_hold ALTER COLUMN casino_id SET DEFAULT loyalty.current_casino_id();
 
 -- Row-level security for direct reads and the admin's edits.  The write
 -- functions run as the extension's owner and apply the same rule
@@ -619,7 +680,7 @@ DECLARE
 BEGIN
     FOREACH t IN ARRAY ARRAY['casino', 'tier', 'player_loyalty', 'promotion_campaign', 'loyalty_ledger',
                              'staff_permission', 'velocity_usage', 'rating_slip_accrual',
-                             'accrual_resolution', 'reconciliation']
+                             'accrual_resolution', 'reconciliation', 'point_hold']
     LOOP
         EXECUTE pg_catalog.format('ALTER TABLE loyalty.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE pg_catalog.format(
@@ -645,6 +706,94 @@ CREATE POLICY group_read ON loyalty.role_permission FOR SELECT USING (true);
 CREATE POLICY group_write ON loyalty.role_permission
     USING ((SELECT loyalty.casino_scope()) IS NULL)
     WITH CHECK ((SELECT loyalty.casino_scope()) IS NULL);
+
+-- The hold functions and a player's account.
+CREATE FUNCTION loyalty.hold_points(
+    p_player_id uuid,
+    p_points INT,
+    p_staff_id uuid,
+    p_reason TEXT,
+    p_idempotency_key TEXT,
+    p_expires_at timestamp with time zone DEFAULT NULL,
+    p_correlation_id TEXT DEFAULT NULL,
+    p_casino_id uuid DEFAULT NULL
+) RETURNS loyalty.hold_result
+    VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c
+    AS 'loyalty_ext-0.2.0', 'hold_points_wrapper';
+REVOKE ALL ON FUNCTION loyalty.hold_points(uuid, integer, uuid, text, text, timestamptz, text, uuid) FROM PUBLIC;
+COMMENT ON FUNCTION loyalty.hold_points(uuid, integer, uuid, text, text, timestamptz, text, uuid) IS
+    'Reserves p_points of the player''s available balance (balance - points held) until captured, released or expired (p_expires_at, default now + loyalty.hold_expiry); staff needs loyalty:redeem; velocity-limited like redemptions; idempotent (the same key again is a replay, with a different request 23505); beyond what is available 23514.';
+CREATE FUNCTION loyalty.capture_hold(
+    p_hold_id bigint,
+    p_staff_id uuid,
+    p_points INT DEFAULT NULL,
+    p_correlation_id TEXT DEFAULT NULL,
+    p_casino_id uuid DEFAULT NULL
+) RETURNS loyalty.change_result
+    VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c
+    AS 'loyalty_ext-0.2.0', 'capture_hold_wrapper';
+REVOKE ALL ON FUNCTION loyalty.capture_hold(bigint, uuid, integer, text, uuid) FROM PUBLIC;
+COMMENT ON FUNCTION loyalty.capture_hold(bigint, uuid, integer, text, uuid) IS
+    'Charges an active hold, all of it or p_points of it, as one REDEMPTION (the rest is released); staff needs loyalty:redeem; a captured, released or expired hold is 55000; returns loyalty.change_result.';
+CREATE FUNCTION loyalty.release_hold(
+    p_hold_id bigint,
+    p_staff_id uuid,
+    p_reason TEXT,
+    p_correlation_id TEXT DEFAULT NULL,
+    p_casino_id uuid DEFAULT NULL
+) RETURNS loyalty.hold_result
+    VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c
+    AS 'loyalty_ext-0.2.0', 'release_hold_wrapper';
+REVOKE ALL ON FUNCTION loyalty.release_hold(bigint, uuid, text, text, uuid) FROM PUBLIC;
+COMMENT ON FUNCTION loyalty.release_hold(bigint, uuid, text, text, uuid) IS
+    'Releases an active hold''s points with a reason; staff needs loyalty:redeem; a captured, released or expired hold is 55000.';
+CREATE FUNCTION loyalty.expire_holds(
+    p_max INT DEFAULT 1000,
+    p_casino_id uuid DEFAULT NULL
+) RETURNS TABLE (
+    "hold_id" bigint,
+    "casino_id" uuid,
+    "player_id" uuid,
+    "points" INT
+    )
+    VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c
+    AS 'loyalty_ext-0.2.0', 'expire_holds_wrapper';
+REVOKE ALL ON FUNCTION loyalty.expire_holds(integer, uuid) FROM PUBLIC;
+COMMENT ON FUNCTION loyalty.expire_holds(integer, uuid) IS
+    'Closes the expired active holds of up to p_max players (of the casino named, else the session''s, else every casino), skipping players another session holds; one row per hold expired. Suitable for pg_cron; an expired hold counts for nothing even before it runs.';
+CREATE FUNCTION loyalty.player_account(p_player_id uuid, p_casino_id uuid DEFAULT NULL)
+RETURNS TABLE (current_balance bigint, held_points bigint, available bigint, lifetime_points bigint,
+               tier text, next_expiry_at timestamptz, next_expiry_points bigint)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT loyalty.current_casino_id(p_casino_id);
+    WITH casino AS (
+        SELECT loyalty.current_casino_id(p_casino_id) AS casino_id
+    ), held AS (
+        SELECT coalesce(sum(h.points), 0)::bigint AS points
+          FROM loyalty.point_hold h, casino
+         WHERE h.casino_id = casino.casino_id AND h.player_id = p_player_id
+           AND h.status = 'ACTIVE' AND h.expires_at > clock_timestamp()
+    )
+    SELECT coalesce(p.current_balance, 0), held.points, coalesce(p.current_balance, 0) - held.points,
+           coalesce(p.lifetime_points, 0), coalesce(p.tier, loyalty.base_tier(p_casino_id)),
+           NULL::timestamptz, NULL::bigint
+      FROM casino CROSS JOIN held
+      LEFT JOIN loyalty.player_loyalty p
+        ON p.casino_id = casino.casino_id AND p.player_id = p_player_id
+$$;
+REVOKE ALL ON FUNCTION loyalty.player_account(uuid, uuid) FROM PUBLIC;
+COMMENT ON FUNCTION loyalty.player_account(uuid, uuid) IS
+    'A player''s account at one casino (named, else the session''s): current_balance, held_points (active holds not yet expired), available (balance - held), lifetime_points, tier, and the next expiry of points (NULL while the casino''s expiry policy is none).';
 
 -- Every function that acts for or reads a casino gains p_casino_id, last.
 CREATE FUNCTION loyalty.increment_player_loyalty(
@@ -985,6 +1134,17 @@ AS $$
      GROUP BY c.id, c.reward_id, c.credited_points, c.casino_id
     HAVING c.credited_points <> coalesce(sum(l.points_change), 0)
     UNION ALL
+    -- Points held that differ from the player's active holds.
+    SELECT 'held_mismatch', p.player_id, NULL,
+           format('held_points=%s, active_holds=%s', p.held_points, coalesce(h.held, 0)),
+           p.casino_id
+      FROM players p
+      LEFT JOIN (SELECT x.casino_id, x.player_id, sum(x.points) AS held
+                   FROM loyalty.point_hold x WHERE x.status = 'ACTIVE'
+                  GROUP BY x.casino_id, x.player_id) h
+        ON h.casino_id = p.casino_id AND h.player_id = p.player_id
+     WHERE p.held_points <> coalesce(h.held, 0)
+    UNION ALL
     -- A ledger row whose casino's account, campaign or reversed entry
     -- belongs to another casino.
     SELECT 'cross_casino', l.player_id, l.id,
@@ -1002,7 +1162,7 @@ $$;
 REVOKE ALL ON FUNCTION loyalty.drift_check(uuid) FROM PUBLIC;
 SELECT loyalty.upgrade_replace('loyalty.drift_check()', 'loyalty.drift_check(uuid)');
 COMMENT ON FUNCTION loyalty.drift_check(uuid) IS
-    'Invariants of the ledger (balance and lifetime vs ledger sums, before/after chains, arithmetic, duplicate keys, rating slips credited twice, campaign budgets vs their credits, rows tied to another casino), per casino: the one named, else the session''s, else (unbound session) all; returns nothing on a healthy database.';
+    'Invariants of the ledger (balance and lifetime vs ledger sums, before/after chains, arithmetic, duplicate keys, rating slips credited twice, campaign budgets vs their credits, points held vs active holds, rows tied to another casino), per casino: the one named, else the session''s, else (unbound session) all; returns nothing on a healthy database.';
 CREATE FUNCTION loyalty.trace(p_correlation_id text, p_casino_id uuid DEFAULT NULL)
 RETURNS TABLE (source text, ledger_id bigint, rating_slip_id uuid, player_id uuid, kind text,
                points integer, balance_before bigint, balance_after bigint, staff_id uuid,
@@ -1123,7 +1283,7 @@ BEGIN
                 AND x.privilege_type = 'SELECT' AND x.grantee NOT IN (0, c.relowner)
     LOOP
         EXECUTE pg_catalog.format(
-            'GRANT SELECT ON loyalty.casino, loyalty.ledger_totals, loyalty.promotion_campaign, loyalty.role_permission, '
+            'GRANT SELECT ON loyalty.casino, loyalty.point_hold, loyalty.ledger_totals, loyalty.promotion_campaign, loyalty.role_permission, '
             'loyalty.velocity_usage, loyalty.accrual_resolution TO %s', r.grantee::regrole);
     END LOOP;
 END

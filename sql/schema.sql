@@ -148,10 +148,16 @@ CREATE TABLE loyalty.player_loyalty (
     updated_at       timestamptz NOT NULL DEFAULT now(),
     -- Columns from 0.2.0 on come last, in the order the upgrade adds them.
     casino_id        uuid        NOT NULL REFERENCES loyalty.casino (casino_id),
-    CONSTRAINT player_loyalty_pkey PRIMARY KEY (casino_id, player_id)
+    -- Points reserved by active holds (loyalty.point_hold); no debit takes
+    -- the balance below them.
+    held_points      bigint      NOT NULL DEFAULT 0,
+    CONSTRAINT player_loyalty_pkey PRIMARY KEY (casino_id, player_id),
+    CONSTRAINT player_loyalty_held CHECK (held_points BETWEEN 0 AND current_balance)
 );
 COMMENT ON TABLE loyalty.player_loyalty IS
     'Per-player balance, lifetime points, tier and progress at one casino (a player enrolled at two casinos has two rows); always equal to what loyalty.loyalty_ledger adds up to.';
+COMMENT ON COLUMN loyalty.player_loyalty.held_points IS
+    'Points reserved by the player''s active holds (loyalty.point_hold); available = current_balance - held_points, and no debit goes below it.';
 
 -- Promotions are registered campaigns (SPEC section 10): apply_promotion
 -- credits only a campaign that is current and has budget left, at its

@@ -19,6 +19,7 @@ ALTER TABLE loyalty.velocity_usage ALTER COLUMN casino_id SET DEFAULT loyalty.cu
 ALTER TABLE loyalty.rating_slip_accrual ALTER COLUMN casino_id SET DEFAULT loyalty.current_casino_id();
 ALTER TABLE loyalty.accrual_resolution ALTER COLUMN casino_id SET DEFAULT loyalty.current_casino_id();
 ALTER TABLE loyalty.reconciliation ALTER COLUMN casino_id SET DEFAULT loyalty.current_casino_id();
+ALTER TABLE loyalty.point_hold ALTER COLUMN casino_id SET DEFAULT loyalty.current_casino_id();
 
 -- Row-level security for direct reads and the admin's edits.  The write
 -- functions run as the extension's owner and apply the same rule
@@ -32,7 +33,7 @@ DECLARE
 BEGIN
     FOREACH t IN ARRAY ARRAY['casino', 'tier', 'player_loyalty', 'promotion_campaign', 'loyalty_ledger',
                              'staff_permission', 'velocity_usage', 'rating_slip_accrual',
-                             'accrual_resolution', 'reconciliation']
+                             'accrual_resolution', 'reconciliation', 'point_hold']
     LOOP
         EXECUTE pg_catalog.format('ALTER TABLE loyalty.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE pg_catalog.format(

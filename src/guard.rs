@@ -150,6 +150,8 @@ pub enum RowType {
     Change = 0,
     /// `loyalty.slip_result`
     Slip = 1,
+    /// `loyalty.hold_result`
+    Hold = 2,
 }
 
 impl RowType {
@@ -157,13 +159,14 @@ impl RowType {
         match self {
             RowType::Change => "loyalty.change_result",
             RowType::Slip => "loyalty.slip_result",
+            RowType::Hold => "loyalty.hold_result",
         }
     }
 }
 
 thread_local! {
     /// Oids of the row types, looked up once and reset when any type changes.
-    static ROW_TYPE_OIDS: Cell<[pg_sys::Oid; 2]> = const { Cell::new([pg_sys::InvalidOid; 2]) };
+    static ROW_TYPE_OIDS: Cell<[pg_sys::Oid; 3]> = const { Cell::new([pg_sys::InvalidOid; 3]) };
 }
 
 /// Builds a row of one of the extension's result types from its datums.
@@ -193,7 +196,7 @@ pub fn row_tuple(
 
 #[pg_guard]
 unsafe extern "C-unwind" fn forget_type_oids(_arg: pg_sys::Datum, _cache: i32, _hash: u32) {
-    ROW_TYPE_OIDS.with(|c| c.set([pg_sys::InvalidOid; 2]));
+    ROW_TYPE_OIDS.with(|c| c.set([pg_sys::InvalidOid; 3]));
 }
 
 /// Registers cache callbacks; called from `_PG_init`.

@@ -202,6 +202,11 @@ static MAX_PROMOTION_POINTS: Setting<i32> = Setting::new(
 static MAX_RECOVERY_ATTEMPTS: Setting<i32> =
     Setting::new(c"loyalty.max_recovery_attempts", GucSetting::<i32>::new(10));
 
+/// `loyalty.hold_expiry`: seconds a hold lasts when its caller names no
+/// expiry.
+static HOLD_EXPIRY_S: Setting<i32> =
+    Setting::new(c"loyalty.hold_expiry", GucSetting::<i32>::new(86_400));
+
 /// `loyalty.staff_token`: the signed staff token (JWT) of the transaction,
 /// set with `SET LOCAL`; it names the staff member who acts.
 static STAFF_TOKEN: Setting<Option<CString>> = Setting::new(
@@ -319,6 +324,13 @@ pub fn init() {
         c"A STUCK accrual is left out of loyalty.recover_pending until loyalty.resolve_accrual retries or abandons it.",
         1,
         GucFlags::default(),
+    );
+    define_suset_int(
+        &HOLD_EXPIRY_S,
+        c"Seconds a hold lasts when loyalty.hold_points names no expiry.",
+        c"An expired hold releases its points; it can be neither captured nor released.",
+        1,
+        GucFlags::UNIT_S,
     );
     let per_window = c"Counted in a sliding window ending when the change is admitted; exact under concurrency at every isolation level.";
     define_suset_int(
@@ -602,6 +614,11 @@ pub fn velocity_limit(kind: VelocityKind, scope: Scope) -> velocity::Limit {
         max_points: points.get() as i64,
         window_us: window.get() as i64 * 1_000_000,
     }
+}
+
+/// `loyalty.hold_expiry` in seconds.
+pub fn hold_expiry_s() -> i64 {
+    HOLD_EXPIRY_S.get() as i64
 }
 
 /// `loyalty.max_recovery_attempts`.

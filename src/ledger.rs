@@ -21,6 +21,7 @@ use crate::domain::tier::Ladder;
 use crate::events;
 use crate::guard;
 use crate::gucs;
+use crate::holds;
 use crate::keyprobe;
 use crate::plans::{self, required, Stmt};
 use crate::slips;
@@ -195,8 +196,10 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
         // with the same key held them until it committed, and this call is
         // its replay, with nothing counted twice.
         let usage = match req.tx_type.velocity_kind() {
-            Some(kind) => Some(velocity::lock(client, &caller, kind)?),
-            None => None,
+            Some(kind) if args.route.counts_velocity() => {
+                Some(velocity::lock(client, &caller, kind)?)
+            }
+            _ => None,
         };
         let campaign = match &args.campaign {
             Some(credit) => Some((credit, campaigns::lock(client, casino, credit)?)),
@@ -453,7 +456,21 @@ pub(crate) fn lock_existing(
             balance: required(r.get(1)?, "current_balance")?,
             lifetime_points: required(r.get(2)?, "lifetime_points")?,
             tier: required(r.get(3)?, "tier")?,
+            held: required(r.get(4)?, "held_points")?,
         }))
+    })
+    .and_then(|account| match account {
+        // An expired hold releases itself before anything reads the
+        // points held (the row is locked now).
+        Some(mut a) if a.held > 0 => {
+            let expired: i64 = holds::sweep(client, casino, player_id)?
+                .iter()
+                .map(|(_, points)| *points as i64)
+                .sum();
+            a.held -= expired;
+            Ok(Some(a))
+        }
+        other => Ok(other),
     })
 }
 
@@ -461,7 +478,7 @@ pub(crate) fn lock_existing(
 static LOCK: Stmt = Stmt {
     args: &[O::TEXTOID, O::UUIDOID],
     sql: "\
-SELECT p.current_balance, p.lifetime_points, p.tier
+SELECT p.current_balance, p.lifetime_points, p.tier, p.held_points
   FROM loyalty.player_loyalty p
  WHERE p.casino_id = $1::uuid AND p.player_id = $2
    FOR UPDATE OF p",

@@ -14,13 +14,14 @@
 //! | `bind_session_staff` | `src/authorize.rs` |
 //! | `casino_scope`, `current_casino_id`, `casino_changed` (trigger) | `src/casinos.rs` |
 //! | `gaming_day` | `src/gaming_day.rs` |
+//! | `hold_points`, `capture_hold`, `release_hold`, `expire_holds` | `src/holds.rs` |
 //! | `idempotency_key`, `gameplay_key`, `promotion_key`, `manual_reward_key` | `src/idempotency.rs` |
 //! | `calculate_gameplay_points` | `src/slips/points.rs` |
 //! | `complete_rating_slip`, `recover_rating_slip`, `recover_pending`, `resolve_accrual` | `src/slips/saga.rs` |
 //! | `reconcile_player` | `src/reconcile.rs` |
 //! | `base_tier`, `tier_changed` (trigger) | `src/tiers.rs` |
 //! | `trusted_key_changed` (trigger) | `src/tokens.rs` |
-//! | `drift_check`, `trace`, `player_statement`, `balance_at` (SQL) | `sql/audit.sql` |
+//! | `drift_check`, `trace`, `player_statement`, `balance_at`, `player_account` (SQL) | `sql/audit.sql` |
 //! | `replace_tier`, `replace_casino`, `start_tier_ladder`, `refuse_ledger_change` (PL/pgSQL triggers) | `sql/schema.sql` |
 
 use pgrx::prelude::*;
@@ -35,6 +36,7 @@ mod events; // notable events written to the server log
 mod gaming_day; // loyalty.gaming_day and the current gaming day of a key
 mod guard; // the SQL boundary: errors with correlation ids, lock waits, row types
 mod gucs; // the loyalty.* settings
+mod holds; // hold_points, capture_hold, release_hold, expire_holds
 mod idempotency; // SQL surface of the key derivations
 mod keyprobe; // the idempotency-key lookup as a direct index probe
 mod ledger; // increment_player_loyalty: the one write path
@@ -62,6 +64,12 @@ extension_sql_file!(
     name = "reconcile",
     requires = ["schema", "slips"]
 );
+// Holds: their table and result type.
+extension_sql_file!(
+    "../sql/holds.sql",
+    name = "holds",
+    requires = ["schema", "slips", "reconcile"]
+);
 // Column defaults, row-level security and the casino trigger: they name
 // the functions of src/casinos.rs.
 extension_sql_file!(
@@ -71,6 +79,7 @@ extension_sql_file!(
         "schema",
         "slips",
         "reconcile",
+        "holds",
         casino_scope,
         current_casino_id,
         casino_changed

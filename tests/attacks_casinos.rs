@@ -546,7 +546,8 @@ fn shedding_the_binding_through_the_connection_options() {
         "-c loyalty.require_staff_token=off",
         "--loyalty.max-manual-reward=2000000000",
     ] {
-        let mut app = connect_with_options(&s.app_a, options).expect("the server accepts the options");
+        let mut app =
+            connect_with_options(&s.app_a, options).expect("the server accepts the options");
         let r = app.query_one(
             "SELECT 1 FROM loyalty.redeem_points($1::text::uuid, 10, $2::text::uuid, 'buffet comp for two guests',
                     'shed-by-options', p_casino_id => $3::text::uuid)",
@@ -608,7 +609,11 @@ fn a_casino_admin_raising_its_limits_above_the_servers() {
                 'a reward far above the server limit')",
         &[&STAFF],
     );
-    assert_eq!(state_of(r), "22003", "the server's max_manual_reward still holds");
+    assert_eq!(
+        state_of(r),
+        "22003",
+        "the server's max_manual_reward still holds"
+    );
     // Tightening works.
     adm.execute("UPDATE loyalty.casino SET max_manual_reward = 50", &[])
         .unwrap();

@@ -86,12 +86,20 @@ pub enum LoyaltyError {
         key: String,
         existing_ledger_id: i64,
     },
+    /// A hold's idempotency key reused for a different hold request.
+    #[error("idempotency key {key} was already used for a different hold")]
+    HoldConflict { key: String, existing_hold_id: i64 },
     /// A rating slip completed again with different play data.
     #[error("rating slip {rating_slip_id} was already recorded with a different request")]
     SlipConflict { rating_slip_id: String },
-    /// The change would take the balance below zero.
+    /// The change would take the balance below zero, or below the points
+    /// held (`balance` is what is available: the balance less `held`).
     #[error("insufficient balance: {balance} available, {requested} requested")]
-    InsufficientBalance { balance: i64, requested: i64 },
+    InsufficientBalance {
+        balance: i64,
+        held: i64,
+        requested: i64,
+    },
     /// A slip (or other object) is unknown or not in a state that allows the operation.
     #[error("{message}")]
     InvalidState { message: String, context: Context },
@@ -142,6 +150,7 @@ impl LoyaltyError {
             LoyaltyError::Exhausted { .. } => "53400",
             LoyaltyError::IdempotencyConflict { .. } => "23505", // unique_violation
             LoyaltyError::SlipConflict { .. } => "23505",
+            LoyaltyError::HoldConflict { .. } => "23505",
             LoyaltyError::InsufficientBalance { .. } => "23514", // check_violation
             LoyaltyError::InvalidState { .. } => "55000",        // object_not_in_prerequisite_state
             LoyaltyError::NotFound { .. } => "P0002",            // no_data_found
@@ -191,6 +200,13 @@ impl LoyaltyError {
                 ("requested", requested.to_string()),
                 ("reset_at", reset_at.clone()),
             ],
+            LoyaltyError::HoldConflict {
+                key,
+                existing_hold_id,
+            } => vec![
+                ("idempotency_key", key.clone()),
+                ("existing_hold_id", existing_hold_id.to_string()),
+            ],
             LoyaltyError::IdempotencyConflict {
                 key,
                 existing_ledger_id,
@@ -201,10 +217,18 @@ impl LoyaltyError {
             LoyaltyError::SlipConflict { rating_slip_id } => {
                 vec![("rating_slip_id", rating_slip_id.clone())]
             }
-            LoyaltyError::InsufficientBalance { balance, requested } => vec![
-                ("balance", balance.to_string()),
-                ("requested", requested.to_string()),
-            ],
+            LoyaltyError::InsufficientBalance {
+                balance,
+                held,
+                requested,
+            } => {
+                let mut c = vec![("balance", balance.to_string())];
+                if *held > 0 {
+                    c.push(("held", held.to_string()));
+                }
+                c.push(("requested", requested.to_string()));
+                c
+            }
             LoyaltyError::LockTimeout {
                 target,
                 id,
@@ -297,6 +321,7 @@ mod tests {
             (
                 LoyaltyError::InsufficientBalance {
                     balance: 1,
+                    held: 0,
                     requested: 2,
                 },
                 "23514",
@@ -334,11 +359,21 @@ mod tests {
     fn detail_ends_with_the_correlation_id() {
         let e = LoyaltyError::InsufficientBalance {
             balance: 5,
+            held: 0,
             requested: 9,
         };
         assert_eq!(
             e.detail("c-1"),
             "balance=5, requested=9, correlation_id=c-1"
+        );
+        let held = LoyaltyError::InsufficientBalance {
+            balance: 5,
+            held: 20,
+            requested: 9,
+        };
+        assert_eq!(
+            held.detail("c-1"),
+            "balance=5, held=20, requested=9, correlation_id=c-1"
         );
         assert_eq!(
             e.to_string(),

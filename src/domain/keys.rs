@@ -139,6 +139,23 @@ pub fn reversal_key(ledger_id: i64) -> String {
     ])
 }
 
+/// The REDEMPTION that captures a hold: one key per hold.
+pub fn hold_capture_key(hold_id: i64) -> String {
+    key_of(&[
+        ("type", Value::from("hold_capture")),
+        ("holdId", Value::from(hold_id)),
+    ])
+}
+
+/// A hold request's fingerprint: its redemption request's, and the expiry
+/// it asked for (empty when it took the default).
+pub fn hold_fingerprint(request_fingerprint: &str, expires_at: Option<i64>) -> String {
+    sha256_hex(&format!(
+        "{request_fingerprint}&expires={}",
+        expires_at.map(|e| e.to_string()).unwrap_or_default()
+    ))
+}
+
 /// Formats a UUID version 7 (RFC 9562): 48 bits of Unix time in
 /// milliseconds, then random bits, with the version and variant set.
 /// Ids made later sort later, so an index on them grows at its right edge

@@ -121,6 +121,10 @@ pub enum Route {
     /// `complete_rating_slip`, whose caller's authority was checked then
     /// (recovery replays it with no authority of its own).
     RecordedSlip,
+    /// `capture_hold`: the REDEMPTION that charges a hold.  Its points were
+    /// counted against the velocity limit when they were held, and its key
+    /// is the hold's.
+    Capture,
 }
 
 impl Route {
@@ -134,8 +138,14 @@ impl Route {
         match self {
             Route::Direct => false,
             Route::Typed => matches!(tx, TxType::ManualBonus | TxType::Reversal),
-            Route::Campaign | Route::RecordedSlip => true,
+            Route::Campaign | Route::RecordedSlip | Route::Capture => true,
         }
+    }
+
+    /// Whether a change on this route counts against its velocity limit
+    /// (a capture's points were counted by its hold).
+    pub fn counts_velocity(self) -> bool {
+        self != Route::Capture
     }
 }
 
@@ -327,6 +337,16 @@ pub struct Account {
     pub balance: i64,
     pub lifetime_points: i64,
     pub tier: String,
+    /// Points reserved by active holds: no debit may take the balance
+    /// below them (SPEC section 15).
+    pub held: i64,
+}
+
+impl Account {
+    /// What a debit may take: the balance less the points held.
+    pub fn available(&self) -> i64 {
+        self.balance - self.held
+    }
 }
 
 /// What one change does to an account: the audit columns of its ledger row.
@@ -348,9 +368,10 @@ pub fn apply(account: &Account, delta: i32, ladder: &Ladder) -> Result<Applied, 
         .balance
         .checked_add(delta)
         .ok_or_else(|| LoyaltyError::invalid("balance would overflow"))?;
-    if balance_after < 0 {
+    if delta < 0 && balance_after < account.held {
         return Err(LoyaltyError::InsufficientBalance {
-            balance: account.balance,
+            balance: account.available(),
+            held: account.held,
             requested: -delta,
         });
     }
@@ -578,12 +599,36 @@ mod tests {
     }
 
     #[test]
+    fn no_debit_takes_the_points_held() {
+        let l = Ladder::default_ladder();
+        let acct = Account {
+            balance: 900,
+            lifetime_points: 900,
+            tier: "BRONZE".into(),
+            held: 600,
+        };
+        assert_eq!(acct.available(), 300);
+        assert_eq!(apply(&acct, -300, &l).unwrap().balance_after, 600);
+        assert_eq!(
+            apply(&acct, -301, &l).unwrap_err(),
+            LoyaltyError::InsufficientBalance {
+                balance: 300,
+                held: 600,
+                requested: 301
+            }
+        );
+        // Credits are never refused for holds.
+        assert_eq!(apply(&acct, 5, &l).unwrap().balance_after, 905);
+    }
+
+    #[test]
     fn apply_moves_balance_lifetime_and_tier() {
         let l = Ladder::default_ladder();
         let acct = Account {
             balance: 900,
             lifetime_points: 900,
             tier: "BRONZE".into(),
+            held: 0,
         };
         let up = apply(&acct, 150, &l).unwrap();
         assert_eq!(
@@ -601,6 +646,7 @@ mod tests {
             apply(&acct, -901, &l).unwrap_err(),
             LoyaltyError::InsufficientBalance {
                 balance: 900,
+                held: 0,
                 requested: 901
             }
         );
@@ -611,7 +657,7 @@ mod tests {
         fn spending_never_demotes(balance in 0i64..50_000, lifetime in 0i64..50_000, spend in 1i32..50_000) {
             let l = Ladder::default_ladder();
             let tier = l.standing(lifetime).tier;
-            let acct = Account { balance, lifetime_points: lifetime, tier: tier.clone() };
+            let acct = Account { balance, lifetime_points: lifetime, tier: tier.clone(), held: 0 };
             match apply(&acct, -spend, &l) {
                 Ok(a) => {
                     prop_assert_eq!(a.tier_after, tier);
@@ -626,7 +672,7 @@ mod tests {
         fn balance_arithmetic_holds(balance in 0i64..1_000_000, delta in -1_000_000i32..1_000_000) {
             prop_assume!(delta != 0);
             let l = Ladder::default_ladder();
-            let acct = Account { balance, lifetime_points: balance, tier: "BRONZE".into() };
+            let acct = Account { balance, lifetime_points: balance, tier: "BRONZE".into(), held: 0 };
             if let Ok(a) = apply(&acct, delta, &l) {
                 prop_assert_eq!(a.balance_after, a.balance_before + delta as i64);
                 prop_assert!(a.balance_after >= 0);

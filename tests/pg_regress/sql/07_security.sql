@@ -17,7 +17,11 @@ GRANT EXECUTE ON FUNCTION
     loyalty.complete_rating_slip,
     loyalty.recover_rating_slip,
     loyalty.validate_reward,
-    loyalty.rate_limit_status
+    loyalty.rate_limit_status,
+    loyalty.hold_points,
+    loyalty.capture_hold,
+    loyalty.release_hold,
+    loyalty.player_account
   TO loyalty_app;
 -- A casino floor application closes rating slips: its role may credit
 -- gameplay.  It does not get loyalty:promote; promotions are campaigns.
@@ -34,7 +38,8 @@ GRANT EXECUTE ON FUNCTION
     loyalty.player_statement,
     loyalty.balance_at,
     loyalty.drift_check,
-    loyalty.rate_limit_status
+    loyalty.rate_limit_status,
+    loyalty.player_account
   TO loyalty_auditor;
 
 -- Admin: everything the auditor has, plus staff and role capabilities,
@@ -58,7 +63,8 @@ GRANT EXECUTE ON FUNCTION
     loyalty.reconcile_player,
     loyalty.recover_rating_slip,
     loyalty.recover_pending,
-    loyalty.resolve_accrual
+    loyalty.resolve_accrual,
+    loyalty.expire_holds
   TO loyalty_admin;
 
 -- Staff capabilities, as the README shows them.
