@@ -15,6 +15,11 @@
 //! casino and a player; the same player at two casinos is two accounts,
 //! the same key at two casinos two changes, and every limit and budget
 //! counts per casino.
+//!
+//! And holds (SPEC section 15): a hold reserves points of what is available,
+//! a capture charges all or part of it as a redemption, a release frees it;
+//! no debit ever takes the balance below the points held, and a closed hold
+//! never moves again.
 
 mod common;
 
@@ -37,18 +42,51 @@ const CAMPAIGN_BUDGET: i64 = 300;
 /// The staff member's velocity limits in the model (counts per window; the
 /// whole case runs inside one window).
 const ADJUSTMENT_LIMIT: usize = 4;
-const REDEMPTION_LIMIT: usize = 6;
+const REDEMPTION_LIMIT: usize = 12;
 
 #[derive(Debug, Clone)]
 enum Step {
-    Promote { p: u8, pts: u16 },
-    Redeem { p: u8, pts: u16 },
-    Adjust { p: u8, pts: i16 },
-    Reward { p: u8, pts: u16 },
-    Reverse { nth: usize },
-    ReplayPromotion { nth: usize },
-    UnknownType { p: u8 },
-    Campaign { p: u8, seq: i32 },
+    Promote {
+        p: u8,
+        pts: u16,
+    },
+    Redeem {
+        p: u8,
+        pts: u16,
+    },
+    Adjust {
+        p: u8,
+        pts: i16,
+    },
+    Reward {
+        p: u8,
+        pts: u16,
+    },
+    Reverse {
+        nth: usize,
+    },
+    ReplayPromotion {
+        nth: usize,
+    },
+    UnknownType {
+        p: u8,
+    },
+    Campaign {
+        p: u8,
+        seq: i32,
+    },
+    Hold {
+        p: u8,
+        pts: u16,
+    },
+    /// Capture the nth hold: all of it, or `part` percent (at least 1 point).
+    Capture {
+        nth: usize,
+        part: Option<u8>,
+    },
+    Release {
+        nth: usize,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -61,7 +99,10 @@ fn step() -> impl Strategy<Value = Step> {
         2 => any::<usize>().prop_map(|nth| Step::Reverse { nth }),
         1 => any::<usize>().prop_map(|nth| Step::ReplayPromotion { nth }),
         1 => p.clone().prop_map(|p| Step::UnknownType { p }),
-        3 => (p, 1i32..4).prop_map(|(p, seq)| Step::Campaign { p, seq }),
+        3 => (p.clone(), 1i32..4).prop_map(|(p, seq)| Step::Campaign { p, seq }),
+        3 => (p, 1u16..1000).prop_map(|(p, pts)| Step::Hold { p, pts }),
+        2 => (any::<usize>(), proptest::option::of(1u8..=100)).prop_map(|(nth, part)| Step::Capture { nth, part }),
+        1 => any::<usize>().prop_map(|nth| Step::Release { nth }),
     ]
 }
 
@@ -81,6 +122,9 @@ struct Model {
     /// Counted changes per casino.
     adjustments: HashMap<u8, usize>,
     redemptions: HashMap<u8, usize>,
+    /// Points held per slot, and every hold: (slot, points, open).
+    held: HashMap<u8, i64>,
+    holds: Vec<(u8, i64, bool)>,
 }
 
 /// The casino of a slot.
@@ -105,7 +149,8 @@ fn tier_of(lifetime: i64) -> &'static str {
 impl Model {
     fn apply(&mut self, p: u8, delta: i64, reversal: bool) -> Result<i64, &'static str> {
         let b = *self.balance.get(&p).unwrap_or(&0);
-        if b + delta < 0 {
+        // No debit below the points held.
+        if delta < 0 && b + delta < *self.held.get(&p).unwrap_or(&0) {
             return Err("23514");
         }
         self.balance.insert(p, b + delta);
@@ -121,6 +166,7 @@ struct Case {
     id: u64,
     model: Model,
     ledger_ids: Vec<i64>,
+    hold_ids: Vec<i64>,
 }
 
 static CASES: AtomicU64 = AtomicU64::new(0);
@@ -214,6 +260,30 @@ impl Case {
                 let pl = self.player(p);
                 let k = casino_id(casino_of(p));
                 (run(c, "SELECT balance_after, ledger_id FROM loyalty.increment_player_loyalty($1::text::uuid, $3, 'PROMOTION', loyalty.promotion_key($1::text::uuid, $2), p_casino_id => $4::text::uuid)", &[&pl, &reward_id, &(pts as i32), &k]), Some(p))
+            }
+            Step::Hold { p, pts } => {
+                let pl = self.player(*p);
+                let k = casino_id(casino_of(*p));
+                (run(c, "SELECT available_after, hold_id FROM loyalty.hold_points($1::text::uuid, $2, $3::text::uuid, 'model hold of points', $4, p_casino_id => $5::text::uuid)", &[&pl, &(*pts as i32), &staff, &key.to_string(), &k]), Some(*p))
+            }
+            Step::Capture { nth, part } => {
+                if self.hold_ids.is_empty() {
+                    return (Err("skip".into()), None);
+                }
+                let i = nth % self.hold_ids.len();
+                let (p, pts, _) = self.model.holds[i];
+                let k = casino_id(casino_of(p));
+                let points = part.map(|pc| ((pts * pc as i64) / 100).max(1) as i32);
+                (run(c, "SELECT balance_after, ledger_id FROM loyalty.capture_hold($1, $2::text::uuid, $3, p_casino_id => $4::text::uuid)", &[&self.hold_ids[i], &staff, &points, &k]), Some(p))
+            }
+            Step::Release { nth } => {
+                if self.hold_ids.is_empty() {
+                    return (Err("skip".into()), None);
+                }
+                let i = nth % self.hold_ids.len();
+                let p = self.model.holds[i].0;
+                let k = casino_id(casino_of(p));
+                (run(c, "SELECT available_after, hold_id FROM loyalty.release_hold($1, $2::text::uuid, 'model release of a hold', p_casino_id => $3::text::uuid)", &[&self.hold_ids[i], &staff, &k]), Some(p))
             }
             Step::UnknownType { p } => {
                 let pl = self.player(*p);
@@ -314,6 +384,44 @@ impl Case {
             }
             Step::ReplayPromotion { nth } => Ok(m.promotions[nth % m.promotions.len()].3),
             Step::UnknownType { .. } => Err("22023"),
+            Step::Hold { p, pts } => {
+                let pts = *pts as i64;
+                let available = m.balance.get(p).unwrap_or(&0) - m.held.get(p).unwrap_or(&0);
+                if m.redemptions.get(&casino_of(*p)).copied().unwrap_or(0) >= REDEMPTION_LIMIT {
+                    Err("53400")
+                } else if pts > available {
+                    Err("23514")
+                } else {
+                    *m.held.entry(*p).or_default() += pts;
+                    *m.redemptions.entry(casino_of(*p)).or_default() += 1;
+                    m.holds.push((*p, pts, true));
+                    Ok(available - pts)
+                }
+            }
+            Step::Capture { nth, part } => {
+                let i = nth % m.holds.len();
+                let (p, pts, open) = m.holds[i];
+                if !open {
+                    Err("55000")
+                } else {
+                    let points = part.map_or(pts, |pc| ((pts * pc as i64) / 100).max(1));
+                    *m.held.entry(p).or_default() -= pts;
+                    m.holds[i].2 = false;
+                    // A capture is not counted again against the limit.
+                    m.apply(p, -points, false)
+                }
+            }
+            Step::Release { nth } => {
+                let i = nth % m.holds.len();
+                let (p, pts, open) = m.holds[i];
+                if !open {
+                    Err("55000")
+                } else {
+                    *m.held.entry(p).or_default() -= pts;
+                    m.holds[i].2 = false;
+                    Ok(m.balance.get(&p).unwrap_or(&0) - m.held.get(&p).unwrap_or(&0))
+                }
+            }
         };
         out.map_err(str::to_string)
     }
@@ -324,6 +432,7 @@ fn run_case(c: &mut postgres::Client, steps: &[Step]) -> Result<(), TestCaseErro
         id: CASES.fetch_add(1, Ordering::Relaxed) + std::process::id() as u64 * 100_000,
         model: Model::default(),
         ledger_ids: Vec::new(),
+        hold_ids: Vec::new(),
     };
     // The case's own staff member (its velocity usage starts at zero) and
     // its own campaign.
@@ -363,9 +472,14 @@ fn run_case(c: &mut postgres::Client, steps: &[Step]) -> Result<(), TestCaseErro
         let want = case.expect(s, reward_id);
         let got_after = got.as_ref().map(|(after, _)| *after).map_err(Clone::clone);
         prop_assert_eq!(&got_after, &want, "step {} {:?}", n, s);
-        if let Ok((_, ledger_id)) = got {
-            if case.model.entries.len() > entries_before {
-                case.ledger_ids.push(ledger_id);
+        let holds_before = case.hold_ids.len();
+        if let Ok((_, id)) = got {
+            if matches!(s, Step::Hold { .. }) {
+                if case.model.holds.len() > holds_before {
+                    case.hold_ids.push(id);
+                }
+            } else if case.model.entries.len() > entries_before {
+                case.ledger_ids.push(id);
             }
         }
         if let Some(p) = player {
@@ -373,25 +487,27 @@ fn run_case(c: &mut postgres::Client, steps: &[Step]) -> Result<(), TestCaseErro
             let k = casino_id(casino_of(p));
             let row = c
                 .query_opt(
-                    "SELECT current_balance, lifetime_points, tier FROM loyalty.player_loyalty
+                    "SELECT current_balance, lifetime_points, tier, held_points FROM loyalty.player_loyalty
                       WHERE casino_id = $2::text::uuid AND player_id = $1::text::uuid",
                     &[&pl, &k],
                 )
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
-            let (b, l, t) = row
+            let (b, l, t, h) = row
                 .map(|r| {
                     (
                         r.get::<_, i64>(0),
                         r.get::<_, i64>(1),
                         r.get::<_, String>(2),
+                        r.get::<_, i64>(3),
                     )
                 })
-                .unwrap_or((0, 0, "BRONZE".into()));
+                .unwrap_or((0, 0, "BRONZE".into(), 0));
             let mb = *case.model.balance.get(&p).unwrap_or(&0);
             let ml = *case.model.lifetime.get(&p).unwrap_or(&0);
+            let mh = *case.model.held.get(&p).unwrap_or(&0);
             prop_assert_eq!(
-                (b, l, t.as_str()),
-                (mb, ml, tier_of(ml)),
+                (b, l, t.as_str(), h),
+                (mb, ml, tier_of(ml), mh),
                 "player state after step {} {:?}",
                 n,
                 s
@@ -444,6 +560,24 @@ fn the_database_agrees_with_the_model_after_every_step() {
         config.clone(),
         TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
     );
+    // A fixed case first, so that every rule of holds is exercised whatever
+    // the seed draws: spending held points, capturing part, a closed hold.
+    let fixed = [
+        Step::Promote { p: 4, pts: 1000 },
+        Step::Hold { p: 4, pts: 600 },
+        Step::Redeem { p: 4, pts: 500 },
+        Step::Hold { p: 4, pts: 401 },
+        Step::Capture {
+            nth: 0,
+            part: Some(50),
+        },
+        Step::Release { nth: 0 },
+        Step::Redeem { p: 4, pts: 700 },
+        Step::Hold { p: 1, pts: 1 },
+    ];
+    if let Err(e) = run_case(&mut c, &fixed) {
+        panic!("the fixed case: the database disagrees with the model: {e}");
+    }
     let steps = std::cell::Cell::new(0usize);
     let client = std::cell::RefCell::new(c);
     let result = runner.run(&proptest::collection::vec(step(), 1..40), |seq| {

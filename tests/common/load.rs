@@ -238,6 +238,7 @@ pub fn run_load(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> Log {
                 let mut promos: Vec<(String, i32, i64)> = Vec::new();
                 let token = staff_token(STAFF_HOST);
                 let mut mine: Vec<i64> = Vec::new();
+                let mut holds: Vec<i64> = Vec::new();
                 while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
                     if client.is_none() {
                         client = reconnect(&db, async_commit, casino.as_deref(), &stop);
@@ -256,7 +257,10 @@ pub fn run_load(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> Log {
                         27..=36 => reward(c, &player, &corr, &mut rng),
                         37..=44 => token_reward(c, &player, &corr, &mut rng, &token),
                         45..=56 => promotion(c, &campaign, &player, &corr, n, &mut promos),
-                        57..=68 => redemption(c, &player, &corr, &mut rng),
+                        57..=62 => redemption(c, &player, &corr, &mut rng),
+                        63..=65 => hold(c, &player, &corr, &mut rng, &mut holds),
+                        66..=67 => capture(c, &corr, &mut rng, &mut holds),
+                        68 => release(c, &corr, &mut rng, &mut holds),
                         69..=74 => adjustment(c, &player, &corr, &mut rng),
                         75..=79 => reversal(c, &corr, &mut rng, &mine),
                         80..=92 => replay(c, &campaign, &corr, &mut rng, &promos),
@@ -497,6 +501,66 @@ fn adjustment(c: &mut Client, player: &str, corr: &str, rng: &mut StdRng) -> Out
     ) {
         Ok(row) => ack_from("adjustment", corr, player, &row),
         Err(e) => refused_or_lost(e, &["23514"]),
+    }
+}
+
+/// Holds (SPEC section 15): some expire during the run (an expiry job runs
+/// beside the load in the stress test), some are captured, some released.
+fn hold(
+    c: &mut Client,
+    player: &str,
+    corr: &str,
+    rng: &mut StdRng,
+    holds: &mut Vec<i64>,
+) -> Outcome {
+    let points: i32 = rng.gen_range(1..300);
+    let lasts_ms: i32 = rng.gen_range(300..5000);
+    match c.query_one(
+        "SELECT hold_id FROM loyalty.hold_points($1::text::uuid, $2, $3::text::uuid, 'show tickets held', $4,
+                clock_timestamp() + $5::int * interval '1 millisecond', p_correlation_id => $4)",
+        &[&player, &points, &STAFF_CASHIER, &corr, &lasts_ms],
+    ) {
+        Ok(row) => {
+            holds.push(row.get(0));
+            Outcome::Nothing
+        }
+        Err(e) => refused_or_lost(e, &["23514"]),
+    }
+}
+
+/// A capture of one of this client's holds, all or part: a REDEMPTION, or
+/// 55000 when the hold expired meanwhile.
+fn capture(c: &mut Client, corr: &str, rng: &mut StdRng, holds: &mut Vec<i64>) -> Outcome {
+    if holds.is_empty() {
+        return Outcome::Nothing;
+    }
+    let hold = holds.swap_remove(rng.gen_range(0..holds.len()));
+    let part: Option<i32> = rng.gen_bool(0.5).then_some(1);
+    match c.query_one(
+        "SELECT ledger_id, (balance_after - balance_before)::int, balance_after, idempotent_replay,
+                player_id::text
+           FROM loyalty.capture_hold($1, $2::text::uuid, $3, p_correlation_id => $4)",
+        &[&hold, &STAFF_CASHIER, &part, &corr],
+    ) {
+        Ok(row) => {
+            let player: String = row.get(4);
+            ack_from("capture", corr, &player, &row)
+        }
+        Err(e) => refused_or_lost(e, &["55000"]),
+    }
+}
+
+fn release(c: &mut Client, corr: &str, rng: &mut StdRng, holds: &mut Vec<i64>) -> Outcome {
+    if holds.is_empty() {
+        return Outcome::Nothing;
+    }
+    let hold = holds.swap_remove(rng.gen_range(0..holds.len()));
+    match c.query_one(
+        "SELECT 1 FROM loyalty.release_hold($1, $2::text::uuid, 'guest changed their mind', p_correlation_id => $3)",
+        &[&hold, &STAFF_CASHIER, &corr],
+    ) {
+        Ok(_) => Outcome::Nothing,
+        Err(e) => refused_or_lost(e, &["55000"]),
     }
 }
 
