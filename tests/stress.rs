@@ -60,24 +60,8 @@ fn config(run: &str, clients: usize, secs: u64, seed: u64) -> LoadConfig {
 fn stress_32_connections_mixed_load_loses_and_doubles_nothing() {
     let secs = if long() { 60 } else { 20 };
     let cfg = config("stress", 32, secs, 0x5eed_0001);
-    // The hold expiry job runs beside the load, as pg_cron would.
     let done = Arc::new(AtomicBool::new(false));
-    let expiry = {
-        let done = done.clone();
-        let db = cfg.db.clone();
-        thread::spawn(move || {
-            let mut c = connect(&db);
-            let mut expired = 0i64;
-            while !done.load(Ordering::Relaxed) {
-                expired += c
-                    .query_one("SELECT count(*) FROM loyalty.expire_holds(100)", &[])
-                    .map(|r| r.get::<_, i64>(0))
-                    .unwrap_or(0);
-                thread::sleep(Duration::from_millis(200));
-            }
-            expired
-        })
-    };
+    let expiry = expiry_job(&cfg.db, done.clone());
     let log = load::run_load(&cfg, Arc::new(AtomicBool::new(false)));
     done.store(true, Ordering::Relaxed);
     let expired = expiry.join().expect("the expiry job");
@@ -101,6 +85,33 @@ fn stress_32_connections_mixed_load_loses_and_doubles_nothing() {
     );
 }
 
+/// The hold expiry job beside the load, as pg_cron would run it: every 200
+/// ms, reconnecting after a crash.  Returns how many holds it expired.
+fn expiry_job(db: &str, done: Arc<AtomicBool>) -> thread::JoinHandle<i64> {
+    let db = db.to_string();
+    thread::spawn(move || {
+        let mut expired = 0i64;
+        let mut client: Option<postgres::Client> = None;
+        while !done.load(Ordering::Relaxed) {
+            if client.is_none() {
+                client = postgres::Client::connect(
+                    &format!("{} dbname={db}", server()),
+                    postgres::NoTls,
+                )
+                .ok();
+            }
+            if let Some(c) = client.as_mut() {
+                match c.query_one("SELECT count(*) FROM loyalty.expire_holds(100)", &[]) {
+                    Ok(r) => expired += r.get::<_, i64>(0),
+                    Err(_) => client = None,
+                }
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
+        expired
+    })
+}
+
 #[test]
 fn crash_loop_kill_9_under_load_loses_no_acknowledged_change() {
     let crashes = if long() { 10 } else { 3 };
@@ -111,6 +122,8 @@ fn crash_loop_kill_9_under_load_loses_no_acknowledged_change() {
         let cfg = config("crash", 16, 3600, 0x5eed_0002);
         thread::spawn(move || load::run_load(&cfg, stop))
     };
+    // Crashes land during hold expiry runs too.
+    let expiry = expiry_job(&cfg.db, stop.clone());
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed_0003);
     for i in 0..crashes {
         let wait = rng.gen_range(2_000..6_000);
@@ -124,6 +137,8 @@ fn crash_loop_kill_9_under_load_loses_no_acknowledged_change() {
     thread::sleep(Duration::from_secs(2));
     stop.store(true, Ordering::Relaxed);
     let log = loader.join().expect("load");
+    let expired = expiry.join().expect("the expiry job");
+    println!("crash-loop: the expiry job closed {expired} holds between crashes");
     let v = load::check(&cfg.db, &cfg.run, &log);
     load::report(
         "crash-loop",

@@ -49,6 +49,27 @@ SELECT balance, tier FROM loyalty.balance_at('11111111-1111-1111-1111-1111111111
 -- Does the aggregate agree with the ledger? (no rows: yes)
 SELECT * FROM loyalty.drift_check() WHERE player_id = '11111111-1111-1111-1111-111111111111';
 
+-- ### Points on the statement cannot be redeemed
+-- Setup: a cashier holds 200 of the player's points for show tickets.
+INSERT INTO loyalty.staff_permission (staff_id, capabilities)
+VALUES ('0f000000-0000-0000-0000-00000000ca5e', ARRAY['loyalty:redeem'])
+ON CONFLICT ON CONSTRAINT staff_permission_pkey DO NOTHING;
+SELECT points, available_after FROM loyalty.hold_points('11111111-1111-1111-1111-111111111111', 200,
+       '0f000000-0000-0000-0000-00000000ca5e', 'two tickets for the late show', 'runbook-show-hold',
+       '2030-01-01 04:00:00+00');
+-- Balance, points held by active holds, and what is available
+SELECT * FROM loyalty.player_account('11111111-1111-1111-1111-111111111111');
+-- The active holds: how many points, by whom, why, until when
+SELECT hold_id, points, staff_id, reason, expires_at, correlation_id
+  FROM loyalty.point_hold
+ WHERE player_id = '11111111-1111-1111-1111-111111111111' AND status = 'ACTIVE'
+ ORDER BY expires_at;
+-- A hold that should not be there is released by a cashier, with a reason
+SELECT status, points, available_after
+  FROM loyalty.release_hold((SELECT min(hold_id) FROM loyalty.point_hold
+                              WHERE player_id = '11111111-1111-1111-1111-111111111111' AND status = 'ACTIVE'),
+                            '0f000000-0000-0000-0000-00000000ca5e', 'released at the guest''s request');
+
 -- ### Duplicate award suspected
 -- A rating slip credits exactly one GAMEPLAY row
 SELECT id, transaction_type, points_change, correlation_id
