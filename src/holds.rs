@@ -184,12 +184,7 @@ fn capture_hold(
     guard::sql_call(p_correlation_id, |corr| {
         let hold_id =
             p_hold_id.ok_or_else(|| LoyaltyError::invalid("p_hold_id must not be null"))?;
-        let named = p_staff_id.map(|s| s.to_string());
-        let caller = Caller::resolve(named.as_deref(), true, p_casino_id, corr)?;
-        let staff = caller
-            .staff
-            .clone()
-            .ok_or_else(|| LoyaltyError::invalid("capturing a hold requires p_staff_id"))?;
+        let (caller, staff) = Caller::acting_staff(p_staff_id, p_casino_id, corr)?;
         let (locked, points) = Spi::connect_mut(|c| {
             // Who asks comes first: an unauthorized staff member learns
             // nothing about the hold.
@@ -264,12 +259,7 @@ fn release_hold(
             check_text("p_reason", r, MAX_REASON_CHARS)?;
         }
         check_reason_substance(p_reason)?;
-        let named = p_staff_id.map(|s| s.to_string());
-        let caller = Caller::resolve(named.as_deref(), true, p_casino_id, corr)?;
-        let staff = caller
-            .staff
-            .clone()
-            .ok_or_else(|| LoyaltyError::invalid("releasing a hold requires p_staff_id"))?;
+        let (caller, staff) = Caller::acting_staff(p_staff_id, p_casino_id, corr)?;
         Spi::connect_mut(|c| {
             authorize::check_staff(c, &caller, &staff, Capability::Redeem)?;
             let locked = lock_hold(c, caller.casino_id(), hold_id)?;

@@ -42,6 +42,7 @@ fn digest(c: &mut postgres::Client) -> Vec<(String, String)> {
         "SELECT md5(string_agg(t::text, '|' ORDER BY casino_id, staff_id)) FROM loyalty.staff_permission t",
         "SELECT md5(string_agg(t::text, '|' ORDER BY casino_id, rating_slip_id)) FROM loyalty.rating_slip_accrual t",
         "SELECT md5(string_agg(t::text, '|' ORDER BY casino_id)) FROM loyalty.casino t",
+        "SELECT md5(string_agg(t::text, '|' ORDER BY hold_id)) FROM loyalty.point_hold t",
         "SELECT md5(string_agg(t::text, '|' ORDER BY id)) FROM loyalty.reconciliation t",
     ]
     .iter()
@@ -118,6 +119,13 @@ fn a_dump_restores_into_a_fresh_database_intact() {
     .unwrap();
     c.query_one(
         "SELECT 1 FROM loyalty.reconcile_player('d0000000-0000-0000-00d0-000000000002', $1::text::uuid, 'checked before the dump')",
+        &[&staff],
+    )
+    .unwrap();
+    // A hold open across the dump (SPEC section 15).
+    c.execute(
+        "SELECT 1 FROM loyalty.hold_points('d0000000-0000-0000-00d0-000000000003', 50, $1::text::uuid,
+                'two tickets for the late show', 'dump-hold', now() + interval '1 day')",
         &[&staff],
     )
     .unwrap();
