@@ -109,6 +109,26 @@ AS $$
         ON h.casino_id = p.casino_id AND h.player_id = p.player_id
      WHERE p.held_points <> coalesce(h.held, 0)
     UNION ALL
+    -- Under an expiry policy, a player's lots hold exactly the balance.
+    SELECT 'lot_mismatch', p.player_id, NULL,
+           format('current_balance=%s, lots_remaining=%s', p.current_balance, l.remaining),
+           p.casino_id
+      FROM players p
+      JOIN loyalty.casino c ON c.casino_id = p.casino_id AND c.expiry_policy <> 'none'
+      JOIN (SELECT x.casino_id, x.player_id, sum(x.remaining) AS remaining
+              FROM loyalty.point_lot x GROUP BY x.casino_id, x.player_id) l
+        ON l.casino_id = p.casino_id AND l.player_id = p.player_id
+     WHERE l.remaining <> p.current_balance
+    UNION ALL
+    -- Only an EXPIRATION takes points of a lot after it expired.
+    SELECT 'expired_lot_consumed', l.player_id, d.id,
+           format('lot_id=%s, expires_at=%s, consumed_at=%s', l.lot_id, l.expires_at, d.created_at),
+           l.casino_id
+      FROM loyalty.lot_consumption x
+      JOIN loyalty.point_lot l ON l.lot_id = x.lot_id
+      JOIN ledger d ON d.id = x.ledger_id
+     WHERE d.transaction_type <> 'EXPIRATION' AND l.expires_at <= d.created_at
+    UNION ALL
     -- A ledger row whose casino's account, campaign or reversed entry
     -- belongs to another casino.
     SELECT 'cross_casino', l.player_id, l.id,
@@ -125,7 +145,7 @@ AS $$
 $$;
 REVOKE ALL ON FUNCTION loyalty.drift_check(uuid) FROM PUBLIC;
 COMMENT ON FUNCTION loyalty.drift_check(uuid) IS
-    'Invariants of the ledger (balance and lifetime vs ledger sums, before/after chains, arithmetic, duplicate keys, rating slips credited twice, campaign budgets vs their credits, points held vs active holds, rows tied to another casino), per casino: the one named, else the session''s, else (unbound session) all; returns nothing on a healthy database.';
+    'Invariants of the ledger (balance and lifetime vs ledger sums, before/after chains, arithmetic, duplicate keys, rating slips credited twice, campaign budgets vs their credits, points held vs active holds, lots vs balance and expired lots consumed, rows tied to another casino), per casino: the one named, else the session''s, else (unbound session) all; returns nothing on a healthy database.';
 
 -- Every ledger row, saga row and reconciliation written under one
 -- correlation id, in order, served by the correlation-id indexes.
@@ -252,7 +272,14 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT loyalty.current_casino_id(p_casino_id);
     WITH casino AS (
-        SELECT loyalty.current_casino_id(p_casino_id) AS casino_id
+        SELECT c.casino_id, c.expiry_policy, c.expiry_months
+          FROM loyalty.casino c WHERE c.casino_id = loyalty.current_casino_id(p_casino_id)
+    ), next_lot AS (
+        SELECT l.expires_at, sum(l.remaining)::bigint AS points
+          FROM loyalty.point_lot l, casino
+         WHERE casino.expiry_policy = 'fixed' AND l.casino_id = casino.casino_id
+           AND l.player_id = p_player_id AND l.remaining > 0 AND l.expires_at > clock_timestamp()
+         GROUP BY l.expires_at ORDER BY l.expires_at LIMIT 1
     ), held AS (
         SELECT coalesce(sum(h.points), 0)::bigint AS points
           FROM loyalty.point_hold h, casino
@@ -261,11 +288,87 @@ AS $$
     )
     SELECT coalesce(p.current_balance, 0), held.points, coalesce(p.current_balance, 0) - held.points,
            coalesce(p.lifetime_points, 0), coalesce(p.tier, loyalty.base_tier(p_casino_id)),
-           NULL::timestamptz, NULL::bigint
+           CASE casino.expiry_policy
+                WHEN 'fixed' THEN next_lot.expires_at
+                WHEN 'inactivity' THEN p.updated_at + make_interval(months => casino.expiry_months)
+           END,
+           CASE casino.expiry_policy
+                WHEN 'fixed' THEN next_lot.points
+                WHEN 'inactivity' THEN p.current_balance
+           END
       FROM casino CROSS JOIN held
+      LEFT JOIN next_lot ON true
       LEFT JOIN loyalty.player_loyalty p
         ON p.casino_id = casino.casino_id AND p.player_id = p_player_id
 $$;
 REVOKE ALL ON FUNCTION loyalty.player_account(uuid, uuid) FROM PUBLIC;
 COMMENT ON FUNCTION loyalty.player_account(uuid, uuid) IS
-    'A player''s account at one casino (named, else the session''s): current_balance, held_points (active holds not yet expired), available (balance - held), lifetime_points, tier, and the next expiry of points (NULL while the casino''s expiry policy is none).';
+    'A player''s account at one casino (named, else the session''s): current_balance, held_points (active holds not yet expired), available (balance - held), lifetime_points, tier, and the next expiry of points: under fixed, the soonest lot still to expire and its points; under inactivity, the player''s last change plus expiry_months and the whole balance; NULL under none.';
+
+-- What the program owes, per casino and tier, as of a moment: reproduced
+-- from the ledger, the holds and the lots as they stood then (SPEC 15).
+CREATE FUNCTION loyalty.liability(p_as_of timestamptz DEFAULT now(), p_casino_id uuid DEFAULT NULL)
+RETURNS TABLE (casino_id uuid, tier text, players bigint, outstanding_points bigint, held_points bigint,
+               expiring_30d bigint, expiring_60d bigint, expiring_90d bigint, point_value numeric,
+               outstanding_value numeric)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT loyalty.casino_scope(p_casino_id);
+    WITH scope AS (
+        SELECT loyalty.casino_scope(p_casino_id) AS casino_id
+    ), standing AS (
+        -- Each player's last ledger row at or before the moment.
+        SELECT DISTINCT ON (l.casino_id, l.player_id)
+               l.casino_id, l.player_id, l.balance_after, l.tier_after, l.created_at
+          FROM loyalty.loyalty_ledger l, scope
+         WHERE l.created_at <= p_as_of AND l.casino_id = coalesce(scope.casino_id, l.casino_id)
+         ORDER BY l.casino_id, l.player_id, l.id DESC
+    ), held AS (
+        SELECT h.casino_id, h.player_id, sum(h.points)::bigint AS points
+          FROM loyalty.point_hold h
+         WHERE h.created_at <= p_as_of AND (h.closed_at IS NULL OR h.closed_at > p_as_of)
+           AND h.expires_at > p_as_of
+         GROUP BY h.casino_id, h.player_id
+    ), lot_then AS (
+        -- Lots as they stood then: earned by the moment, less what was
+        -- consumed by it.
+        SELECT l.casino_id, l.player_id, l.expires_at,
+               l.points - coalesce((SELECT sum(x.points) FROM loyalty.lot_consumption x
+                                     WHERE x.lot_id = l.lot_id AND x.created_at <= p_as_of), 0) AS remaining
+          FROM loyalty.point_lot l
+         WHERE l.earned_at <= p_as_of
+    ), due AS (
+        -- When each player's points fall due: a fixed lot's own expiry, or
+        -- under inactivity the last change plus the term, for the balance.
+        SELECT t.casino_id, t.player_id, t.expires_at AS due_at, t.remaining AS points
+          FROM lot_then t JOIN loyalty.casino c ON c.casino_id = t.casino_id
+         WHERE c.expiry_policy = 'fixed' AND t.remaining > 0
+        UNION ALL
+        SELECT s.casino_id, s.player_id, s.created_at + make_interval(months => c.expiry_months), s.balance_after
+          FROM standing s JOIN loyalty.casino c ON c.casino_id = s.casino_id
+         WHERE c.expiry_policy = 'inactivity' AND s.balance_after > 0
+    ), expiring AS (
+        SELECT d.casino_id, d.player_id,
+               coalesce(sum(d.points) FILTER (WHERE d.due_at > p_as_of AND d.due_at <= p_as_of + interval '30 days'), 0) AS d30,
+               coalesce(sum(d.points) FILTER (WHERE d.due_at > p_as_of AND d.due_at <= p_as_of + interval '60 days'), 0) AS d60,
+               coalesce(sum(d.points) FILTER (WHERE d.due_at > p_as_of AND d.due_at <= p_as_of + interval '90 days'), 0) AS d90
+          FROM due d GROUP BY d.casino_id, d.player_id
+    )
+    SELECT s.casino_id, s.tier_after,
+           count(*) FILTER (WHERE s.balance_after > 0),
+           sum(s.balance_after)::bigint,
+           coalesce(sum(h.points), 0)::bigint,
+           coalesce(sum(e.d30), 0)::bigint, coalesce(sum(e.d60), 0)::bigint, coalesce(sum(e.d90), 0)::bigint,
+           c.point_value,
+           sum(s.balance_after) * c.point_value
+      FROM standing s
+      JOIN loyalty.casino c ON c.casino_id = s.casino_id
+      LEFT JOIN held h ON h.casino_id = s.casino_id AND h.player_id = s.player_id
+      LEFT JOIN expiring e ON e.casino_id = s.casino_id AND e.player_id = s.player_id
+     GROUP BY s.casino_id, s.tier_after, c.point_value
+     ORDER BY s.casino_id, min(s.balance_after), s.tier_after
+$$;
+REVOKE ALL ON FUNCTION loyalty.liability(timestamptz, uuid) FROM PUBLIC;
+COMMENT ON FUNCTION loyalty.liability(timestamptz, uuid) IS
+    'What the program owes as of p_as_of, per casino and tier, from the ledger, holds and lots as they stood then: players holding points, outstanding_points, held_points, points falling due within 30/60/90 days under the casino''s expiry policy, point_value and outstanding_value; for the casino named, else the session''s, else (unbound) every casino.';

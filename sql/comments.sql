@@ -58,6 +58,8 @@ COMMENT ON FUNCTION loyalty.release_hold(bigint, uuid, text, text, uuid) IS
     'Releases an active hold''s points with a reason; staff needs loyalty:redeem; a captured, released or expired hold is 55000.';
 COMMENT ON FUNCTION loyalty.expire_holds(integer, uuid) IS
     'Closes the expired active holds of up to p_max players (of the casino named, else the session''s, else every casino), skipping players another session holds; one row per hold expired. Suitable for pg_cron; an expired hold counts for nothing even before it runs.';
+COMMENT ON FUNCTION loyalty.expire_points(integer, timestamptz, uuid) IS
+    'Writes off the expired points of up to p_max players by their casino''s expiry policy, as of p_as_of (default now; a future moment only for a superuser): one EXPIRATION ledger row per player and set of lots, through the write path; never the points a hold reserves; skips players another session holds; idempotent and resumable. Suitable for pg_cron.';
 COMMENT ON FUNCTION loyalty.tier_changed() IS
     'Trigger function: after any change to loyalty.tier, tells every session to re-read the tier ladder (kept per session) at its next transaction.';
 
@@ -82,5 +84,6 @@ REVOKE ALL ON FUNCTION
     loyalty.hold_points(uuid, integer, uuid, text, text, timestamptz, text, uuid),
     loyalty.capture_hold(bigint, uuid, integer, text, uuid),
     loyalty.release_hold(bigint, uuid, text, text, uuid),
-    loyalty.expire_holds(integer, uuid)
+    loyalty.expire_holds(integer, uuid),
+    loyalty.expire_points(integer, timestamptz, uuid)
 FROM PUBLIC;

@@ -402,12 +402,18 @@ CREATE TABLE loyalty.casino (
     role_redemption_rate_limit      integer     CHECK (role_redemption_rate_limit >= 0),
     role_redemption_points_limit    integer     CHECK (role_redemption_points_limit >= 0),
     point_value                     numeric     CHECK (point_value >= 0),
-    created_at                      timestamptz NOT NULL DEFAULT now()
+    created_at                      timestamptz NOT NULL DEFAULT now(),
+    expiry_policy                   text        NOT NULL DEFAULT 'none'
+                                                CHECK (expiry_policy IN ('none', 'fixed', 'inactivity')),
+    expiry_months                   integer     CHECK (expiry_months BETWEEN 1 AND 1200),
+    CONSTRAINT casino_expiry CHECK (expiry_policy = 'none' OR expiry_months IS NOT NULL)
 );
 COMMENT ON TABLE loyalty.casino IS
     'Casinos served by this database and the settings each sets for itself: a column named after a loyalty.* setting overrides it for the casino (NULL follows the setting); the default casino 00000000-0000-0000-0000-000000000000 is made by CREATE EXTENSION.';
 COMMENT ON COLUMN loyalty.casino.gaming_day_timezone IS
     'Time zone of the casino''s gaming day (e.g. America/Los_Angeles); NULL follows loyalty.gaming_day_timezone.';
+COMMENT ON COLUMN loyalty.casino.expiry_policy IS
+    'When points expire: none (never), fixed (expiry_months after they were earned), inactivity (all of a player''s points, expiry_months after the player''s last change); loyalty.expire_points writes them off.';
 COMMENT ON COLUMN loyalty.casino.point_value IS
     'Money per point, for liability reports; NULL when not set.';
 
@@ -440,7 +446,8 @@ BEGIN
            redemption_rate_window = NEW.redemption_rate_window,
            role_redemption_rate_limit = NEW.role_redemption_rate_limit,
            role_redemption_points_limit = NEW.role_redemption_points_limit,
-           point_value = NEW.point_value, created_at = NEW.created_at
+           point_value = NEW.point_value, created_at = NEW.created_at,
+           expiry_policy = NEW.expiry_policy, expiry_months = NEW.expiry_months
      WHERE c.casino_id = NEW.casino_id;
     IF FOUND THEN
         RETURN NULL;
@@ -647,6 +654,53 @@ CREATE TYPE loyalty.hold_result AS (
 COMMENT ON TYPE loyalty.hold_result IS
     'Result of hold_points and release_hold: the hold, its status, and the points the player has available after the call.';
 
+-- Issue 15: expiry.  EXPIRATION rows, and lots for casinos with a policy.
+ALTER TABLE loyalty.loyalty_ledger
+    DROP CONSTRAINT loyalty_ledger_transaction_type_check,
+    ADD CONSTRAINT loyalty_ledger_transaction_type_check CHECK (transaction_type IN
+        ('GAMEPLAY', 'MANUAL_BONUS', 'PROMOTION', 'REDEMPTION', 'ADJUSTMENT', 'REVERSAL', 'EXPIRATION'));
+CREATE TABLE loyalty.point_lot (
+    lot_id      bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    casino_id   uuid        NOT NULL REFERENCES loyalty.casino (casino_id),
+    player_id   uuid        NOT NULL,
+    -- The credit that made it; NULL for an opening lot (points the player
+    -- held when lots began to be kept for them).
+    ledger_id   bigint      REFERENCES loyalty.loyalty_ledger (id),
+    points      bigint      NOT NULL CHECK (points > 0),
+    remaining   bigint      NOT NULL,
+    earned_at   timestamptz NOT NULL,
+    -- Under 'fixed', when it expires; under 'inactivity', NULL (all of a
+    -- player's lots expire together, expiry_months after the last change).
+    expires_at  timestamptz,
+    CONSTRAINT point_lot_remaining CHECK (remaining BETWEEN 0 AND points)
+);
+COMMENT ON TABLE loyalty.point_lot IS
+    'Lots of points (SPEC section 15), kept where the casino''s expiry_policy is not none: each credit (or an opening lot for points held before), its remaining points and its expiry; remaining points sum to the balance.';
+CREATE INDEX point_lot_open_idx ON loyalty.point_lot (casino_id, player_id, lot_id) WHERE remaining > 0;
+CREATE INDEX point_lot_expiry_idx ON loyalty.point_lot (expires_at) WHERE remaining > 0;
+
+-- Which lots each debit took its points from.
+CREATE TABLE loyalty.lot_consumption (
+    id          bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    casino_id   uuid        NOT NULL,
+    lot_id      bigint      NOT NULL REFERENCES loyalty.point_lot (lot_id),
+    -- The debit; NULL when lots were brought in line with a balance that
+    -- debits made while the casino kept no lots.
+    ledger_id   bigint      REFERENCES loyalty.loyalty_ledger (id),
+    points      bigint      NOT NULL CHECK (points > 0),
+    created_at  timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+COMMENT ON TABLE loyalty.lot_consumption IS
+    'Which lots each debit consumed and how many points of each (ledger_id NULL: lots aligned with a balance changed while no lots were kept).';
+CREATE INDEX lot_consumption_lot_idx ON loyalty.lot_consumption (lot_id);
+CREATE INDEX lot_consumption_ledger_idx ON loyalty.lot_consumption (ledger_id);
+
+REVOKE ALL ON loyalty.point_lot, loyalty.lot_consumption FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('loyalty.point_lot', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.point_lot_lot_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.lot_consumption', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.lot_consumption_id_seq', '');
+
 -- The column defaults, the casino trigger and row-level security, as a
 -- fresh install has them (sql/tenancy.sql).
 CREATE TRIGGER casino_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.casino
@@ -667,6 +721,8 @@ ALTER TABLE loyalty.rating_slip_accrual ALTER COLUMN casino_id SET DEFAULT loyal
 ALTER TABLE loyalty.accrual_resolution ALTER COLUMN casino_id SET DEFAULT loyalty.current_casino_id();
 ALTER TABLE loyalty.reconciliation ALTER COLUMN casino_id SET DEFAULT loyalty.current_casino_id();
 ALTER TABLE loyalty.point_hold ALTER COLUMN casino_id SET DEFAULT loyalty.current_casino_id();
+ALTER TABLE loyalty.point_lot ALTER COLUMN casino_id SET DEFAULT loyalty.current_casino_id();
+ALTER TABLE loyalty.lot_consumption ALTER COLUMN casino_id SET DEFAULT loyalty.current_casino_id();
 
 -- Row-level security for direct reads and the admin's edits.  The write
 -- functions run as the extension's owner and apply the same rule
@@ -680,7 +736,8 @@ DECLARE
 BEGIN
     FOREACH t IN ARRAY ARRAY['casino', 'tier', 'player_loyalty', 'promotion_campaign', 'loyalty_ledger',
                              'staff_permission', 'velocity_usage', 'rating_slip_accrual',
-                             'accrual_resolution', 'reconciliation', 'point_hold']
+                             'accrual_resolution', 'reconciliation', 'point_hold', 'point_lot',
+                             'lot_consumption']
     LOOP
         EXECUTE pg_catalog.format('ALTER TABLE loyalty.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE pg_catalog.format(
@@ -769,6 +826,23 @@ CREATE FUNCTION loyalty.expire_holds(
 REVOKE ALL ON FUNCTION loyalty.expire_holds(integer, uuid) FROM PUBLIC;
 COMMENT ON FUNCTION loyalty.expire_holds(integer, uuid) IS
     'Closes the expired active holds of up to p_max players (of the casino named, else the session''s, else every casino), skipping players another session holds; one row per hold expired. Suitable for pg_cron; an expired hold counts for nothing even before it runs.';
+CREATE FUNCTION loyalty.expire_points(
+    p_max INT DEFAULT 1000,
+    p_as_of timestamp with time zone DEFAULT NULL,
+    p_casino_id uuid DEFAULT NULL
+) RETURNS TABLE (
+    "casino_id" uuid,
+    "player_id" uuid,
+    "points" bigint,
+    "ledger_id" bigint
+    )
+    VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c
+    AS 'loyalty_ext-0.2.0', 'expire_points_wrapper';
+REVOKE ALL ON FUNCTION loyalty.expire_points(integer, timestamptz, uuid) FROM PUBLIC;
+COMMENT ON FUNCTION loyalty.expire_points(integer, timestamptz, uuid) IS
+    'Writes off the expired points of up to p_max players by their casino''s expiry policy, as of p_as_of (default now; a future moment only for a superuser): one EXPIRATION ledger row per player and set of lots, through the write path; never the points a hold reserves; skips players another session holds; idempotent and resumable. Suitable for pg_cron.';
 CREATE FUNCTION loyalty.player_account(p_player_id uuid, p_casino_id uuid DEFAULT NULL)
 RETURNS TABLE (current_balance bigint, held_points bigint, available bigint, lifetime_points bigint,
                tier text, next_expiry_at timestamptz, next_expiry_points bigint)
@@ -777,7 +851,14 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT loyalty.current_casino_id(p_casino_id);
     WITH casino AS (
-        SELECT loyalty.current_casino_id(p_casino_id) AS casino_id
+        SELECT c.casino_id, c.expiry_policy, c.expiry_months
+          FROM loyalty.casino c WHERE c.casino_id = loyalty.current_casino_id(p_casino_id)
+    ), next_lot AS (
+        SELECT l.expires_at, sum(l.remaining)::bigint AS points
+          FROM loyalty.point_lot l, casino
+         WHERE casino.expiry_policy = 'fixed' AND l.casino_id = casino.casino_id
+           AND l.player_id = p_player_id AND l.remaining > 0 AND l.expires_at > clock_timestamp()
+         GROUP BY l.expires_at ORDER BY l.expires_at LIMIT 1
     ), held AS (
         SELECT coalesce(sum(h.points), 0)::bigint AS points
           FROM loyalty.point_hold h, casino
@@ -786,14 +867,90 @@ AS $$
     )
     SELECT coalesce(p.current_balance, 0), held.points, coalesce(p.current_balance, 0) - held.points,
            coalesce(p.lifetime_points, 0), coalesce(p.tier, loyalty.base_tier(p_casino_id)),
-           NULL::timestamptz, NULL::bigint
+           CASE casino.expiry_policy
+                WHEN 'fixed' THEN next_lot.expires_at
+                WHEN 'inactivity' THEN p.updated_at + make_interval(months => casino.expiry_months)
+           END,
+           CASE casino.expiry_policy
+                WHEN 'fixed' THEN next_lot.points
+                WHEN 'inactivity' THEN p.current_balance
+           END
       FROM casino CROSS JOIN held
+      LEFT JOIN next_lot ON true
       LEFT JOIN loyalty.player_loyalty p
         ON p.casino_id = casino.casino_id AND p.player_id = p_player_id
 $$;
 REVOKE ALL ON FUNCTION loyalty.player_account(uuid, uuid) FROM PUBLIC;
 COMMENT ON FUNCTION loyalty.player_account(uuid, uuid) IS
-    'A player''s account at one casino (named, else the session''s): current_balance, held_points (active holds not yet expired), available (balance - held), lifetime_points, tier, and the next expiry of points (NULL while the casino''s expiry policy is none).';
+    'A player''s account at one casino (named, else the session''s): current_balance, held_points (active holds not yet expired), available (balance - held), lifetime_points, tier, and the next expiry of points: under fixed, the soonest lot still to expire and its points; under inactivity, the player''s last change plus expiry_months and the whole balance; NULL under none.';
+
+-- What the program owes, per casino and tier, as of a moment: reproduced
+-- from the ledger, the holds and the lots as they stood then (SPEC 15).
+CREATE FUNCTION loyalty.liability(p_as_of timestamptz DEFAULT now(), p_casino_id uuid DEFAULT NULL)
+RETURNS TABLE (casino_id uuid, tier text, players bigint, outstanding_points bigint, held_points bigint,
+               expiring_30d bigint, expiring_60d bigint, expiring_90d bigint, point_value numeric,
+               outstanding_value numeric)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT loyalty.casino_scope(p_casino_id);
+    WITH scope AS (
+        SELECT loyalty.casino_scope(p_casino_id) AS casino_id
+    ), standing AS (
+        -- Each player's last ledger row at or before the moment.
+        SELECT DISTINCT ON (l.casino_id, l.player_id)
+               l.casino_id, l.player_id, l.balance_after, l.tier_after, l.created_at
+          FROM loyalty.loyalty_ledger l, scope
+         WHERE l.created_at <= p_as_of AND l.casino_id = coalesce(scope.casino_id, l.casino_id)
+         ORDER BY l.casino_id, l.player_id, l.id DESC
+    ), held AS (
+        SELECT h.casino_id, h.player_id, sum(h.points)::bigint AS points
+          FROM loyalty.point_hold h
+         WHERE h.created_at <= p_as_of AND (h.closed_at IS NULL OR h.closed_at > p_as_of)
+           AND h.expires_at > p_as_of
+         GROUP BY h.casino_id, h.player_id
+    ), lot_then AS (
+        -- Lots as they stood then: earned by the moment, less what was
+        -- consumed by it.
+        SELECT l.casino_id, l.player_id, l.expires_at,
+               l.points - coalesce((SELECT sum(x.points) FROM loyalty.lot_consumption x
+                                     WHERE x.lot_id = l.lot_id AND x.created_at <= p_as_of), 0) AS remaining
+          FROM loyalty.point_lot l
+         WHERE l.earned_at <= p_as_of
+    ), due AS (
+        -- When each player's points fall due: a fixed lot's own expiry, or
+        -- under inactivity the last change plus the term, for the balance.
+        SELECT t.casino_id, t.player_id, t.expires_at AS due_at, t.remaining AS points
+          FROM lot_then t JOIN loyalty.casino c ON c.casino_id = t.casino_id
+         WHERE c.expiry_policy = 'fixed' AND t.remaining > 0
+        UNION ALL
+        SELECT s.casino_id, s.player_id, s.created_at + make_interval(months => c.expiry_months), s.balance_after
+          FROM standing s JOIN loyalty.casino c ON c.casino_id = s.casino_id
+         WHERE c.expiry_policy = 'inactivity' AND s.balance_after > 0
+    ), expiring AS (
+        SELECT d.casino_id, d.player_id,
+               coalesce(sum(d.points) FILTER (WHERE d.due_at > p_as_of AND d.due_at <= p_as_of + interval '30 days'), 0) AS d30,
+               coalesce(sum(d.points) FILTER (WHERE d.due_at > p_as_of AND d.due_at <= p_as_of + interval '60 days'), 0) AS d60,
+               coalesce(sum(d.points) FILTER (WHERE d.due_at > p_as_of AND d.due_at <= p_as_of + interval '90 days'), 0) AS d90
+          FROM due d GROUP BY d.casino_id, d.player_id
+    )
+    SELECT s.casino_id, s.tier_after,
+           count(*) FILTER (WHERE s.balance_after > 0),
+           sum(s.balance_after)::bigint,
+           coalesce(sum(h.points), 0)::bigint,
+           coalesce(sum(e.d30), 0)::bigint, coalesce(sum(e.d60), 0)::bigint, coalesce(sum(e.d90), 0)::bigint,
+           c.point_value,
+           sum(s.balance_after) * c.point_value
+      FROM standing s
+      JOIN loyalty.casino c ON c.casino_id = s.casino_id
+      LEFT JOIN held h ON h.casino_id = s.casino_id AND h.player_id = s.player_id
+      LEFT JOIN expiring e ON e.casino_id = s.casino_id AND e.player_id = s.player_id
+     GROUP BY s.casino_id, s.tier_after, c.point_value
+     ORDER BY s.casino_id, min(s.balance_after), s.tier_after
+$$;
+REVOKE ALL ON FUNCTION loyalty.liability(timestamptz, uuid) FROM PUBLIC;
+COMMENT ON FUNCTION loyalty.liability(timestamptz, uuid) IS
+    'What the program owes as of p_as_of, per casino and tier, from the ledger, holds and lots as they stood then: players holding points, outstanding_points, held_points, points falling due within 30/60/90 days under the casino''s expiry policy, point_value and outstanding_value; for the casino named, else the session''s, else (unbound) every casino.';
 
 -- Every function that acts for or reads a casino gains p_casino_id, last.
 CREATE FUNCTION loyalty.increment_player_loyalty(
@@ -1145,6 +1302,26 @@ AS $$
         ON h.casino_id = p.casino_id AND h.player_id = p.player_id
      WHERE p.held_points <> coalesce(h.held, 0)
     UNION ALL
+    -- Under an expiry policy, a player's lots hold exactly the balance.
+    SELECT 'lot_mismatch', p.player_id, NULL,
+           format('current_balance=%s, lots_remaining=%s', p.current_balance, l.remaining),
+           p.casino_id
+      FROM players p
+      JOIN loyalty.casino c ON c.casino_id = p.casino_id AND c.expiry_policy <> 'none'
+      JOIN (SELECT x.casino_id, x.player_id, sum(x.remaining) AS remaining
+              FROM loyalty.point_lot x GROUP BY x.casino_id, x.player_id) l
+        ON l.casino_id = p.casino_id AND l.player_id = p.player_id
+     WHERE l.remaining <> p.current_balance
+    UNION ALL
+    -- Only an EXPIRATION takes points of a lot after it expired.
+    SELECT 'expired_lot_consumed', l.player_id, d.id,
+           format('lot_id=%s, expires_at=%s, consumed_at=%s', l.lot_id, l.expires_at, d.created_at),
+           l.casino_id
+      FROM loyalty.lot_consumption x
+      JOIN loyalty.point_lot l ON l.lot_id = x.lot_id
+      JOIN ledger d ON d.id = x.ledger_id
+     WHERE d.transaction_type <> 'EXPIRATION' AND l.expires_at <= d.created_at
+    UNION ALL
     -- A ledger row whose casino's account, campaign or reversed entry
     -- belongs to another casino.
     SELECT 'cross_casino', l.player_id, l.id,
@@ -1162,7 +1339,7 @@ $$;
 REVOKE ALL ON FUNCTION loyalty.drift_check(uuid) FROM PUBLIC;
 SELECT loyalty.upgrade_replace('loyalty.drift_check()', 'loyalty.drift_check(uuid)');
 COMMENT ON FUNCTION loyalty.drift_check(uuid) IS
-    'Invariants of the ledger (balance and lifetime vs ledger sums, before/after chains, arithmetic, duplicate keys, rating slips credited twice, campaign budgets vs their credits, points held vs active holds, rows tied to another casino), per casino: the one named, else the session''s, else (unbound session) all; returns nothing on a healthy database.';
+    'Invariants of the ledger (balance and lifetime vs ledger sums, before/after chains, arithmetic, duplicate keys, rating slips credited twice, campaign budgets vs their credits, points held vs active holds, lots vs balance and expired lots consumed, rows tied to another casino), per casino: the one named, else the session''s, else (unbound session) all; returns nothing on a healthy database.';
 CREATE FUNCTION loyalty.trace(p_correlation_id text, p_casino_id uuid DEFAULT NULL)
 RETURNS TABLE (source text, ledger_id bigint, rating_slip_id uuid, player_id uuid, kind text,
                points integer, balance_before bigint, balance_after bigint, staff_id uuid,
@@ -1283,7 +1460,7 @@ BEGIN
                 AND x.privilege_type = 'SELECT' AND x.grantee NOT IN (0, c.relowner)
     LOOP
         EXECUTE pg_catalog.format(
-            'GRANT SELECT ON loyalty.casino, loyalty.point_hold, loyalty.ledger_totals, loyalty.promotion_campaign, loyalty.role_permission, '
+            'GRANT SELECT ON loyalty.casino, loyalty.point_hold, loyalty.point_lot, loyalty.lot_consumption, loyalty.ledger_totals, loyalty.promotion_campaign, loyalty.role_permission, '
             'loyalty.velocity_usage, loyalty.accrual_resolution TO %s', r.grantee::regrole);
     END LOOP;
 END

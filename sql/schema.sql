@@ -32,12 +32,18 @@ CREATE TABLE loyalty.casino (
     role_redemption_rate_limit      integer     CHECK (role_redemption_rate_limit >= 0),
     role_redemption_points_limit    integer     CHECK (role_redemption_points_limit >= 0),
     point_value                     numeric     CHECK (point_value >= 0),
-    created_at                      timestamptz NOT NULL DEFAULT now()
+    created_at                      timestamptz NOT NULL DEFAULT now(),
+    expiry_policy                   text        NOT NULL DEFAULT 'none'
+                                                CHECK (expiry_policy IN ('none', 'fixed', 'inactivity')),
+    expiry_months                   integer     CHECK (expiry_months BETWEEN 1 AND 1200),
+    CONSTRAINT casino_expiry CHECK (expiry_policy = 'none' OR expiry_months IS NOT NULL)
 );
 COMMENT ON TABLE loyalty.casino IS
     'Casinos served by this database and the settings each sets for itself: a column named after a loyalty.* setting overrides it for the casino (NULL follows the setting); the default casino 00000000-0000-0000-0000-000000000000 is made by CREATE EXTENSION.';
 COMMENT ON COLUMN loyalty.casino.gaming_day_timezone IS
     'Time zone of the casino''s gaming day (e.g. America/Los_Angeles); NULL follows loyalty.gaming_day_timezone.';
+COMMENT ON COLUMN loyalty.casino.expiry_policy IS
+    'When points expire: none (never), fixed (expiry_months after they were earned), inactivity (all of a player''s points, expiry_months after the player''s last change); loyalty.expire_points writes them off.';
 COMMENT ON COLUMN loyalty.casino.point_value IS
     'Money per point, for liability reports; NULL when not set.';
 
@@ -70,7 +76,8 @@ BEGIN
            redemption_rate_window = NEW.redemption_rate_window,
            role_redemption_rate_limit = NEW.role_redemption_rate_limit,
            role_redemption_points_limit = NEW.role_redemption_points_limit,
-           point_value = NEW.point_value, created_at = NEW.created_at
+           point_value = NEW.point_value, created_at = NEW.created_at,
+           expiry_policy = NEW.expiry_policy, expiry_months = NEW.expiry_months
      WHERE c.casino_id = NEW.casino_id;
     IF FOUND THEN
         RETURN NULL;
@@ -197,7 +204,8 @@ CREATE TABLE loyalty.loyalty_ledger (
     player_id              uuid        NOT NULL,
     points_change          integer     NOT NULL CHECK (points_change <> 0),
     transaction_type       text        NOT NULL CHECK (transaction_type IN
-                               ('GAMEPLAY', 'MANUAL_BONUS', 'PROMOTION', 'REDEMPTION', 'ADJUSTMENT', 'REVERSAL')),
+                               ('GAMEPLAY', 'MANUAL_BONUS', 'PROMOTION', 'REDEMPTION', 'ADJUSTMENT', 'REVERSAL',
+                                'EXPIRATION')),
     reason                 text,
     rating_slip_id         uuid,
     visit_id               uuid,

@@ -20,6 +20,8 @@ ALTER TABLE loyalty.rating_slip_accrual ALTER COLUMN casino_id SET DEFAULT loyal
 ALTER TABLE loyalty.accrual_resolution ALTER COLUMN casino_id SET DEFAULT loyalty.current_casino_id();
 ALTER TABLE loyalty.reconciliation ALTER COLUMN casino_id SET DEFAULT loyalty.current_casino_id();
 ALTER TABLE loyalty.point_hold ALTER COLUMN casino_id SET DEFAULT loyalty.current_casino_id();
+ALTER TABLE loyalty.point_lot ALTER COLUMN casino_id SET DEFAULT loyalty.current_casino_id();
+ALTER TABLE loyalty.lot_consumption ALTER COLUMN casino_id SET DEFAULT loyalty.current_casino_id();
 
 -- Row-level security for direct reads and the admin's edits.  The write
 -- functions run as the extension's owner and apply the same rule
@@ -33,7 +35,8 @@ DECLARE
 BEGIN
     FOREACH t IN ARRAY ARRAY['casino', 'tier', 'player_loyalty', 'promotion_campaign', 'loyalty_ledger',
                              'staff_permission', 'velocity_usage', 'rating_slip_accrual',
-                             'accrual_resolution', 'reconciliation', 'point_hold']
+                             'accrual_resolution', 'reconciliation', 'point_hold', 'point_lot',
+                             'lot_consumption']
     LOOP
         EXECUTE pg_catalog.format('ALTER TABLE loyalty.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE pg_catalog.format(

@@ -11,6 +11,7 @@
 
 use crate::domain::casino::{self, Binding, Casino, LimitOverride};
 use crate::domain::error::LoyaltyError;
+use crate::domain::expiry::Policy;
 use crate::domain::token::StaffClaims;
 use crate::domain::velocity::{Scope, VelocityKind};
 use crate::events;
@@ -100,6 +101,7 @@ pub fn load(id: &str) -> Result<Rc<Casino>, LoyaltyError> {
             gaming_day_timezone: r.get(5)?,
             max_manual_reward: int(6)?,
             velocity: Default::default(),
+            expiry: Policy::parse(&required::<String>(r.get(22)?, "expiry_policy")?, int(23)?),
         };
         // Columns 7.. hold the limits in `casino::velocity_index` order.
         for kind in VelocityKind::ALL {
@@ -160,7 +162,8 @@ SELECT c.tableoid, c.casino_id, c.name, c.gaming_day_start, c.gaming_day_timezon
        c.role_adjustment_rate_limit, c.role_adjustment_points_limit,
        c.redemption_rate_limit, c.redemption_points_limit,
        c.role_redemption_rate_limit, c.role_redemption_points_limit,
-       c.manual_reward_rate_window, c.adjustment_rate_window, c.redemption_rate_window
+       c.manual_reward_rate_window, c.adjustment_rate_window, c.redemption_rate_window,
+       c.expiry_policy, c.expiry_months
   FROM loyalty.casino c
  WHERE c.casino_id = $1::uuid",
 };

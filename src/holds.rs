@@ -124,7 +124,9 @@ fn hold_points(
                 return prior.answer(&fingerprint, &req.idempotency_key, corr);
             }
             velocity::consume(c, &caller, usage, points as i64, corr)?;
-            let (account, ladder) = ledger::lock_player(c, casino, player, corr)?;
+            let (mut account, ladder) = ledger::lock_player(c, casino, player, corr)?;
+            // Expired points are not available to hold either.
+            crate::lots::for_change(c, &caller.casino, player, &mut account, Route::Typed)?;
             // The same rule as any debit: never beyond what is available.
             apply(&account, -points, &ladder)?;
             let expires = TimestampWithTimeZone::try_from(expires_at)
@@ -189,11 +191,11 @@ fn capture_hold(
             // Who asks comes first: an unauthorized staff member learns
             // nothing about the hold.
             authorize::check_staff(c, &caller, &staff, Capability::Redeem)?;
-            let locked = lock_hold(c, caller.casino_id(), hold_id)?;
+            let locked = lock_hold(c, caller.casino_id(), hold_id, corr)?;
             let points = locked.hold.capture(p_points, now())?;
             // The reservation ends here; the redemption below then charges
             // what is captured against the balance it leaves available.
-            unreserve(c, caller.casino_id(), &locked, corr)?;
+            unreserve(c, caller.casino_id(), &locked)?;
             Ok::<_, LoyaltyError>((locked, points))
         })?;
         let change = ledger::change(
@@ -262,9 +264,9 @@ fn release_hold(
         let (caller, staff) = Caller::acting_staff(p_staff_id, p_casino_id, corr)?;
         Spi::connect_mut(|c| {
             authorize::check_staff(c, &caller, &staff, Capability::Redeem)?;
-            let locked = lock_hold(c, caller.casino_id(), hold_id)?;
+            let locked = lock_hold(c, caller.casino_id(), hold_id, corr)?;
             locked.hold.release(now())?;
-            let available = unreserve(c, caller.casino_id(), &locked, corr)?;
+            let available = unreserve(c, caller.casino_id(), &locked)?;
             plans::run(
                 c,
                 &CLOSE,
@@ -443,13 +445,27 @@ struct Locked {
 }
 
 /// Locks the casino's hold (P0002 when the casino has no such hold: another
-/// casino's is as unknown as one never made).
-fn lock_hold(c: &mut SpiClient<'_>, casino: &str, hold_id: i64) -> Result<Locked, LoyaltyError> {
+/// casino's is as unknown as one never made), after its player's row, as
+/// every path does (player, then hold): the player's expired holds are
+/// swept first, so an expiry cannot close this hold behind the caller's
+/// back once it has checked it.
+fn lock_hold(
+    c: &mut SpiClient<'_>,
+    casino: &str,
+    hold_id: i64,
+    corr: &str,
+) -> Result<Locked, LoyaltyError> {
+    let not_found = || LoyaltyError::NotFound {
+        message: format!("hold {hold_id} not found"),
+        context: vec![("hold_id", hold_id.to_string())],
+    };
+    let player: Uuid = match plans::run(c, &PLAYER_OF, &[hold_id.into(), casino.into()])?.next() {
+        Some(r) => required(r.get(1)?, "player_id")?,
+        None => return Err(not_found()),
+    };
+    ledger::lock_existing(c, casino, player, corr)?;
     let Some(r) = plans::run(c, &LOCK, &[hold_id.into(), casino.into()])?.next() else {
-        return Err(LoyaltyError::NotFound {
-            message: format!("hold {hold_id} not found"),
-            context: vec![("hold_id", hold_id.to_string())],
-        });
+        return Err(not_found());
     };
     let status: String = required(r.get(3)?, "status")?;
     let expires_at: TimestampWithTimeZone = required(r.get(4)?, "expires_at")?;
@@ -467,16 +483,9 @@ fn lock_hold(c: &mut SpiClient<'_>, casino: &str, hold_id: i64) -> Result<Locked
     })
 }
 
-/// Ends a hold's reservation under the player's lock; returns what the
-/// player then has available.
-fn unreserve(
-    c: &mut SpiClient<'_>,
-    casino: &str,
-    locked: &Locked,
-    corr: &str,
-) -> Result<i64, LoyaltyError> {
-    ledger::lock_existing(c, casino, locked.player_id, corr)?
-        .ok_or_else(|| LoyaltyError::internal("the player of a hold has no row"))?;
+/// Ends a hold's reservation (the player's row is locked by `lock_hold`);
+/// returns what the player then has available.
+fn unreserve(c: &mut SpiClient<'_>, casino: &str, locked: &Locked) -> Result<i64, LoyaltyError> {
     let rows = plans::run(
         c,
         &UNRESERVE,
@@ -532,6 +541,11 @@ SELECT h.hold_id, h.player_id, h.points, h.status, h.expires_at,
   FROM loyalty.point_hold h
   LEFT JOIN loyalty.player_loyalty p ON p.casino_id = h.casino_id AND p.player_id = h.player_id
  WHERE h.casino_id = $1::uuid AND h.idempotency_key = $2",
+};
+
+static PLAYER_OF: Stmt = Stmt {
+    args: &[O::INT8OID, O::TEXTOID],
+    sql: "SELECT player_id FROM loyalty.point_hold WHERE hold_id = $1 AND casino_id = $2::uuid",
 };
 
 static LOCK: Stmt = Stmt {

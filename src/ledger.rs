@@ -23,6 +23,7 @@ use crate::guard;
 use crate::gucs;
 use crate::holds;
 use crate::keyprobe;
+use crate::lots;
 use crate::plans::{self, required, Stmt};
 use crate::slips;
 use crate::tiers;
@@ -70,6 +71,9 @@ pub struct ChangeArgs {
     /// The casino the call names (`p_casino_id`), when the entry point has
     /// not resolved the caller.
     pub casino: Option<pgrx::Uuid>,
+    /// For an EXPIRATION: the expired lots it writes off, and how much of
+    /// each (`crate::lots`).
+    pub expiring: Option<Vec<(i64, i64)>>,
 }
 
 /// Placeholder key while a required argument is missing: validation then
@@ -146,6 +150,7 @@ fn increment_player_loyalty(
         campaign: None,
         caller: None,
         casino: p_casino_id,
+        expiring: None,
     };
     guard::sql_call(p_correlation_id, |corr| change(&args, corr)).into_tuple()
 }
@@ -224,8 +229,22 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
             None => None,
         };
         let campaign_credit = args.campaign.as_ref().map(|c| c.sequence);
-        let (account, ladder) = lock_player(client, casino, player_id, correlation_id)?;
+        let (mut account, ladder) = lock_player_swept(
+            client,
+            casino,
+            player_id,
+            correlation_id,
+            args.route != Route::Capture,
+        )?;
+        // Under an expiry policy: the player's lots, and expired points
+        // are not available (SPEC section 15).
+        let lots = lots::for_change(client, &caller.casino, player_id, &mut account, args.route)?;
         let applied = apply(&account, req.delta, &ladder)?;
+        let consumed = match (&lots, &args.expiring) {
+            (Some(_), Some(expiring)) => expiring.clone(),
+            (Some(l), None) if req.delta < 0 => l.consume(-(req.delta as i64), lots::now())?,
+            _ => vec![],
+        };
 
         let row = plans::run(
             client,
@@ -270,6 +289,17 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
                 .ok_or_else(|| LoyaltyError::internal("conflicting key vanished"))?;
             return prior.answer(&req, &fingerprint, correlation_id);
         };
+        if lots.is_some() {
+            lots::record(
+                client,
+                &caller.casino,
+                player_id,
+                ledger_id,
+                created_at,
+                req.delta,
+                &consumed,
+            )?;
+        }
 
         if applied.tier_after != applied.tier_before
             && ladder.rank(&applied.tier_after) > ladder.rank(&applied.tier_before)
@@ -416,8 +446,21 @@ pub(crate) fn lock_player(
     player_id: pgrx::Uuid,
     correlation_id: &str,
 ) -> Result<(Account, Rc<Ladder>), LoyaltyError> {
+    lock_player_swept(client, casino, player_id, correlation_id, true)
+}
+
+/// `lock_player`, sweeping the player's expired holds or (`sweep` false:
+/// a capture, which swept them under the same lock before it checked its
+/// hold) not.
+fn lock_player_swept(
+    client: &mut SpiClient<'_>,
+    casino: &str,
+    player_id: pgrx::Uuid,
+    correlation_id: &str,
+    sweep: bool,
+) -> Result<(Account, Rc<Ladder>), LoyaltyError> {
     let ladder = tiers::ladder(client, casino)?;
-    if let Some(account) = lock_existing(client, casino, player_id, correlation_id)? {
+    if let Some(account) = lock_row(client, casino, player_id, correlation_id, sweep)? {
         return Ok((account, ladder));
     }
     // New player: insert the row; a concurrent creator makes this wait for
@@ -433,18 +476,29 @@ pub(crate) fn lock_player(
             ],
         )
     })?;
-    let account = lock_existing(client, casino, player_id, correlation_id)?
+    let account = lock_row(client, casino, player_id, correlation_id, sweep)?
         .ok_or_else(|| LoyaltyError::internal("player row not found after creation"))?;
     Ok((account, ladder))
 }
 
 /// The player's row, locked (`FOR UPDATE`, waiting at most
-/// `loyalty.lock_timeout`); `None` for a player without one.
+/// `loyalty.lock_timeout`), the player's expired holds swept; `None` for a
+/// player without one.
 pub(crate) fn lock_existing(
     client: &mut SpiClient<'_>,
     casino: &str,
     player_id: pgrx::Uuid,
     correlation_id: &str,
+) -> Result<Option<Account>, LoyaltyError> {
+    lock_row(client, casino, player_id, correlation_id, true)
+}
+
+fn lock_row(
+    client: &mut SpiClient<'_>,
+    casino: &str,
+    player_id: pgrx::Uuid,
+    correlation_id: &str,
+    sweep: bool,
 ) -> Result<Option<Account>, LoyaltyError> {
     guard::with_lock_timeout(LockTarget::Player, &player_id, correlation_id, || {
         let rows = plans::run(client, &LOCK, &[casino.into(), player_id.into()])?;
@@ -457,12 +511,13 @@ pub(crate) fn lock_existing(
             lifetime_points: required(r.get(2)?, "lifetime_points")?,
             tier: required(r.get(3)?, "tier")?,
             held: required(r.get(4)?, "held_points")?,
+            expired: 0,
         }))
     })
     .and_then(|account| match account {
         // An expired hold releases itself before anything reads the
         // points held (the row is locked now).
-        Some(mut a) if a.held > 0 => {
+        Some(mut a) if sweep && a.held > 0 => {
             let expired: i64 = holds::sweep(client, casino, player_id)?
                 .iter()
                 .map(|(_, points)| *points as i64)

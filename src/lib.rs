@@ -15,13 +15,14 @@
 //! | `casino_scope`, `current_casino_id`, `casino_changed` (trigger) | `src/casinos.rs` |
 //! | `gaming_day` | `src/gaming_day.rs` |
 //! | `hold_points`, `capture_hold`, `release_hold`, `expire_holds` | `src/holds.rs` |
+//! | `expire_points` | `src/lots.rs` |
 //! | `idempotency_key`, `gameplay_key`, `promotion_key`, `manual_reward_key` | `src/idempotency.rs` |
 //! | `calculate_gameplay_points` | `src/slips/points.rs` |
 //! | `complete_rating_slip`, `recover_rating_slip`, `recover_pending`, `resolve_accrual` | `src/slips/saga.rs` |
 //! | `reconcile_player` | `src/reconcile.rs` |
 //! | `base_tier`, `tier_changed` (trigger) | `src/tiers.rs` |
 //! | `trusted_key_changed` (trigger) | `src/tokens.rs` |
-//! | `drift_check`, `trace`, `player_statement`, `balance_at`, `player_account` (SQL) | `sql/audit.sql` |
+//! | `drift_check`, `trace`, `player_statement`, `balance_at`, `player_account`, `liability` (SQL) | `sql/audit.sql` |
 //! | `replace_tier`, `replace_casino`, `start_tier_ladder`, `refuse_ledger_change` (PL/pgSQL triggers) | `sql/schema.sql` |
 
 use pgrx::prelude::*;
@@ -40,6 +41,7 @@ mod holds; // hold_points, capture_hold, release_hold, expire_holds
 mod idempotency; // SQL surface of the key derivations
 mod keyprobe; // the idempotency-key lookup as a direct index probe
 mod ledger; // increment_player_loyalty: the one write path
+mod lots; // lots of points under an expiry policy, expire_points
 mod plans; // statements prepared once per backend
 mod reconcile; // reconcile_player
 mod report; // raising a condition as a PostgreSQL ERROR
@@ -70,6 +72,12 @@ extension_sql_file!(
     name = "holds",
     requires = ["schema", "slips", "reconcile"]
 );
+// Lots: their tables.
+extension_sql_file!(
+    "../sql/lots.sql",
+    name = "lots",
+    requires = ["schema", "slips", "reconcile", "holds"]
+);
 // Column defaults, row-level security and the casino trigger: they name
 // the functions of src/casinos.rs.
 extension_sql_file!(
@@ -80,6 +88,7 @@ extension_sql_file!(
         "slips",
         "reconcile",
         "holds",
+        "lots",
         casino_scope,
         current_casino_id,
         casino_changed

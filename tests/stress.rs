@@ -22,7 +22,8 @@ fn long() -> bool {
     std::env::var("LOYALTY_LONG").is_ok_and(|v| v == "1")
 }
 
-/// Three casinos: the default one and two more (SPEC section 14).
+/// Three casinos: the default one and two more (SPEC section 14); the last
+/// expires points after a fixed term.
 fn casinos() -> Vec<String> {
     vec![
         "00000000-0000-0000-0000-000000000000".into(),
@@ -38,6 +39,13 @@ fn setup() -> String {
         let mut c = connect(DB);
         load::prepare(&mut c);
         load::prepare_casinos(&mut c, &casinos());
+        // One of them keeps lots (SPEC section 15): every credit and debit
+        // there also makes or consumes lots, which drift_check verifies.
+        c.batch_execute(
+            "UPDATE loyalty.casino SET expiry_policy = 'fixed', expiry_months = 12
+              WHERE casino_id = 'c0ffee00-0000-0000-0000-0000000000c2'",
+        )
+        .unwrap();
     });
     DB.to_string()
 }
@@ -65,7 +73,7 @@ fn stress_32_connections_mixed_load_loses_and_doubles_nothing() {
     let log = load::run_load(&cfg, Arc::new(AtomicBool::new(false)));
     done.store(true, Ordering::Relaxed);
     let expired = expiry.join().expect("the expiry job");
-    println!("stress: the expiry job closed {expired} holds beside the load");
+    println!("stress: the expiry jobs closed {expired} holds and players' expired points beside the load");
     let v = load::check(&cfg.db, &cfg.run, &log);
     load::report(
         "stress",
@@ -85,8 +93,9 @@ fn stress_32_connections_mixed_load_loses_and_doubles_nothing() {
     );
 }
 
-/// The hold expiry job beside the load, as pg_cron would run it: every 200
-/// ms, reconnecting after a crash.  Returns how many holds it expired.
+/// The expiry jobs beside the load, as pg_cron would run them: every 200
+/// ms, reconnecting after a crash.  Returns how many holds and players'
+/// points it expired.
 fn expiry_job(db: &str, done: Arc<AtomicBool>) -> thread::JoinHandle<i64> {
     let db = db.to_string();
     thread::spawn(move || {
@@ -101,7 +110,14 @@ fn expiry_job(db: &str, done: Arc<AtomicBool>) -> thread::JoinHandle<i64> {
                 .ok();
             }
             if let Some(c) = client.as_mut() {
-                match c.query_one("SELECT count(*) FROM loyalty.expire_holds(100)", &[]) {
+                // Holds past their expiry, and (as of a year on, so that
+                // every lot of the fixed-term casino has expired) points.
+                match c.query_one(
+                    "SELECT (SELECT count(*) FROM loyalty.expire_holds(100))
+                          + (SELECT count(*) FROM loyalty.expire_points(100, now() + interval '13 months',
+                                                   'c0ffee00-0000-0000-0000-0000000000c2'))",
+                    &[],
+                ) {
                     Ok(r) => expired += r.get::<_, i64>(0),
                     Err(_) => client = None,
                 }
@@ -138,7 +154,7 @@ fn crash_loop_kill_9_under_load_loses_no_acknowledged_change() {
     stop.store(true, Ordering::Relaxed);
     let log = loader.join().expect("load");
     let expired = expiry.join().expect("the expiry job");
-    println!("crash-loop: the expiry job closed {expired} holds between crashes");
+    println!("crash-loop: the expiry jobs closed {expired} holds and players' expired points between crashes");
     let v = load::check(&cfg.db, &cfg.run, &log);
     load::report(
         "crash-loop",

@@ -116,6 +116,8 @@ pub struct Casino {
     pub max_manual_reward: Option<i64>,
     /// Indexed by `velocity_index`.
     pub velocity: [LimitOverride; 6],
+    /// When its points expire (SPEC section 15).
+    pub expiry: crate::domain::expiry::Policy,
 }
 
 impl Casino {

@@ -98,6 +98,8 @@ pub enum LoyaltyError {
     InsufficientBalance {
         balance: i64,
         held: i64,
+        /// Points in expired lots not yet written off.
+        expired: i64,
         requested: i64,
     },
     /// A slip (or other object) is unknown or not in a state that allows the operation.
@@ -220,11 +222,15 @@ impl LoyaltyError {
             LoyaltyError::InsufficientBalance {
                 balance,
                 held,
+                expired,
                 requested,
             } => {
                 let mut c = vec![("balance", balance.to_string())];
                 if *held > 0 {
                     c.push(("held", held.to_string()));
+                }
+                if *expired > 0 {
+                    c.push(("expired", expired.to_string()));
                 }
                 c.push(("requested", requested.to_string()));
                 c
@@ -322,6 +328,7 @@ mod tests {
                 LoyaltyError::InsufficientBalance {
                     balance: 1,
                     held: 0,
+                    expired: 0,
                     requested: 2,
                 },
                 "23514",
@@ -360,6 +367,7 @@ mod tests {
         let e = LoyaltyError::InsufficientBalance {
             balance: 5,
             held: 0,
+            expired: 0,
             requested: 9,
         };
         assert_eq!(
@@ -369,6 +377,7 @@ mod tests {
         let held = LoyaltyError::InsufficientBalance {
             balance: 5,
             held: 20,
+            expired: 0,
             requested: 9,
         };
         assert_eq!(

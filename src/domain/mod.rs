@@ -7,6 +7,7 @@
 pub mod campaign; // a registered campaign's admission: window, amount, credits, budget
 pub mod casino; // which casino a call acts for; a casino's settings over the server's
 pub mod error; // the conditions a client can see and their SQLSTATEs
+pub mod expiry; // expiry policies, lots: what a debit consumes, what has expired
 pub mod hold; // holds: points reserved now, charged (all or part), released or expired later
 pub mod keys; // canonical form, SHA-256 keys, typed key derivations, UUIDv7
 pub mod points; // the gameplay points formula in exact decimals

@@ -23,6 +23,9 @@ pub enum TxType {
     Redemption,
     Adjustment,
     Reversal,
+    /// Points written off by `loyalty.expire_points` (SPEC section 15); no
+    /// caller may ask for it (it is not in `ALL`).
+    Expiration,
 }
 
 impl TxType {
@@ -43,6 +46,7 @@ impl TxType {
             TxType::Redemption => "REDEMPTION",
             TxType::Adjustment => "ADJUSTMENT",
             TxType::Reversal => "REVERSAL",
+            TxType::Expiration => "EXPIRATION",
         }
     }
 
@@ -63,7 +67,7 @@ impl TxType {
     fn required_sign(self) -> Option<bool> {
         match self {
             TxType::Gameplay | TxType::ManualBonus | TxType::Promotion => Some(true),
-            TxType::Redemption => Some(false),
+            TxType::Redemption | TxType::Expiration => Some(false),
             TxType::Adjustment | TxType::Reversal => None,
         }
     }
@@ -82,7 +86,7 @@ impl TxType {
     /// calling system's EXECUTE grant is the authority).
     pub fn capability(self) -> Option<Capability> {
         match self {
-            TxType::Gameplay => None,
+            TxType::Gameplay | TxType::Expiration => None,
             TxType::ManualBonus => Some(Capability::Award),
             TxType::Promotion => Some(Capability::Promote),
             TxType::Redemption => Some(Capability::Redeem),
@@ -96,7 +100,7 @@ impl TxType {
             TxType::ManualBonus => Some(VelocityKind::ManualReward),
             TxType::Adjustment => Some(VelocityKind::Adjustment),
             TxType::Redemption | TxType::Reversal => Some(VelocityKind::Redemption),
-            TxType::Gameplay | TxType::Promotion => None,
+            TxType::Gameplay | TxType::Promotion | TxType::Expiration => None,
         }
     }
 
@@ -125,6 +129,9 @@ pub enum Route {
     /// counted against the velocity limit when they were held, and its key
     /// is the hold's.
     Capture,
+    /// `expire_points`: the EXPIRATION that writes off a player's expired
+    /// lots; its key derives from them.
+    Expiration,
 }
 
 impl Route {
@@ -138,7 +145,7 @@ impl Route {
         match self {
             Route::Direct => false,
             Route::Typed => matches!(tx, TxType::ManualBonus | TxType::Reversal),
-            Route::Campaign | Route::RecordedSlip | Route::Capture => true,
+            Route::Campaign | Route::RecordedSlip | Route::Capture | Route::Expiration => true,
         }
     }
 
@@ -197,11 +204,16 @@ impl ChangeRequest {
         let player_id = raw
             .player_id
             .ok_or_else(|| LoyaltyError::invalid("p_player_id must not be null"))?;
-        let tx_type = TxType::parse(
-            raw.tx_type
-                .as_deref()
-                .ok_or_else(|| LoyaltyError::invalid("p_transaction_type must not be null"))?,
-        )?;
+        let named = raw
+            .tx_type
+            .as_deref()
+            .ok_or_else(|| LoyaltyError::invalid("p_transaction_type must not be null"))?;
+        // EXPIRATION is written by expire_points alone; to anyone else it
+        // is an unknown type.
+        let tx_type = match (named, raw.route) {
+            ("EXPIRATION", Route::Expiration) => TxType::Expiration,
+            _ => TxType::parse(named)?,
+        };
         let delta = match raw.delta {
             None => return Err(LoyaltyError::invalid("points must not be null")),
             Some(0) => return Err(LoyaltyError::invalid("points must not be zero")),
@@ -340,12 +352,16 @@ pub struct Account {
     /// Points reserved by active holds: no debit may take the balance
     /// below them (SPEC section 15).
     pub held: i64,
+    /// Points in lots that have expired but are not yet written off: part
+    /// of the balance, no longer spendable (an EXPIRATION sets it to 0).
+    pub expired: i64,
 }
 
 impl Account {
-    /// What a debit may take: the balance less the points held.
+    /// What a debit may take: the balance less the points held and the
+    /// points expired.
     pub fn available(&self) -> i64 {
-        self.balance - self.held
+        self.balance - self.held - self.expired
     }
 }
 
@@ -368,10 +384,11 @@ pub fn apply(account: &Account, delta: i32, ladder: &Ladder) -> Result<Applied, 
         .balance
         .checked_add(delta)
         .ok_or_else(|| LoyaltyError::invalid("balance would overflow"))?;
-    if delta < 0 && balance_after < account.held {
+    if delta < 0 && balance_after < account.held + account.expired {
         return Err(LoyaltyError::InsufficientBalance {
             balance: account.available(),
             held: account.held,
+            expired: account.expired,
             requested: -delta,
         });
     }
@@ -599,6 +616,49 @@ mod tests {
     }
 
     #[test]
+    fn only_expire_points_writes_an_expiration() {
+        let mut r = raw("EXPIRATION", -5);
+        assert_eq!(
+            ChangeRequest::new(r.clone(), LIMITS)
+                .unwrap_err()
+                .sqlstate(),
+            "22023"
+        );
+        r.route = Route::Expiration;
+        let req = ChangeRequest::new(r.clone(), LIMITS).unwrap();
+        assert_eq!(req.tx_type, TxType::Expiration);
+        r.delta = Some(5);
+        assert_eq!(
+            ChangeRequest::new(r, LIMITS).unwrap_err().sqlstate(),
+            "22023"
+        );
+        assert!(!TxType::ALL.contains(&TxType::Expiration));
+    }
+
+    #[test]
+    fn no_debit_takes_expired_points() {
+        let l = Ladder::default_ladder();
+        let acct = Account {
+            balance: 700,
+            lifetime_points: 700,
+            tier: "BRONZE".into(),
+            held: 100,
+            expired: 500,
+        };
+        assert_eq!(acct.available(), 100);
+        let e = apply(&acct, -101, &l).unwrap_err();
+        assert_eq!(e.sqlstate(), "23514");
+        assert!(e
+            .context()
+            .iter()
+            .any(|(k, v)| *k == "expired" && v == "500"));
+        // The EXPIRATION itself counts them as its own (the shell sets
+        // expired to 0 for it): it may take all but the held points.
+        let write_off = Account { expired: 0, ..acct };
+        assert_eq!(apply(&write_off, -600, &l).unwrap().balance_after, 100);
+    }
+
+    #[test]
     fn no_debit_takes_the_points_held() {
         let l = Ladder::default_ladder();
         let acct = Account {
@@ -606,6 +666,7 @@ mod tests {
             lifetime_points: 900,
             tier: "BRONZE".into(),
             held: 600,
+            expired: 0,
         };
         assert_eq!(acct.available(), 300);
         assert_eq!(apply(&acct, -300, &l).unwrap().balance_after, 600);
@@ -614,6 +675,7 @@ mod tests {
             LoyaltyError::InsufficientBalance {
                 balance: 300,
                 held: 600,
+                expired: 0,
                 requested: 301
             }
         );
@@ -629,6 +691,7 @@ mod tests {
             lifetime_points: 900,
             tier: "BRONZE".into(),
             held: 0,
+            expired: 0,
         };
         let up = apply(&acct, 150, &l).unwrap();
         assert_eq!(
@@ -647,6 +710,7 @@ mod tests {
             LoyaltyError::InsufficientBalance {
                 balance: 900,
                 held: 0,
+                expired: 0,
                 requested: 901
             }
         );
@@ -657,7 +721,7 @@ mod tests {
         fn spending_never_demotes(balance in 0i64..50_000, lifetime in 0i64..50_000, spend in 1i32..50_000) {
             let l = Ladder::default_ladder();
             let tier = l.standing(lifetime).tier;
-            let acct = Account { balance, lifetime_points: lifetime, tier: tier.clone(), held: 0 };
+            let acct = Account { balance, lifetime_points: lifetime, tier: tier.clone(), held: 0, expired: 0 };
             match apply(&acct, -spend, &l) {
                 Ok(a) => {
                     prop_assert_eq!(a.tier_after, tier);
@@ -672,7 +736,7 @@ mod tests {
         fn balance_arithmetic_holds(balance in 0i64..1_000_000, delta in -1_000_000i32..1_000_000) {
             prop_assume!(delta != 0);
             let l = Ladder::default_ladder();
-            let acct = Account { balance, lifetime_points: balance, tier: "BRONZE".into(), held: 0 };
+            let acct = Account { balance, lifetime_points: balance, tier: "BRONZE".into(), held: 0, expired: 0 };
             if let Ok(a) = apply(&acct, delta, &l) {
                 prop_assert_eq!(a.balance_after, a.balance_before + delta as i64);
                 prop_assert!(a.balance_after >= 0);

@@ -39,7 +39,8 @@ GRANT EXECUTE ON FUNCTION
     loyalty.balance_at,
     loyalty.drift_check,
     loyalty.rate_limit_status,
-    loyalty.player_account
+    loyalty.player_account,
+    loyalty.liability
   TO loyalty_auditor;
 
 -- Admin: everything the auditor has, plus staff and role capabilities,
@@ -64,7 +65,8 @@ GRANT EXECUTE ON FUNCTION
     loyalty.recover_rating_slip,
     loyalty.recover_pending,
     loyalty.resolve_accrual,
-    loyalty.expire_holds
+    loyalty.expire_holds,
+    loyalty.expire_points
   TO loyalty_admin;
 
 -- Staff capabilities, as the README shows them.
