@@ -19,7 +19,10 @@
 //! And holds (SPEC section 15): a hold reserves points of what is available,
 //! a capture charges all or part of it as a redemption, a release frees it;
 //! no debit ever takes the balance below the points held, and a closed hold
-//! never moves again.
+//! never moves again.  And expiry: the case's own casino expires points a
+//! year after they are earned, and `expire_points` runs as of thirteen
+//! months on (the clock is passed in, nothing sleeps): every point not held
+//! is written off.
 
 mod common;
 
@@ -87,6 +90,9 @@ enum Step {
     Release {
         nth: usize,
     },
+    /// The expiry job at the fixed-term casino, as of thirteen months on:
+    /// every point not held is written off.
+    Expire,
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -103,6 +109,7 @@ fn step() -> impl Strategy<Value = Step> {
         3 => (p, 1u16..1000).prop_map(|(p, pts)| Step::Hold { p, pts }),
         2 => (any::<usize>(), proptest::option::of(1u8..=100)).prop_map(|(nth, part)| Step::Capture { nth, part }),
         1 => any::<usize>().prop_map(|nth| Step::Release { nth }),
+        1 => Just(Step::Expire),
     ]
 }
 
@@ -180,6 +187,21 @@ impl Case {
         )
     }
 
+    /// Casino `k` of the case: the default casino, a shared one, and the
+    /// case's own, whose points expire twelve months after they are earned.
+    fn casino(&self, k: u8) -> String {
+        if k < 2 {
+            casino_id(k)
+        } else {
+            format!(
+                "7e57ca00-0000-{:04x}-{:04x}-{:012}",
+                self.id >> 16,
+                self.id & 0xffff,
+                k
+            )
+        }
+    }
+
     fn campaign(&self) -> String {
         format!("model-campaign-{}", self.id)
     }
@@ -218,28 +240,28 @@ impl Case {
             Step::Promote { p, pts } => {
                 let pl = self.player(*p);
                 let reward_id = format!("{key}-promo");
-                let k = casino_id(casino_of(*p));
+                let k = self.casino(casino_of(*p));
                 (run(c, "SELECT balance_after, ledger_id FROM loyalty.increment_player_loyalty($1::text::uuid, $3, 'PROMOTION', loyalty.promotion_key($1::text::uuid, $2), p_casino_id => $4::text::uuid)", &[&pl, &reward_id, &(*pts as i32), &k]), Some(*p))
             }
             Step::Campaign { p, seq } => {
                 let pl = self.player(*p);
                 let campaign = self.campaign();
-                let k = casino_id(casino_of(*p));
+                let k = self.casino(casino_of(*p));
                 (run(c, "SELECT balance_after, ledger_id FROM loyalty.apply_promotion($1::text::uuid, $2, $3, p_sequence => $4, p_casino_id => $5::text::uuid)", &[&pl, &campaign, &(CAMPAIGN_POINTS as i32), seq, &k]), Some(*p))
             }
             Step::Redeem { p, pts } => {
                 let pl = self.player(*p);
-                let k = casino_id(casino_of(*p));
+                let k = self.casino(casino_of(*p));
                 (run(c, "SELECT balance_after, ledger_id FROM loyalty.redeem_points($1::text::uuid, $2, $3::text::uuid, 'model redemption', $4, p_casino_id => $5::text::uuid)", &[&pl, &(*pts as i32), &staff, &key.to_string(), &k]), Some(*p))
             }
             Step::Adjust { p, pts } => {
                 let pl = self.player(*p);
-                let k = casino_id(casino_of(*p));
+                let k = self.casino(casino_of(*p));
                 (run(c, "SELECT balance_after, ledger_id FROM loyalty.adjust_points($1::text::uuid, $2::text::uuid, $3, 'model adjustment', $4, p_casino_id => $5::text::uuid)", &[&pl, &staff, &(*pts as i32), &key.to_string(), &k]), Some(*p))
             }
             Step::Reward { p, pts } => {
                 let pl = self.player(*p);
-                let k = casino_id(casino_of(*p));
+                let k = self.casino(casino_of(*p));
                 (run(c, "SELECT balance_after, ledger_id FROM loyalty.manual_reward($1::text::uuid, $2::text::uuid, $3, 'model reward for play', p_casino_id => $4::text::uuid)", &[&pl, &staff, &(*pts as i32), &k]), Some(*p))
             }
             Step::Reverse { nth } => {
@@ -248,7 +270,7 @@ impl Case {
                 }
                 let i = nth % self.ledger_ids.len();
                 let p = self.model.entries[i].0;
-                let k = casino_id(casino_of(p));
+                let k = self.casino(casino_of(p));
                 (run(c, "SELECT balance_after, ledger_id FROM loyalty.reverse_entry($1, $2::text::uuid, 'model reversal entry', p_casino_id => $3::text::uuid)", &[&self.ledger_ids[i], &staff, &k]), Some(p))
             }
             Step::ReplayPromotion { nth } => {
@@ -258,12 +280,12 @@ impl Case {
                 let (p, pts, reward_id, _) =
                     self.model.promotions[nth % self.model.promotions.len()].clone();
                 let pl = self.player(p);
-                let k = casino_id(casino_of(p));
+                let k = self.casino(casino_of(p));
                 (run(c, "SELECT balance_after, ledger_id FROM loyalty.increment_player_loyalty($1::text::uuid, $3, 'PROMOTION', loyalty.promotion_key($1::text::uuid, $2), p_casino_id => $4::text::uuid)", &[&pl, &reward_id, &(pts as i32), &k]), Some(p))
             }
             Step::Hold { p, pts } => {
                 let pl = self.player(*p);
-                let k = casino_id(casino_of(*p));
+                let k = self.casino(casino_of(*p));
                 (run(c, "SELECT available_after, hold_id FROM loyalty.hold_points($1::text::uuid, $2, $3::text::uuid, 'model hold of points', $4, p_casino_id => $5::text::uuid)", &[&pl, &(*pts as i32), &staff, &key.to_string(), &k]), Some(*p))
             }
             Step::Capture { nth, part } => {
@@ -272,7 +294,7 @@ impl Case {
                 }
                 let i = nth % self.hold_ids.len();
                 let (p, pts, _) = self.model.holds[i];
-                let k = casino_id(casino_of(p));
+                let k = self.casino(casino_of(p));
                 let points = part.map(|pc| ((pts * pc as i64) / 100).max(1) as i32);
                 (run(c, "SELECT balance_after, ledger_id FROM loyalty.capture_hold($1, $2::text::uuid, $3, p_casino_id => $4::text::uuid)", &[&self.hold_ids[i], &staff, &points, &k]), Some(p))
             }
@@ -282,12 +304,16 @@ impl Case {
                 }
                 let i = nth % self.hold_ids.len();
                 let p = self.model.holds[i].0;
-                let k = casino_id(casino_of(p));
+                let k = self.casino(casino_of(p));
                 (run(c, "SELECT available_after, hold_id FROM loyalty.release_hold($1, $2::text::uuid, 'model release of a hold', p_casino_id => $3::text::uuid)", &[&self.hold_ids[i], &staff, &k]), Some(p))
+            }
+            Step::Expire => {
+                let k = self.casino(2);
+                (run(c, "SELECT coalesce(sum(points), 0)::bigint, count(*) FROM loyalty.expire_points(1000, now() + interval '13 months', $1::text::uuid)", &[&k]), None)
             }
             Step::UnknownType { p } => {
                 let pl = self.player(*p);
-                let k = casino_id(casino_of(*p));
+                let k = self.casino(casino_of(*p));
                 (run(c, "SELECT balance_after, ledger_id FROM loyalty.increment_player_loyalty($1::text::uuid, 5, 'JACKPOT', $2, p_casino_id => $3::text::uuid)", &[&pl, &key.to_string(), &k]), Some(*p))
             }
         }
@@ -411,6 +437,20 @@ impl Case {
                     m.apply(p, -points, false)
                 }
             }
+            Step::Expire => {
+                // Not entries the model reverses: the expirations are
+                // checked by their total and by the players' balances.
+                let mut total = 0;
+                for slot in (0..SLOTS).filter(|s| casino_of(*s) == 2) {
+                    let b = *m.balance.get(&slot).unwrap_or(&0);
+                    let h = *m.held.get(&slot).unwrap_or(&0);
+                    if b > h {
+                        m.balance.insert(slot, h);
+                        total += b - h;
+                    }
+                }
+                Ok(total)
+            }
             Step::Release { nth } => {
                 let i = nth % m.holds.len();
                 let (p, pts, open) = m.holds[i];
@@ -436,12 +476,22 @@ fn run_case(c: &mut postgres::Client, steps: &[Step]) -> Result<(), TestCaseErro
     };
     // The case's own staff member (its velocity usage starts at zero) and
     // its own campaign.
+    // The case's own casino expires points after a fixed term.
+    c.execute(
+        "INSERT INTO loyalty.casino (casino_id, name, expiry_policy, expiry_months)
+         VALUES ($1::text::uuid, $2, 'fixed', 12)",
+        &[
+            &case.casino(2),
+            &format!("model casino of case {}", case.id),
+        ],
+    )
+    .map_err(|e| TestCaseError::fail(e.to_string()))?;
     // At every casino: the same staff member, the same campaign id.
     for k in 0..CASINOS {
         c.execute(
             "INSERT INTO loyalty.staff_permission (casino_id, staff_id, capabilities)
              VALUES ($1::text::uuid, $2::text::uuid, ARRAY['loyalty:award', 'loyalty:redeem', 'loyalty:adjust'])",
-            &[&casino_id(k), &case.staff()],
+            &[&case.casino(k), &case.staff()],
         )
         .map_err(|e| TestCaseError::fail(e.to_string()))?;
         c.execute(
@@ -449,7 +499,7 @@ fn run_case(c: &mut postgres::Client, steps: &[Step]) -> Result<(), TestCaseErro
                  (casino_id, reward_id, points_per_credit, valid_from, valid_to, credits_per_player, budget_points)
              VALUES ($1::text::uuid, $2, $3, now() - interval '1 hour', now() + interval '1 hour', $4, $5)",
             &[
-                &casino_id(k),
+                &case.casino(k),
                 &case.campaign(),
                 &(CAMPAIGN_POINTS as i32),
                 &CAMPAIGN_CREDITS_PER_PLAYER,
@@ -484,7 +534,7 @@ fn run_case(c: &mut postgres::Client, steps: &[Step]) -> Result<(), TestCaseErro
         }
         if let Some(p) = player {
             let pl = case.player(p);
-            let k = casino_id(casino_of(p));
+            let k = case.casino(casino_of(p));
             let row = c
                 .query_opt(
                     "SELECT current_balance, lifetime_points, tier, held_points FROM loyalty.player_loyalty
@@ -521,7 +571,7 @@ fn run_case(c: &mut postgres::Client, steps: &[Step]) -> Result<(), TestCaseErro
 fn the_database_agrees_with_the_model_after_every_step() {
     fresh_db(DB);
     let mut c = connect(DB);
-    for k in 1..CASINOS {
+    for k in 1..2 {
         c.execute(
             "INSERT INTO loyalty.casino (casino_id, name) VALUES ($1::text::uuid, $2)",
             &[&casino_id(k), &format!("model casino {k}")],
@@ -574,6 +624,15 @@ fn the_database_agrees_with_the_model_after_every_step() {
         Step::Release { nth: 0 },
         Step::Redeem { p: 4, pts: 700 },
         Step::Hold { p: 1, pts: 1 },
+        // The fixed-term casino (slots 6 to 8): the job writes off all but
+        // the held points; held points are not spendable; released, they are.
+        Step::Promote { p: 7, pts: 500 },
+        Step::Hold { p: 7, pts: 200 },
+        Step::Expire,
+        Step::Redeem { p: 7, pts: 100 },
+        Step::Release { nth: 2 },
+        Step::Redeem { p: 7, pts: 100 },
+        Step::Expire,
     ];
     if let Err(e) = run_case(&mut c, &fixed) {
         panic!("the fixed case: the database disagrees with the model: {e}");
