@@ -120,7 +120,8 @@ AS $$
         ON l.casino_id = p.casino_id AND l.player_id = p.player_id
      WHERE l.remaining <> p.current_balance
     UNION ALL
-    -- Only an EXPIRATION takes points of a lot after it expired.
+    -- Only an EXPIRATION (or a hold's capture, of the points its hold
+    -- kept) takes points of a lot after it expired.
     SELECT 'expired_lot_consumed', l.player_id, d.id,
            format('lot_id=%s, expires_at=%s, consumed_at=%s', l.lot_id, l.expires_at, d.created_at),
            l.casino_id
@@ -128,6 +129,8 @@ AS $$
       JOIN loyalty.point_lot l ON l.lot_id = x.lot_id
       JOIN ledger d ON d.id = x.ledger_id
      WHERE d.transaction_type <> 'EXPIRATION' AND l.expires_at <= d.created_at
+       -- A hold's capture takes the points its hold kept from expiring.
+       AND NOT EXISTS (SELECT 1 FROM loyalty.point_hold h WHERE h.capture_ledger_id = d.id)
     UNION ALL
     -- A ledger row whose casino's account, campaign or reversed entry
     -- belongs to another casino.
@@ -290,7 +293,11 @@ AS $$
            coalesce(p.lifetime_points, 0), coalesce(p.tier, loyalty.base_tier(p_casino_id)),
            CASE casino.expiry_policy
                 WHEN 'fixed' THEN next_lot.expires_at
-                WHEN 'inactivity' THEN p.updated_at + make_interval(months => casino.expiry_months)
+                WHEN 'inactivity' THEN coalesce((SELECT a.created_at FROM loyalty.loyalty_ledger a
+                                                    WHERE a.casino_id = p.casino_id AND a.player_id = p.player_id
+                                                      AND a.transaction_type <> 'EXPIRATION'
+                                                    ORDER BY a.id DESC LIMIT 1), p.created_at)
+                                       + make_interval(months => casino.expiry_months)
            END,
            CASE casino.expiry_policy
                 WHEN 'fixed' THEN next_lot.points
@@ -331,11 +338,14 @@ AS $$
            AND h.expires_at > p_as_of
          GROUP BY h.casino_id, h.player_id
     ), lot_then AS (
-        -- Lots as they stood then: earned by the moment, less what was
-        -- consumed by it.
+        -- Lots as they stood then: earned by the moment, less what debits
+        -- written by then consumed (the debit's own time, as the ledger
+        -- has it).
         SELECT l.casino_id, l.player_id, l.expires_at,
                l.points - coalesce((SELECT sum(x.points) FROM loyalty.lot_consumption x
-                                     WHERE x.lot_id = l.lot_id AND x.created_at <= p_as_of), 0) AS remaining
+                                      LEFT JOIN loyalty.loyalty_ledger d ON d.id = x.ledger_id
+                                     WHERE x.lot_id = l.lot_id
+                                       AND coalesce(d.created_at, x.created_at) <= p_as_of), 0) AS remaining
           FROM loyalty.point_lot l
          WHERE l.earned_at <= p_as_of
     ), due AS (
@@ -345,7 +355,12 @@ AS $$
           FROM lot_then t JOIN loyalty.casino c ON c.casino_id = t.casino_id
          WHERE c.expiry_policy = 'fixed' AND t.remaining > 0
         UNION ALL
-        SELECT s.casino_id, s.player_id, s.created_at + make_interval(months => c.expiry_months), s.balance_after
+        SELECT s.casino_id, s.player_id,
+               (SELECT a.created_at FROM loyalty.loyalty_ledger a
+                 WHERE a.casino_id = s.casino_id AND a.player_id = s.player_id
+                   AND a.transaction_type <> 'EXPIRATION' AND a.created_at <= p_as_of
+                 ORDER BY a.id DESC LIMIT 1) + make_interval(months => c.expiry_months),
+               s.balance_after
           FROM standing s JOIN loyalty.casino c ON c.casino_id = s.casino_id
          WHERE c.expiry_policy = 'inactivity' AND s.balance_after > 0
     ), expiring AS (
@@ -360,15 +375,20 @@ AS $$
            sum(s.balance_after)::bigint,
            coalesce(sum(h.points), 0)::bigint,
            coalesce(sum(e.d30), 0)::bigint, coalesce(sum(e.d60), 0)::bigint, coalesce(sum(e.d90), 0)::bigint,
-           c.point_value,
-           sum(s.balance_after) * c.point_value
+           v.point_value,
+           sum(s.balance_after) * v.point_value
       FROM standing s
       JOIN loyalty.casino c ON c.casino_id = s.casino_id
+      -- The point value in effect at the moment.
+      LEFT JOIN LATERAL (
+            SELECT h.point_value FROM loyalty.point_value_history h
+             WHERE h.casino_id = c.casino_id AND h.valid_from <= p_as_of
+             ORDER BY h.valid_from DESC LIMIT 1) v ON true
       LEFT JOIN held h ON h.casino_id = s.casino_id AND h.player_id = s.player_id
       LEFT JOIN expiring e ON e.casino_id = s.casino_id AND e.player_id = s.player_id
-     GROUP BY s.casino_id, s.tier_after, c.point_value
+     GROUP BY s.casino_id, s.tier_after, v.point_value
      ORDER BY s.casino_id, min(s.balance_after), s.tier_after
 $$;
 REVOKE ALL ON FUNCTION loyalty.liability(timestamptz, uuid) FROM PUBLIC;
 COMMENT ON FUNCTION loyalty.liability(timestamptz, uuid) IS
-    'What the program owes as of p_as_of, per casino and tier, from the ledger, holds and lots as they stood then: players holding points, outstanding_points, held_points, points falling due within 30/60/90 days under the casino''s expiry policy, point_value and outstanding_value; for the casino named, else the session''s, else (unbound) every casino.';
+    'What the program owes as of p_as_of, per casino and tier, from the ledger, holds and lots as they stood then: players holding points, outstanding_points, held_points, points falling due within 30/60/90 days under the casino''s expiry policy, the point_value in effect then and outstanding_value; for the casino named, else the session''s, else (unbound) every casino.';

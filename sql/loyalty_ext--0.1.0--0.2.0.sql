@@ -417,6 +417,32 @@ COMMENT ON COLUMN loyalty.casino.expiry_policy IS
 COMMENT ON COLUMN loyalty.casino.point_value IS
     'Money per point, for liability reports; NULL when not set.';
 
+-- Every point value a casino has had and since when, so that a liability
+-- of a past moment is valued as it was then (loyalty.liability).
+CREATE TABLE loyalty.point_value_history (
+    casino_id    uuid        NOT NULL REFERENCES loyalty.casino (casino_id) ON DELETE CASCADE,
+    valid_from   timestamptz NOT NULL DEFAULT clock_timestamp(),
+    point_value  numeric,
+    CONSTRAINT point_value_history_pkey PRIMARY KEY (casino_id, valid_from)
+);
+COMMENT ON TABLE loyalty.point_value_history IS
+    'Each point_value a casino has had and since when (written by a trigger on loyalty.casino); loyalty.liability values a past moment with the value then in effect.';
+CREATE FUNCTION loyalty.record_point_value() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_OP = 'INSERT' OR NEW.point_value IS DISTINCT FROM OLD.point_value THEN
+        INSERT INTO loyalty.point_value_history (casino_id, valid_from, point_value)
+        VALUES (NEW.casino_id, clock_timestamp(), NEW.point_value)
+        ON CONFLICT (casino_id, valid_from) DO UPDATE SET point_value = EXCLUDED.point_value;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION loyalty.record_point_value() IS
+    'Trigger function: records a casino''s point_value, and each change of it, in loyalty.point_value_history.';
+CREATE TRIGGER casino_point_value AFTER INSERT OR UPDATE OF point_value ON loyalty.casino
+    FOR EACH ROW EXECUTE FUNCTION loyalty.record_point_value();
+
 -- The default casino inserted again updates it: this is what lets pg_dump
 -- keep its settings (a restore runs CREATE EXTENSION, which makes it, then
 -- loads the dumped rows).  Any other casino id is an ordinary key.
@@ -460,8 +486,9 @@ COMMENT ON FUNCTION loyalty.replace_casino() IS
 CREATE TRIGGER casino_replace BEFORE INSERT ON loyalty.casino
     FOR EACH ROW EXECUTE FUNCTION loyalty.replace_casino();
 INSERT INTO loyalty.casino (casino_id, name) VALUES ('00000000-0000-0000-0000-000000000000', 'default');
-REVOKE ALL ON loyalty.casino FROM PUBLIC;
+REVOKE ALL ON loyalty.casino, loyalty.point_value_history FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('loyalty.casino', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.point_value_history', '');
 
 -- The casino of a call, asked by defaults, policies and audit functions.
 CREATE FUNCTION loyalty.casino_scope(p_casino_id uuid DEFAULT NULL) RETURNS uuid
@@ -737,7 +764,7 @@ BEGIN
     FOREACH t IN ARRAY ARRAY['casino', 'tier', 'player_loyalty', 'promotion_campaign', 'loyalty_ledger',
                              'staff_permission', 'velocity_usage', 'rating_slip_accrual',
                              'accrual_resolution', 'reconciliation', 'point_hold', 'point_lot',
-                             'lot_consumption']
+                             'lot_consumption', 'point_value_history']
     LOOP
         EXECUTE pg_catalog.format('ALTER TABLE loyalty.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE pg_catalog.format(
@@ -869,7 +896,11 @@ AS $$
            coalesce(p.lifetime_points, 0), coalesce(p.tier, loyalty.base_tier(p_casino_id)),
            CASE casino.expiry_policy
                 WHEN 'fixed' THEN next_lot.expires_at
-                WHEN 'inactivity' THEN p.updated_at + make_interval(months => casino.expiry_months)
+                WHEN 'inactivity' THEN coalesce((SELECT a.created_at FROM loyalty.loyalty_ledger a
+                                                    WHERE a.casino_id = p.casino_id AND a.player_id = p.player_id
+                                                      AND a.transaction_type <> 'EXPIRATION'
+                                                    ORDER BY a.id DESC LIMIT 1), p.created_at)
+                                       + make_interval(months => casino.expiry_months)
            END,
            CASE casino.expiry_policy
                 WHEN 'fixed' THEN next_lot.points
@@ -910,11 +941,14 @@ AS $$
            AND h.expires_at > p_as_of
          GROUP BY h.casino_id, h.player_id
     ), lot_then AS (
-        -- Lots as they stood then: earned by the moment, less what was
-        -- consumed by it.
+        -- Lots as they stood then: earned by the moment, less what debits
+        -- written by then consumed (the debit's own time, as the ledger
+        -- has it).
         SELECT l.casino_id, l.player_id, l.expires_at,
                l.points - coalesce((SELECT sum(x.points) FROM loyalty.lot_consumption x
-                                     WHERE x.lot_id = l.lot_id AND x.created_at <= p_as_of), 0) AS remaining
+                                      LEFT JOIN loyalty.loyalty_ledger d ON d.id = x.ledger_id
+                                     WHERE x.lot_id = l.lot_id
+                                       AND coalesce(d.created_at, x.created_at) <= p_as_of), 0) AS remaining
           FROM loyalty.point_lot l
          WHERE l.earned_at <= p_as_of
     ), due AS (
@@ -924,7 +958,12 @@ AS $$
           FROM lot_then t JOIN loyalty.casino c ON c.casino_id = t.casino_id
          WHERE c.expiry_policy = 'fixed' AND t.remaining > 0
         UNION ALL
-        SELECT s.casino_id, s.player_id, s.created_at + make_interval(months => c.expiry_months), s.balance_after
+        SELECT s.casino_id, s.player_id,
+               (SELECT a.created_at FROM loyalty.loyalty_ledger a
+                 WHERE a.casino_id = s.casino_id AND a.player_id = s.player_id
+                   AND a.transaction_type <> 'EXPIRATION' AND a.created_at <= p_as_of
+                 ORDER BY a.id DESC LIMIT 1) + make_interval(months => c.expiry_months),
+               s.balance_after
           FROM standing s JOIN loyalty.casino c ON c.casino_id = s.casino_id
          WHERE c.expiry_policy = 'inactivity' AND s.balance_after > 0
     ), expiring AS (
@@ -939,18 +978,23 @@ AS $$
            sum(s.balance_after)::bigint,
            coalesce(sum(h.points), 0)::bigint,
            coalesce(sum(e.d30), 0)::bigint, coalesce(sum(e.d60), 0)::bigint, coalesce(sum(e.d90), 0)::bigint,
-           c.point_value,
-           sum(s.balance_after) * c.point_value
+           v.point_value,
+           sum(s.balance_after) * v.point_value
       FROM standing s
       JOIN loyalty.casino c ON c.casino_id = s.casino_id
+      -- The point value in effect at the moment.
+      LEFT JOIN LATERAL (
+            SELECT h.point_value FROM loyalty.point_value_history h
+             WHERE h.casino_id = c.casino_id AND h.valid_from <= p_as_of
+             ORDER BY h.valid_from DESC LIMIT 1) v ON true
       LEFT JOIN held h ON h.casino_id = s.casino_id AND h.player_id = s.player_id
       LEFT JOIN expiring e ON e.casino_id = s.casino_id AND e.player_id = s.player_id
-     GROUP BY s.casino_id, s.tier_after, c.point_value
+     GROUP BY s.casino_id, s.tier_after, v.point_value
      ORDER BY s.casino_id, min(s.balance_after), s.tier_after
 $$;
 REVOKE ALL ON FUNCTION loyalty.liability(timestamptz, uuid) FROM PUBLIC;
 COMMENT ON FUNCTION loyalty.liability(timestamptz, uuid) IS
-    'What the program owes as of p_as_of, per casino and tier, from the ledger, holds and lots as they stood then: players holding points, outstanding_points, held_points, points falling due within 30/60/90 days under the casino''s expiry policy, point_value and outstanding_value; for the casino named, else the session''s, else (unbound) every casino.';
+    'What the program owes as of p_as_of, per casino and tier, from the ledger, holds and lots as they stood then: players holding points, outstanding_points, held_points, points falling due within 30/60/90 days under the casino''s expiry policy, the point_value in effect then and outstanding_value; for the casino named, else the session''s, else (unbound) every casino.';
 
 -- Every function that acts for or reads a casino gains p_casino_id, last.
 CREATE FUNCTION loyalty.increment_player_loyalty(
@@ -1313,7 +1357,8 @@ AS $$
         ON l.casino_id = p.casino_id AND l.player_id = p.player_id
      WHERE l.remaining <> p.current_balance
     UNION ALL
-    -- Only an EXPIRATION takes points of a lot after it expired.
+    -- Only an EXPIRATION (or a hold's capture, of the points its hold
+    -- kept) takes points of a lot after it expired.
     SELECT 'expired_lot_consumed', l.player_id, d.id,
            format('lot_id=%s, expires_at=%s, consumed_at=%s', l.lot_id, l.expires_at, d.created_at),
            l.casino_id
@@ -1321,6 +1366,8 @@ AS $$
       JOIN loyalty.point_lot l ON l.lot_id = x.lot_id
       JOIN ledger d ON d.id = x.ledger_id
      WHERE d.transaction_type <> 'EXPIRATION' AND l.expires_at <= d.created_at
+       -- A hold's capture takes the points its hold kept from expiring.
+       AND NOT EXISTS (SELECT 1 FROM loyalty.point_hold h WHERE h.capture_ledger_id = d.id)
     UNION ALL
     -- A ledger row whose casino's account, campaign or reversed entry
     -- belongs to another casino.
@@ -1460,7 +1507,7 @@ BEGIN
                 AND x.privilege_type = 'SELECT' AND x.grantee NOT IN (0, c.relowner)
     LOOP
         EXECUTE pg_catalog.format(
-            'GRANT SELECT ON loyalty.casino, loyalty.point_hold, loyalty.point_lot, loyalty.lot_consumption, loyalty.ledger_totals, loyalty.promotion_campaign, loyalty.role_permission, '
+            'GRANT SELECT ON loyalty.casino, loyalty.point_value_history, loyalty.point_hold, loyalty.point_lot, loyalty.lot_consumption, loyalty.ledger_totals, loyalty.promotion_campaign, loyalty.role_permission, '
             'loyalty.velocity_usage, loyalty.accrual_resolution TO %s', r.grantee::regrole);
     END LOOP;
 END

@@ -47,6 +47,32 @@ COMMENT ON COLUMN loyalty.casino.expiry_policy IS
 COMMENT ON COLUMN loyalty.casino.point_value IS
     'Money per point, for liability reports; NULL when not set.';
 
+-- Every point value a casino has had and since when, so that a liability
+-- of a past moment is valued as it was then (loyalty.liability).
+CREATE TABLE loyalty.point_value_history (
+    casino_id    uuid        NOT NULL REFERENCES loyalty.casino (casino_id) ON DELETE CASCADE,
+    valid_from   timestamptz NOT NULL DEFAULT clock_timestamp(),
+    point_value  numeric,
+    CONSTRAINT point_value_history_pkey PRIMARY KEY (casino_id, valid_from)
+);
+COMMENT ON TABLE loyalty.point_value_history IS
+    'Each point_value a casino has had and since when (written by a trigger on loyalty.casino); loyalty.liability values a past moment with the value then in effect.';
+CREATE FUNCTION loyalty.record_point_value() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_OP = 'INSERT' OR NEW.point_value IS DISTINCT FROM OLD.point_value THEN
+        INSERT INTO loyalty.point_value_history (casino_id, valid_from, point_value)
+        VALUES (NEW.casino_id, clock_timestamp(), NEW.point_value)
+        ON CONFLICT (casino_id, valid_from) DO UPDATE SET point_value = EXCLUDED.point_value;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION loyalty.record_point_value() IS
+    'Trigger function: records a casino''s point_value, and each change of it, in loyalty.point_value_history.';
+CREATE TRIGGER casino_point_value AFTER INSERT OR UPDATE OF point_value ON loyalty.casino
+    FOR EACH ROW EXECUTE FUNCTION loyalty.record_point_value();
+
 -- The default casino inserted again updates it: this is what lets pg_dump
 -- keep its settings (a restore runs CREATE EXTENSION, which makes it, then
 -- loads the dumped rows).  Any other casino id is an ordinary key.
@@ -372,13 +398,14 @@ ALTER TABLE loyalty.loyalty_ledger ENABLE ALWAYS TRIGGER loyalty_ledger_no_trunc
 
 -- Nothing here is writable (or readable) by PUBLIC; access goes through the
 -- functions and the GRANTs in the README.
-REVOKE ALL ON loyalty.casino, loyalty.tier, loyalty.player_loyalty, loyalty.loyalty_ledger, loyalty.staff_permission,
+REVOKE ALL ON loyalty.casino, loyalty.point_value_history, loyalty.tier, loyalty.player_loyalty, loyalty.loyalty_ledger, loyalty.staff_permission,
               loyalty.promotion_campaign, loyalty.role_permission, loyalty.velocity_usage,
               loyalty.trusted_key FROM PUBLIC;
 
 -- Data of these tables belongs to the user, not to the extension: pg_dump
 -- must keep it.
 SELECT pg_catalog.pg_extension_config_dump('loyalty.casino', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.point_value_history', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.tier', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.player_loyalty', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.loyalty_ledger', '');

@@ -36,7 +36,7 @@ BEGIN
     FOREACH t IN ARRAY ARRAY['casino', 'tier', 'player_loyalty', 'promotion_campaign', 'loyalty_ledger',
                              'staff_permission', 'velocity_usage', 'rating_slip_accrual',
                              'accrual_resolution', 'reconciliation', 'point_hold', 'point_lot',
-                             'lot_consumption']
+                             'lot_consumption', 'point_value_history']
     LOOP
         EXECUTE pg_catalog.format('ALTER TABLE loyalty.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE pg_catalog.format(

@@ -18,7 +18,6 @@ use crate::domain::text::{check_text, MAX_KEY_CHARS};
 use crate::guard;
 use crate::ledger::{self, ChangeArgs};
 use crate::plans::{self, required, Stmt};
-use pgrx::pg_sys;
 use pgrx::pg_sys::PgBuiltInOids as O;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -133,9 +132,7 @@ pub fn admit(
     // The window must hold at this moment, once the row is locked: not at
     // the transaction's start, so a transaction opened before the campaign
     // closed cannot credit it after.
-    // SAFETY: a plain read of the system clock.
-    let now = unsafe { pg_sys::GetCurrentTimestamp() };
-    campaign.admit(credit.sequence, points, now)?;
+    campaign.admit(credit.sequence, points, guard::now())?;
     plans::run(client, &COUNT, &[id.into(), (points as i64).into()])?;
     Ok(id)
 }

@@ -40,6 +40,31 @@ pub fn sql_call<T>(
     }
 }
 
+/// The current time on PostgreSQL's clock (microseconds since 2000), as
+/// `clock_timestamp()` reads it.  Every rule that depends on the moment
+/// (velocity windows, campaign windows, hold and lot expiry) reads it when
+/// the change is admitted under its row lock — not when the transaction
+/// started, which an insider could choose by opening a transaction early
+/// and using it late.
+pub fn now() -> i64 {
+    // SAFETY: a plain read of the system clock.
+    unsafe { pg_sys::GetCurrentTimestamp() }
+}
+
+/// A batch size argument (`p_max`) between 1 and `limit` (22023 otherwise).
+pub fn batch_size(p_max: Option<i32>, limit: i32) -> Result<i32, LoyaltyError> {
+    match p_max {
+        Some(m) if (1..=limit).contains(&m) => Ok(m),
+        other => Err(LoyaltyError::invalid_with(
+            format!("p_max must be between 1 and {limit}"),
+            vec![(
+                "p_max",
+                other.map_or_else(|| "NULL".to_string(), |m| m.to_string()),
+            )],
+        )),
+    }
+}
+
 /// A session whose connection options named a superuser-only `loyalty.*`
 /// setting runs nothing (`gucs::startup_override` says why): 42501.
 fn refuse_startup_override(corr: &str) -> Result<(), LoyaltyError> {

@@ -22,12 +22,11 @@ use crate::domain::request::{apply, ChangeRequest, RawRequest, Route, TxType};
 use crate::domain::text::{check_reason_substance, check_text, MAX_REASON_CHARS};
 use crate::domain::velocity::VelocityKind;
 use crate::events;
-use crate::guard::{self, RowType};
+use crate::guard::{self, now, RowType};
 use crate::gucs;
 use crate::ledger::{self, ChangeArgs};
 use crate::plans::{self, required, Stmt};
 use crate::velocity;
-use pgrx::pg_sys;
 use pgrx::pg_sys::PgBuiltInOids as O;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -126,7 +125,7 @@ fn hold_points(
             velocity::consume(c, &caller, usage, points as i64, corr)?;
             let (mut account, ladder) = ledger::lock_player(c, casino, player, corr)?;
             // Expired points are not available to hold either.
-            crate::lots::for_change(c, &caller.casino, player, &mut account, Route::Typed)?;
+            crate::lots::for_change(c, &caller.casino, player, &mut account, Route::Typed, 0)?;
             // The same rule as any debit: never beyond what is available.
             apply(&account, -points, &ladder)?;
             let expires = TimestampWithTimeZone::try_from(expires_at)
@@ -207,6 +206,7 @@ fn capture_hold(
                 reason: Some(locked.reason.clone()),
                 staff_id: p_staff_id,
                 route: Route::Capture,
+                reserved: locked.hold.points as i64,
                 caller: Some(caller.clone()),
                 ..ChangeArgs::default()
             },
@@ -321,15 +321,7 @@ fn expire_holds(
     ),
 > {
     let rows = guard::sql_call(None, |corr| {
-        let max = match p_max {
-            Some(m) if (1..=100_000).contains(&m) => m,
-            other => {
-                return Err(LoyaltyError::invalid_with(
-                    "p_max must be between 1 and 100000",
-                    vec![("p_max", format!("{other:?}"))],
-                ))
-            }
-        };
+        let max = guard::batch_size(p_max, 100_000)?;
         // A bound session expires its casino's holds; an unbound one (the
         // DBA, pg_cron) every casino's, or the one it names.
         let scope = casinos::scope(p_casino_id, corr)?;
@@ -496,12 +488,6 @@ fn unreserve(c: &mut SpiClient<'_>, casino: &str, locked: &Locked) -> Result<i64
         ],
     )?;
     required(rows.first().get::<i64>(1)?, "available")
-}
-
-/// PostgreSQL's clock, as the velocity limits read it.
-fn now() -> i64 {
-    // SAFETY: a plain read of the system clock.
-    unsafe { pg_sys::GetCurrentTimestamp() }
 }
 
 /// A new hold, and its points added to the player's `held_points`.

@@ -74,6 +74,8 @@ pub struct ChangeArgs {
     /// For an EXPIRATION: the expired lots it writes off, and how much of
     /// each (`crate::lots`).
     pub expiring: Option<Vec<(i64, i64)>>,
+    /// For a capture: the points its hold reserved.
+    pub reserved: i64,
 }
 
 /// Placeholder key while a required argument is missing: validation then
@@ -151,6 +153,7 @@ fn increment_player_loyalty(
         caller: None,
         casino: p_casino_id,
         expiring: None,
+        reserved: 0,
     };
     guard::sql_call(p_correlation_id, |corr| change(&args, corr)).into_tuple()
 }
@@ -238,11 +241,22 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
         )?;
         // Under an expiry policy: the player's lots, and expired points
         // are not available (SPEC section 15).
-        let lots = lots::for_change(client, &caller.casino, player_id, &mut account, args.route)?;
+        let lots = lots::for_change(
+            client,
+            &caller.casino,
+            player_id,
+            &mut account,
+            args.route,
+            args.reserved,
+        )?;
         let applied = apply(&account, req.delta, &ladder)?;
+        let debit = -(req.delta as i64);
         let consumed = match (&lots, &args.expiring) {
             (Some(_), Some(expiring)) => expiring.clone(),
-            (Some(l), None) if req.delta < 0 => l.consume(-(req.delta as i64), lots::now())?,
+            (Some(l), None) if debit > 0 && args.route == Route::Capture => {
+                l.consume_capture(debit, args.reserved, guard::now())?
+            }
+            (Some(l), None) if debit > 0 => l.consume(debit, guard::now())?,
             _ => vec![],
         };
 

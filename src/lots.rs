@@ -16,7 +16,7 @@ use crate::domain::error::LoyaltyError;
 use crate::domain::expiry::{self, Heal, Lot, Lots, Policy};
 use crate::domain::request::{Account, Route, TxType};
 use crate::events;
-use crate::guard;
+use crate::guard::{self, now};
 use crate::ledger::{self, ChangeArgs};
 use crate::plans::{self, required, Stmt};
 use pgrx::pg_sys;
@@ -44,7 +44,8 @@ fn inactivity_months(policy: Policy) -> Option<i32> {
 
 /// For a casino that keeps lots: the player's open lots, in line with the
 /// balance, and `account.expired` set to the points in expired lots (not
-/// for an EXPIRATION, which takes them).  `None` for a casino that keeps
+/// for an EXPIRATION, which takes them, nor those a captured hold of
+/// `reserved` points kept).  `None` for a casino that keeps
 /// none.  The player's row is locked by the caller.
 pub fn for_change(
     c: &mut SpiClient<'_>,
@@ -52,14 +53,18 @@ pub fn for_change(
     player: Uuid,
     account: &mut Account,
     route: Route,
+    reserved: i64,
 ) -> Result<Option<Lots>, LoyaltyError> {
     if !casino.expiry.keeps_lots() {
         return Ok(None);
     }
     let lots = open(c, casino, player, account.balance)?;
-    if route != Route::Expiration {
-        account.expired = lots.expired_points(now());
-    }
+    account.expired = match route {
+        Route::Expiration => 0,
+        // The points a captured hold reserved stay chargeable though their
+        // lots expired: the expiry spared them for the hold.
+        _ => (lots.expired_points(now()) - reserved).max(0),
+    };
     Ok(Some(lots))
 }
 
@@ -168,12 +173,6 @@ fn consume(
     Ok(())
 }
 
-/// PostgreSQL's clock.
-pub fn now() -> i64 {
-    // SAFETY: a plain read of the system clock.
-    unsafe { pg_sys::GetCurrentTimestamp() }
-}
-
 #[pg_extern(security_definer, volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 /// Writes off the expired points of up to p_max players (one EXPIRATION ledger row each) by their casino's policy, as of p_as_of (default now; a future moment only for a superuser); skips players another session holds. Suitable for pg_cron.
@@ -192,15 +191,7 @@ fn expire_points(
     ),
 > {
     let rows = guard::sql_call(None, |corr| {
-        let max = match p_max {
-            Some(m) if (1..=100_000).contains(&m) => m,
-            other => {
-                return Err(LoyaltyError::invalid_with(
-                    "p_max must be between 1 and 100000",
-                    vec![("p_max", format!("{other:?}"))],
-                ))
-            }
-        };
+        let max = guard::batch_size(p_max, 100_000)?;
         let now = now();
         let as_of = p_as_of.map_or(now, i64::from);
         // SAFETY: reads the session's authenticated user id.
@@ -234,8 +225,14 @@ fn expire_points(
             let expired = Spi::connect_mut(|c| {
                 let mut account = ledger::lock_existing(c, caller.casino_id(), player, corr)?
                     .ok_or_else(|| LoyaltyError::internal("a claimed player has no row"))?;
-                let Some(lots) =
-                    for_change(c, &caller.casino, player, &mut account, Route::Expiration)?
+                let Some(lots) = for_change(
+                    c,
+                    &caller.casino,
+                    player,
+                    &mut account,
+                    Route::Expiration,
+                    0,
+                )?
                 else {
                     return Ok(vec![]);
                 };
@@ -291,11 +288,17 @@ fn expire_points(
 }
 
 /// The player's open lots and, under `inactivity` ($3 months), when they
-/// all expire: one row even for a player without lots.
+/// all expire: that long after the player's last change other than an
+/// EXPIRATION (neither an expiry, a hold nor a reconciliation restarts the
+/// clock); one row even for a player without lots.
 static LOAD: Stmt = Stmt {
     args: &[O::TEXTOID, O::UUIDOID, O::INT4OID],
     sql: "\
-SELECT CASE WHEN $3::int IS NULL THEN NULL ELSE p.updated_at + make_interval(months => $3::int) END,
+SELECT CASE WHEN $3::int IS NULL THEN NULL
+            ELSE coalesce((SELECT a.created_at FROM loyalty.loyalty_ledger a
+                          WHERE a.casino_id = p.casino_id AND a.player_id = p.player_id
+                            AND a.transaction_type <> 'EXPIRATION'
+                          ORDER BY a.id DESC LIMIT 1), p.created_at) + make_interval(months => $3::int) END,
        l.lot_id, l.remaining, l.expires_at
   FROM loyalty.player_loyalty p
   LEFT JOIN loyalty.point_lot l
@@ -355,7 +358,11 @@ SELECT p.casino_id, p.player_id
         OR EXISTS (SELECT 1 FROM loyalty.point_lot l
                     WHERE l.casino_id = p.casino_id AND l.player_id = p.player_id AND l.remaining > 0
                       AND CASE WHEN c.expiry_policy = 'fixed' THEN l.expires_at <= $3
-                               ELSE p.updated_at + make_interval(months => c.expiry_months) <= $3 END))
+                               ELSE coalesce((SELECT a.created_at FROM loyalty.loyalty_ledger a
+                                                   WHERE a.casino_id = p.casino_id AND a.player_id = p.player_id
+                                                     AND a.transaction_type <> 'EXPIRATION'
+                                                   ORDER BY a.id DESC LIMIT 1), p.created_at)
+                                    + make_interval(months => c.expiry_months) <= $3 END))
  ORDER BY p.casino_id, p.player_id
  LIMIT $1
    FOR UPDATE OF p SKIP LOCKED",

@@ -19,10 +19,9 @@ use crate::domain::casino::Casino;
 use crate::domain::error::LoyaltyError;
 use crate::domain::velocity::{self, Event, Limit, Scope, Usage, VelocityKind};
 use crate::events;
-use crate::guard;
+use crate::guard::{self, now};
 use crate::gucs;
 use crate::plans::{self, Stmt};
-use pgrx::pg_sys;
 use pgrx::pg_sys::PgBuiltInOids as O;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -206,16 +205,6 @@ pub fn check(
         velocity::admit(kind, scope, actor, &events, now(), &limit, points)?;
     }
     Ok(())
-}
-
-/// The current time on PostgreSQL's clock (microseconds since 2000), as
-/// `clock_timestamp()` reads it: a counted change is stamped, and the window
-/// ends, when the change is admitted under the usage row's lock — not when
-/// its transaction started, which an insider could choose by opening
-/// transactions early and using them late.
-fn now() -> i64 {
-    // SAFETY: a plain read of the system clock.
-    unsafe { pg_sys::GetCurrentTimestamp() }
 }
 
 fn decode(rows: pgrx::spi::SpiTupleTable<'_>) -> Result<Vec<Event>, LoyaltyError> {

@@ -101,6 +101,24 @@ impl Lots {
         })
     }
 
+    /// What the capture of a hold of `reserved` points, charging `points`
+    /// at `at`, consumes: first the expired lots (up to what the hold
+    /// reserved: the points an expiry spared because the hold held them),
+    /// then unexpired lots as any debit.
+    pub fn consume_capture(
+        &self,
+        points: i64,
+        reserved: i64,
+        at: i64,
+    ) -> Result<Vec<(i64, i64)>, LoyaltyError> {
+        let from_expired = points.min(reserved).min(self.expired_points(at));
+        let mut taken = take(self.expired(at).into_iter(), from_expired).unwrap_or_default();
+        if points > from_expired {
+            taken.extend(self.consume(points - from_expired, at)?);
+        }
+        Ok(taken)
+    }
+
     /// How the lots are brought in line with `balance`: an opening lot for
     /// points the lots do not hold (balances from before the policy, or
     /// credits made while it was `none`), or the excess taken from the
@@ -212,6 +230,23 @@ mod tests {
         assert_eq!(l.expired(999), vec![]);
         assert_eq!(l.expired(1_000), vec![(1, 100), (2, 50)]);
         assert!(l.consume(1, 1_000).is_err());
+    }
+
+    #[test]
+    fn a_capture_takes_the_expired_points_its_hold_kept() {
+        // 60 points of an expired lot were spared by the expiry because a
+        // hold of 60 held them; a newer lot holds 50.
+        let l = Lots {
+            lots: vec![lot(1, 60, Some(100)), lot(2, 50, Some(900))],
+            deadline: None,
+        };
+        assert_eq!(l.consume_capture(60, 60, 500), Ok(vec![(1, 60)]));
+        // Charging part of the hold takes only expired points.
+        assert_eq!(l.consume_capture(25, 60, 500), Ok(vec![(1, 25)]));
+        // Any other debit never touches the expired lot.
+        assert_eq!(l.consume(50, 500), Ok(vec![(2, 50)]));
+        // A hold of less than the expired points: only that much of them.
+        assert_eq!(l.consume_capture(30, 20, 500), Ok(vec![(1, 20), (2, 10)]));
     }
 
     #[test]

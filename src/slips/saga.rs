@@ -112,18 +112,7 @@ fn recover_pending(
     ),
 > {
     let rows = guard::sql_call(None, |corr| {
-        let max = match p_max {
-            Some(m) if (1..=MAX_RECOVER_BATCH).contains(&m) => m,
-            other => {
-                return Err(LoyaltyError::invalid_with(
-                    format!("p_max must be between 1 and {MAX_RECOVER_BATCH}"),
-                    vec![(
-                        "p_max",
-                        other.map_or_else(|| "NULL".to_string(), |m| m.to_string()),
-                    )],
-                ))
-            }
-        };
+        let max = guard::batch_size(p_max, MAX_RECOVER_BATCH)?;
         // A bound session recovers its casino's slips; an unbound one (the
         // DBA, pg_cron) every casino's, or the one it names.
         let scope = casinos::scope(p_casino_id, corr)?;

@@ -63,6 +63,12 @@ SELECT tier, players, outstanding_points, held_points, outstanding_value
   FROM loyalty.liability(p_casino_id => 'e0000000-0000-0000-0000-0000000000f1');
 SELECT tier, players, outstanding_points, held_points, outstanding_value
   FROM loyalty.liability(:'before_the_job', 'e0000000-0000-0000-0000-0000000000f1');
+-- Revaluing the points later changes today's value, not a past moment's.
+UPDATE loyalty.casino SET point_value = 0.02 WHERE casino_id = 'e0000000-0000-0000-0000-0000000000f1';
+SELECT point_value, outstanding_value
+  FROM loyalty.liability(:'before_the_job', 'e0000000-0000-0000-0000-0000000000f1');
+SELECT point_value, outstanding_value
+  FROM loyalty.liability(p_casino_id => 'e0000000-0000-0000-0000-0000000000f1');
 
 -- Under inactivity, the whole balance falls due 18 months after the
 -- player's last change; 19 months on it is written off.
@@ -76,19 +82,43 @@ SELECT points FROM loyalty.expire_points(p_as_of => now() + interval '19 months'
 SELECT current_balance FROM loyalty.player_account('e0000000-0000-0000-0001-000000000002', 'e0000000-0000-0000-0000-0000000000a1');
 
 -- Points past their expiry are not spendable even before the job writes
--- them off: a player whose last play was 19 months ago (set back here by
--- hand, as a superuser) cannot redeem them; the job, run now, writes them off.
-INSERT INTO loyalty.staff_permission (casino_id, staff_id, capabilities)
-VALUES ('e0000000-0000-0000-0000-0000000000a1', 'e0000000-0000-0000-0000-00000000ca51', ARRAY['loyalty:redeem']);
+-- them off.  (A lot's expiry is moved into the past here by hand, as a
+-- superuser, instead of waiting a year.)
 SELECT balance_after FROM loyalty.increment_player_loyalty('e0000000-0000-0000-0001-000000000003', 700, 'PROMOTION',
-       'inactivity-credit-2', p_casino_id => 'e0000000-0000-0000-0000-0000000000a1');
-UPDATE loyalty.player_loyalty SET updated_at = now() - interval '19 months'
+       'fixed-credit-3', p_casino_id => 'e0000000-0000-0000-0000-0000000000f1');
+UPDATE loyalty.point_lot SET expires_at = clock_timestamp() - interval '1 second'
  WHERE player_id = 'e0000000-0000-0000-0001-000000000003';
 SELECT balance_after FROM loyalty.redeem_points('e0000000-0000-0000-0001-000000000003', 100,
-       'e0000000-0000-0000-0000-00000000ca51', 'buffet comp for two guests', 'inactive-redeem-1',
-       p_casino_id => 'e0000000-0000-0000-0000-0000000000a1');
+       'e0000000-0000-0000-0000-00000000ca51', 'buffet comp for two guests', 'expired-redeem-1',
+       p_casino_id => 'e0000000-0000-0000-0000-0000000000f1');
 \echo sqlstate :LAST_ERROR_SQLSTATE
-SELECT points FROM loyalty.expire_points(p_casino_id => 'e0000000-0000-0000-0000-0000000000a1');
+SELECT points FROM loyalty.expire_points(p_casino_id => 'e0000000-0000-0000-0000-0000000000f1');
+
+-- Points a hold reserved are spared by the expiry and stay chargeable: the
+-- capture takes them from the expired lot.
+SELECT balance_after FROM loyalty.increment_player_loyalty('e0000000-0000-0000-0001-000000000004', 100, 'PROMOTION',
+       'fixed-credit-4', p_casino_id => 'e0000000-0000-0000-0000-0000000000f1');
+SELECT hold_id AS spared_hold FROM loyalty.hold_points('e0000000-0000-0000-0001-000000000004', 60,
+       'e0000000-0000-0000-0000-00000000ca51', 'two tickets for the late show', 'spared-hold-1',
+       now() + interval '2 years', p_casino_id => 'e0000000-0000-0000-0000-0000000000f1') \gset
+UPDATE loyalty.point_lot SET expires_at = clock_timestamp() - interval '1 second'
+ WHERE player_id = 'e0000000-0000-0000-0001-000000000004';
+SELECT points FROM loyalty.expire_points(p_casino_id => 'e0000000-0000-0000-0000-0000000000f1');
+SELECT balance_before, balance_after FROM loyalty.capture_hold(:spared_hold, 'e0000000-0000-0000-0000-00000000ca51',
+       p_casino_id => 'e0000000-0000-0000-0000-0000000000f1');
+SELECT l.points AS lot, l.remaining FROM loyalty.point_lot l
+ WHERE l.player_id = 'e0000000-0000-0000-0001-000000000004' ORDER BY l.lot_id;
+
+-- Under inactivity, the clock is the last change other than an
+-- expiration: neither the expiry, a hold nor a reconciliation restarts it.
+SELECT balance_after FROM loyalty.increment_player_loyalty('e0000000-0000-0000-0001-000000000005', 100, 'PROMOTION',
+       'inactivity-credit-5', p_casino_id => 'e0000000-0000-0000-0000-0000000000a1');
+UPDATE loyalty.player_loyalty SET updated_at = now() + interval '5 years'
+ WHERE player_id = 'e0000000-0000-0000-0001-000000000005';
+SELECT next_expiry_at < now() + interval '19 months' AS from_the_last_credit
+  FROM loyalty.player_account('e0000000-0000-0000-0001-000000000005', 'e0000000-0000-0000-0000-0000000000a1');
+SELECT points FROM loyalty.expire_points(p_as_of => now() + interval '19 months',
+                                         p_casino_id => 'e0000000-0000-0000-0000-0000000000a1');
 
 -- Nobody writes an EXPIRATION by hand, and only a superuser runs the job
 -- as of a future moment.
