@@ -72,11 +72,20 @@ pub fn acting_with(
     token: Option<&StaffClaims>,
     corr: &str,
 ) -> Result<Rc<Casino>, LoyaltyError> {
+    load(&acting_id(named, token, corr)?)
+}
+
+/// The id of the casino a call naming `named` acts for (`casino::acting`),
+/// a refusal logged.
+fn acting_id(
+    named: Option<pgrx::Uuid>,
+    token: Option<&StaffClaims>,
+    corr: &str,
+) -> Result<String, LoyaltyError> {
     let named = named.map(|u| u.to_string());
     let bound = bound_with(token, corr)?;
-    let id = casino::acting(named.as_deref(), bound.as_deref())
-        .inspect_err(|e| refused(e, named.as_deref(), corr))?;
-    load(&id)
+    casino::acting(named.as_deref(), bound.as_deref())
+        .inspect_err(|e| refused(e, named.as_deref(), corr))
 }
 
 /// The casino with this id, from the backend's copy when it has one.
@@ -173,7 +182,7 @@ SELECT c.tableoid, c.casino_id, c.name, c.gaming_day_start, c.gaming_day_timezon
 /// The casino a call naming p_casino_id may see: that one (a bound session may name only its own), else the session's, else NULL (an unbound session: every casino).
 fn casino_scope(p_casino_id: default!(Option<pgrx::Uuid>, "NULL")) -> Option<pgrx::Uuid> {
     guard::sql_call(None, |corr| {
-        scope(p_casino_id, corr)?.map(|s| parse(&s)).transpose()
+        scope(p_casino_id, corr)?.map(|s| uuid(&s)).transpose()
     })
 }
 
@@ -182,20 +191,12 @@ fn casino_scope(p_casino_id: default!(Option<pgrx::Uuid>, "NULL")) -> Option<pgr
 /// The casino a call naming p_casino_id acts for: that one (a bound session may name only its own), else the session's, else the default casino.
 fn current_casino_id(p_casino_id: default!(Option<pgrx::Uuid>, "NULL")) -> pgrx::Uuid {
     guard::sql_call(None, |corr| {
-        let named = p_casino_id.map(|u| u.to_string());
-        let bound = bound(corr)?;
-        let id = casino::acting(named.as_deref(), bound.as_deref())
-            .inspect_err(|e| refused(e, named.as_deref(), corr))?;
-        parse(&id)
+        uuid(&acting_id(p_casino_id, tokens::current()?.as_ref(), corr)?)
     })
 }
 
 /// A casino id (canonical text) as a uuid datum value.
 pub fn uuid(id: &str) -> Result<pgrx::Uuid, LoyaltyError> {
-    parse(id)
-}
-
-fn parse(id: &str) -> Result<pgrx::Uuid, LoyaltyError> {
     let hex: Vec<u8> = id.bytes().filter(|b| *b != b'-').collect();
     let mut bytes = [0u8; 16];
     for (i, pair) in hex.chunks(2).enumerate().take(16) {
