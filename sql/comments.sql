@@ -12,6 +12,8 @@ COMMENT ON FUNCTION loyalty.manual_reward(uuid, uuid, integer, text, integer, te
     'A MANUAL_BONUS by a staff member holding loyalty:award: limit loyalty.max_manual_reward, reason of 10+ non-blank characters, rate limited; the same reward twice in one gaming day is a replay.';
 COMMENT ON FUNCTION loyalty.apply_promotion(uuid, text, integer, text, uuid, text, integer, uuid) IS
     'A PROMOTION credit of a registered, current campaign (loyalty.promotion_campaign) at its points_per_credit, at most credits_per_player times (p_sequence 1, 2, ...), within its budget; a second delivery of the same reward is a replay. A named staff member must hold loyalty:promote.';
+COMMENT ON FUNCTION loyalty.apply_promotion_batch(text, uuid[], text, uuid) IS
+    'Credits a registered, current campaign to every player of p_player_ids in one call: each player''s first credit of the campaign (the key apply_promotion derives, so either replays the other), at its points_per_credit, within its budget, locked and audited like apply_promotion, in a few set-based statements. One row per array element, in order: credited, replayed (credited before, or named twice) or refused with its SQLSTATE and message; a campaign that is unknown or not running fails the call.';
 COMMENT ON FUNCTION loyalty.redeem_points(uuid, integer, uuid, text, text, text, uuid) IS
     'A REDEMPTION of p_points (positive) by a staff member holding loyalty:redeem; never takes the balance below zero (23514).';
 COMMENT ON FUNCTION loyalty.adjust_points(uuid, uuid, integer, text, text, text, uuid) IS
@@ -69,6 +71,7 @@ REVOKE ALL ON FUNCTION
     loyalty.increment_player_loyalty(uuid, integer, text, text, text, uuid, uuid, uuid, text, uuid),
     loyalty.manual_reward(uuid, uuid, integer, text, integer, text, uuid),
     loyalty.apply_promotion(uuid, text, integer, text, uuid, text, integer, uuid),
+    loyalty.apply_promotion_batch(text, uuid[], text, uuid),
     loyalty.redeem_points(uuid, integer, uuid, text, text, text, uuid),
     loyalty.adjust_points(uuid, uuid, integer, text, text, text, uuid),
     loyalty.reverse_entry(bigint, uuid, text, text, uuid),

@@ -136,8 +136,10 @@ CREATE TABLE loyalty.velocity_usage (
     kind          text          NOT NULL CHECK (kind IN ('manual_reward', 'adjustment', 'redemption')),
     event_at      timestamptz[] NOT NULL DEFAULT '{}',
     event_points  bigint[]      NOT NULL DEFAULT '{}',
+    event_count   integer[]     NOT NULL DEFAULT '{}',
     PRIMARY KEY (scope, actor, kind),
-    CONSTRAINT velocity_usage_events CHECK (cardinality(event_at) = cardinality(event_points))
+    CONSTRAINT velocity_usage_events CHECK (cardinality(event_at) = cardinality(event_points)
+                                          AND cardinality(event_at) = cardinality(event_count))
 );
 COMMENT ON TABLE loyalty.velocity_usage IS
     'Recent velocity-limited changes per staff member or login role and kind (manual_reward, adjustment, redemption): their times and points inside the window.';
@@ -582,7 +584,7 @@ ALTER TABLE loyalty.velocity_usage
     DROP CONSTRAINT velocity_usage_pkey,
     ADD CONSTRAINT velocity_usage_pkey PRIMARY KEY (casino_id, scope, actor, kind);
 COMMENT ON TABLE loyalty.velocity_usage IS
-    'Recent velocity-limited changes per casino, staff member or login role, and kind (manual_reward, adjustment, redemption): their times and points inside the window.';
+    'Recent velocity-limited changes per casino, staff member or login role, and kind (manual_reward, adjustment, redemption): the window''s changes, kept per 1/64 of the window (event_at the slice''s end, event_points and event_count its points and changes).';
 ALTER TABLE loyalty.accrual_resolution DROP CONSTRAINT accrual_resolution_rating_slip_id_fkey;
 ALTER TABLE loyalty.rating_slip_accrual
     ADD COLUMN casino_id uuid NOT NULL DEFAULT '00000000-0000-0000-0000-000000000000' REFERENCES loyalty.casino (casino_id),
@@ -1512,6 +1514,18 @@ BEGIN
     END LOOP;
 END
 $readers$;
+
+-- A campaign credited to many players in one call (SPEC section 12).
+CREATE FUNCTION loyalty.apply_promotion_batch(
+    p_reward_id text, p_player_ids uuid[], p_correlation_id text DEFAULT NULL, p_casino_id uuid DEFAULT NULL)
+    RETURNS TABLE (player_id uuid, outcome text, ledger_id bigint, balance_after bigint, sqlstate text, message text)
+    VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c
+    AS 'loyalty_ext-0.2.0', 'apply_promotion_batch_wrapper';
+COMMENT ON FUNCTION loyalty.apply_promotion_batch(text, uuid[], text, uuid) IS
+    'Credits a registered, current campaign to every player of p_player_ids in one call: each player''s first credit of the campaign (the key apply_promotion derives, so either replays the other), at its points_per_credit, within its budget, locked and audited like apply_promotion, in a few set-based statements. One row per array element, in order: credited, replayed (credited before, or named twice) or refused with its SQLSTATE and message; a campaign that is unknown or not running fails the call.';
+REVOKE ALL ON FUNCTION loyalty.apply_promotion_batch(text, uuid[], text, uuid) FROM PUBLIC;
 
 -- Each release has its own shared library (loyalty_ext-X.Y.Z.so; 0.1.0's is
 -- loyalty_ext.so), so that a function always calls the code of the release

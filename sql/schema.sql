@@ -352,12 +352,14 @@ CREATE TABLE loyalty.velocity_usage (
     kind          text          NOT NULL CHECK (kind IN ('manual_reward', 'adjustment', 'redemption')),
     event_at      timestamptz[] NOT NULL DEFAULT '{}',
     event_points  bigint[]      NOT NULL DEFAULT '{}',
+    event_count   integer[]     NOT NULL DEFAULT '{}',
     casino_id     uuid          NOT NULL,
     CONSTRAINT velocity_usage_pkey PRIMARY KEY (casino_id, scope, actor, kind),
-    CONSTRAINT velocity_usage_events CHECK (cardinality(event_at) = cardinality(event_points))
+    CONSTRAINT velocity_usage_events CHECK (cardinality(event_at) = cardinality(event_points)
+                                          AND cardinality(event_at) = cardinality(event_count))
 );
 COMMENT ON TABLE loyalty.velocity_usage IS
-    'Recent velocity-limited changes per casino, staff member or login role, and kind (manual_reward, adjustment, redemption): their times and points inside the window.';
+    'Recent velocity-limited changes per casino, staff member or login role, and kind (manual_reward, adjustment, redemption): the window''s changes, kept per 1/64 of the window (event_at the slice''s end, event_points and event_count its points and changes).';
 
 -- Keys that verify staff tokens (loyalty.staff_token): a public key in PEM
 -- for EdDSA, ES256 and RS256, or the HMAC secret for HS256.  Readable and

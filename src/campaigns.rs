@@ -111,6 +111,19 @@ pub fn lock(
     }))
 }
 
+/// The campaign `lock` found, or P0002 when there is none.
+pub fn found(credit: &Credit, locked: Option<Locked>) -> Result<(i64, Campaign), LoyaltyError> {
+    locked
+        .map(|Locked { id, campaign }| (id, campaign))
+        .ok_or_else(|| LoyaltyError::NotFound {
+            message: format!(
+                "no registered campaign for reward \"{}\"",
+                crate::domain::text::printable(&credit.reward_id)
+            ),
+            context: vec![("reward_id", credit.reward_id.clone())],
+        })
+}
+
 /// Admits a credit of `points` to a player against the campaign `lock`
 /// found (P0002 when none; the rest is `domain::campaign`) and counts the
 /// points against its budget; returns the campaign's id.
@@ -120,21 +133,19 @@ pub fn admit(
     locked: Option<Locked>,
     points: i32,
 ) -> Result<i64, LoyaltyError> {
-    let Some(Locked { id, campaign }) = locked else {
-        return Err(LoyaltyError::NotFound {
-            message: format!(
-                "no registered campaign for reward \"{}\"",
-                crate::domain::text::printable(&credit.reward_id)
-            ),
-            context: vec![("reward_id", credit.reward_id.clone())],
-        });
-    };
+    let (id, campaign) = found(credit, locked)?;
     // The window must hold at this moment, once the row is locked: not at
     // the transaction's start, so a transaction opened before the campaign
     // closed cannot credit it after.
     campaign.admit(credit.sequence, points, guard::now())?;
-    plans::run(client, &COUNT, &[id.into(), (points as i64).into()])?;
+    count(client, id, points as i64)?;
     Ok(id)
+}
+
+/// Counts `points` against the campaign's budget (its row is locked).
+pub fn count(client: &mut SpiClient<'_>, id: i64, points: i64) -> Result<(), LoyaltyError> {
+    plans::run(client, &COUNT, &[id.into(), points.into()])?;
+    Ok(())
 }
 
 /// The campaign, locked.

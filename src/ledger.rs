@@ -15,21 +15,22 @@ use crate::authorize::{self, Caller};
 use crate::campaigns::{self, Credit};
 use crate::domain::error::{LockTarget, LoyaltyError};
 use crate::domain::keys;
-use crate::domain::request::{apply, Account, ChangeRequest, RawRequest, Route, TxType};
+use crate::domain::request::{apply, Account, Applied, ChangeRequest, RawRequest, Route, TxType};
 use crate::domain::slip;
 use crate::domain::tier::Ladder;
 use crate::events;
 use crate::guard;
 use crate::gucs;
 use crate::holds;
-use crate::keyprobe;
+use crate::probe;
 use crate::lots;
 use crate::plans::{self, required, Stmt};
 use crate::slips;
 use crate::tiers;
 use crate::velocity;
-use pgrx::pg_sys::PgBuiltInOids as O;
+use pgrx::pg_sys::{self, PgBuiltInOids as O};
 use pgrx::prelude::*;
+use pgrx::datum::DatumWithOid;
 use pgrx::spi::SpiClient;
 use std::rc::Rc;
 
@@ -105,6 +106,15 @@ impl ChangeArgs {
         }
     }
 
+    /// The validated request these arguments make for `caller` (SPEC
+    /// section 5; `domain::request`).
+    pub fn request(&self, caller: &Caller) -> Result<ChangeRequest, LoyaltyError> {
+        ChangeRequest::new(
+            self.raw(caller.staff.clone()),
+            caller.casino.limits(gucs::limits()),
+        )
+    }
+
     fn raw(&self, staff_id: Option<String>) -> RawRequest {
         let s = |u: &Option<pgrx::Uuid>| u.as_ref().map(|u| u.to_string());
         RawRequest {
@@ -172,10 +182,7 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
             )?
         }
     };
-    let req = ChangeRequest::new(
-        args.raw(caller.staff.clone()),
-        caller.casino.limits(gucs::limits()),
-    )?;
+    let req = args.request(&caller)?;
     let casino = caller.casino_id();
     let player_id = args
         .player_id
@@ -231,104 +238,34 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
             Some((credit, locked)) => Some(campaigns::admit(client, credit, locked, req.delta)?),
             None => None,
         };
-        let campaign_credit = args.campaign.as_ref().map(|c| c.sequence);
-        let (mut account, ladder) = lock_player_swept(
-            client,
-            casino,
+        let entry = Entry {
             player_id,
+            req: &req,
+            args,
+            key: &key,
+            fingerprint: &fingerprint,
+            caller: &caller,
+            campaign_id,
             correlation_id,
-            args.route != Route::Capture,
-        )?;
-        // Under an expiry policy: the player's lots, and expired points
-        // are not available (SPEC section 15).
-        let lots = lots::for_change(
-            client,
-            &caller.casino,
-            player_id,
-            &mut account,
-            args.route,
-            args.reserved,
-        )?;
-        let applied = apply(&account, req.delta, &ladder)?;
-        let debit = -(req.delta as i64);
-        let consumed = match (&lots, &args.expiring) {
-            (Some(_), Some(expiring)) => expiring.clone(),
-            (Some(l), None) if debit > 0 && args.route == Route::Capture => {
-                l.consume_capture(debit, args.reserved, guard::now())?
-            }
-            (Some(l), None) if debit > 0 => l.consume(debit, guard::now())?,
-            _ => vec![],
         };
-
-        let row = plans::run(
-            client,
-            &WRITE,
-            &[
-                player_id.into(),
-                req.delta.into(),
-                req.tx_type.as_str().into(),
-                req.reason.as_deref().into(),
-                args.rating_slip_id.into(),
-                args.visit_id.into(),
-                key.as_str().into(),
-                fingerprint.as_str().into(),
-                req.staff_id.as_deref().into(),
-                applied.balance_before.into(),
-                applied.balance_after.into(),
-                applied.tier_before.as_str().into(),
-                applied.tier_after.as_str().into(),
-                applied.progress_after.into(),
-                applied.lifetime_after.into(),
-                correlation_id.into(),
-                req.reverses_ledger_id.into(),
-                caller.role.as_str().into(),
-                campaign_id.into(),
-                campaign_credit.into(),
-                casino.into(),
-            ],
-        )?;
-        let written = if row.is_empty() {
-            None
-        } else {
-            let row = row.first();
-            Some((
-                required::<i64>(row.get(1)?, "id")?,
-                required::<TimestampWithTimeZone>(row.get(2)?, "created_at")?,
-            ))
+        let written = match write_unlocked(client, &entry)? {
+            Unlocked::Done(written) => written,
+            Unlocked::Lock { queue } => write_locked(client, &entry, queue)?,
         };
-
-        let Some((ledger_id, created_at)) = written else {
+        let Some(Written {
+            applied,
+            ladder,
+            ledger_id,
+            created_at,
+        }) = written
+        else {
             // A concurrent caller committed this key after our first look.
             let prior = find_by_key(casino, &key)?
                 .ok_or_else(|| LoyaltyError::internal("conflicting key vanished"))?;
             return prior.answer(&req, &fingerprint, correlation_id);
         };
-        if lots.is_some() {
-            lots::record(
-                client,
-                &caller.casino,
-                player_id,
-                ledger_id,
-                created_at,
-                req.delta,
-                &consumed,
-            )?;
-        }
 
-        if applied.tier_after != applied.tier_before
-            && ladder.rank(&applied.tier_after) > ladder.rank(&applied.tier_before)
-        {
-            events::emit(
-                "tier_upgrade",
-                correlation_id,
-                &[
-                    ("player_id", req.player_id.clone()),
-                    ("tier_before", applied.tier_before.clone()),
-                    ("tier_after", applied.tier_after.clone()),
-                    ("ledger_id", ledger_id.to_string()),
-                ],
-            );
-        }
+        announce_upgrade(&ladder, &applied, &req.player_id, ledger_id, correlation_id);
         Ok(ChangeResult {
             player_id,
             balance_before: applied.balance_before,
@@ -344,6 +281,271 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
             correlation_id: correlation_id.to_string(),
         })
     })
+}
+
+/// A change ready to be written: everything but the player's row.
+struct Entry<'a> {
+    player_id: pgrx::Uuid,
+    req: &'a ChangeRequest,
+    args: &'a ChangeArgs,
+    key: &'a str,
+    fingerprint: &'a str,
+    caller: &'a Caller,
+    campaign_id: Option<i64>,
+    correlation_id: &'a str,
+}
+
+/// What `write_unlocked` did.
+enum Unlocked {
+    /// Wrote the change, or (`None`) found its key committed meanwhile by
+    /// a concurrent caller.
+    Done(Option<Written>),
+    /// Left it to `write_locked`; `queue`: the player is being changed by
+    /// another transaction right now.
+    Lock { queue: bool },
+}
+
+/// A change written: the player after it and its ledger row.
+struct Written {
+    applied: Applied,
+    ladder: Rc<Ladder>,
+    ledger_id: i64,
+    created_at: TimestampWithTimeZone,
+}
+
+impl Entry<'_> {
+    /// The arguments of `WRITE` (and the first 21 of `SWAP`).
+    fn write_args(&self, applied: &Applied) -> Vec<DatumWithOid<'_>> {
+        let req = self.req;
+        vec![
+            self.player_id.into(),
+            req.delta.into(),
+            req.tx_type.as_str().into(),
+            req.reason.as_deref().into(),
+            self.args.rating_slip_id.into(),
+            self.args.visit_id.into(),
+            self.key.into(),
+            self.fingerprint.into(),
+            req.staff_id.as_deref().into(),
+            applied.balance_before.into(),
+            applied.balance_after.into(),
+            applied.tier_before.as_str().into(),
+            applied.tier_after.as_str().into(),
+            applied.progress_after.into(),
+            applied.lifetime_after.into(),
+            self.correlation_id.into(),
+            req.reverses_ledger_id.into(),
+            self.caller.role.as_str().into(),
+            self.campaign_id.into(),
+            self.args.campaign.as_ref().map(|c| c.sequence).into(),
+            self.caller.casino_id().into(),
+        ]
+    }
+}
+
+/// The common case, in one statement and without a lock statement before
+/// it: the player's row is read (`probe::player`, no lock), the change is
+/// computed from it, and `SWAP` updates the row only if it still holds what
+/// was read (taking the row lock as any update does) and inserts the ledger
+/// row only if the update happened.  The result depends on nothing else of
+/// the row, so a row unchanged in those columns is as good as a locked one.
+///
+/// `Unlocked::Lock`: this path does not apply, and the caller takes the
+/// locked one: a new player, a casino that keeps lots, a capture, held
+/// points (their expired holds are swept under the lock), a row another
+/// transaction is changing right now (a hot player: see `queue_for`), a
+/// change the row as read refuses (the locked path decides on the current
+/// row), or a row changed since it was read.  `Unlocked::Done(None)`: a
+/// concurrent caller committed the same key between the lookup and the
+/// insert; the player's update is undone (the row is locked by then) and
+/// the caller answers from that row.
+fn write_unlocked(client: &mut SpiClient<'_>, e: &Entry<'_>) -> Result<Unlocked, LoyaltyError> {
+    let casino = e.caller.casino_id();
+    let plain = Unlocked::Lock { queue: false };
+    if e.caller.casino.expiry.keeps_lots() || e.args.route == Route::Capture {
+        return Ok(plain);
+    }
+    let Some(row) = probe::player(casino, e.player_id)? else {
+        return Ok(plain);
+    };
+    if row.busy {
+        return Ok(Unlocked::Lock { queue: true });
+    }
+    if row.held_points != 0 {
+        return Ok(plain);
+    }
+    let ladder = tiers::ladder(client, casino)?;
+    let account = Account {
+        balance: row.current_balance,
+        lifetime_points: row.lifetime_points,
+        tier: row.tier.clone(),
+        held: 0,
+        expired: 0,
+    };
+    let Ok(applied) = apply(&account, e.req.delta, &ladder) else {
+        return Ok(plain);
+    };
+    let mut args = e.write_args(&applied);
+    args.push(row.lifetime_points.into());
+    let (updated, entry) =
+        guard::with_lock_timeout(LockTarget::Player, &e.player_id, e.correlation_id, || {
+            let rows = plans::run(client, &SWAP, &args)?;
+            let r = rows.first();
+            let updated = required::<i64>(r.get(1)?, "updated")?;
+            let id: Option<i64> = r.get(2)?;
+            let at: Option<TimestampWithTimeZone> = r.get(3)?;
+            Ok::<_, LoyaltyError>((updated, id.zip(at)))
+        })?;
+    match (updated, entry) {
+        (0, _) => Ok(plain),
+        (_, Some((ledger_id, created_at))) => Ok(Unlocked::Done(Some(Written {
+            applied,
+            ladder,
+            ledger_id,
+            created_at,
+        }))),
+        (_, None) => {
+            plans::run(
+                client,
+                &RESTORE,
+                &[
+                    casino.into(),
+                    e.player_id.into(),
+                    row.current_balance.into(),
+                    row.lifetime_points.into(),
+                    row.tier.as_str().into(),
+                    row.tier_progress.into(),
+                    row.updated_at.into(),
+                ],
+            )?;
+            Ok(Unlocked::Done(None))
+        }
+    }
+}
+
+/// Every other case: lock the player's row (creating it for a new player,
+/// sweeping expired holds; after queueing for it when `queue`), apply the
+/// casino's expiry to it, compute the change, then insert the ledger row
+/// and update the player in one statement.  `Ok(None)`: a concurrent
+/// caller committed the same key.
+fn write_locked(
+    client: &mut SpiClient<'_>,
+    e: &Entry<'_>,
+    queue: bool,
+) -> Result<Option<Written>, LoyaltyError> {
+    let casino = e.caller.casino_id();
+    let (args, req) = (e.args, e.req);
+    if queue {
+        guard::with_lock_timeout(LockTarget::Player, &e.player_id, e.correlation_id, || {
+            queue_for(casino, e.player_id)
+        })?;
+    }
+    let (mut account, ladder) = lock_player_swept(
+        client,
+        casino,
+        e.player_id,
+        e.correlation_id,
+        args.route != Route::Capture,
+    )?;
+    // Under an expiry policy: the player's lots, and expired points
+    // are not available (SPEC section 15).
+    let lots = lots::for_change(
+        client,
+        &e.caller.casino,
+        e.player_id,
+        &mut account,
+        args.route,
+        args.reserved,
+    )?;
+    let applied = apply(&account, req.delta, &ladder)?;
+    let debit = -(req.delta as i64);
+    let consumed = match (&lots, &args.expiring) {
+        (Some(_), Some(expiring)) => expiring.clone(),
+        (Some(l), None) if debit > 0 && args.route == Route::Capture => {
+            l.consume_capture(debit, args.reserved, guard::now())?
+        }
+        (Some(l), None) if debit > 0 => l.consume(debit, guard::now())?,
+        _ => vec![],
+    };
+    let row = plans::run(client, &WRITE, &e.write_args(&applied))?;
+    if row.is_empty() {
+        return Ok(None);
+    }
+    let row = row.first();
+    let ledger_id = required::<i64>(row.get(1)?, "id")?;
+    let created_at = required::<TimestampWithTimeZone>(row.get(2)?, "created_at")?;
+    if lots.is_some() {
+        lots::record(
+            client,
+            &e.caller.casino,
+            e.player_id,
+            ledger_id,
+            created_at,
+            req.delta,
+            &consumed,
+        )?;
+    }
+    Ok(Some(Written {
+        applied,
+        ladder,
+        ledger_id,
+        created_at,
+    }))
+}
+
+/// Queues for a hot player: takes a transaction-level advisory lock on
+/// the player (`keys::player_queue_key`, its fourth field 0x4c59 so that no
+/// `pg_advisory_*` call can hold it) before waiting for the row lock.
+/// Waiters for one row lock are woken together each time it is released
+/// and race for it again; waiters for a heavyweight lock are granted it in
+/// turn.  Taken only by a change that found the row being changed by
+/// another transaction, never while holding the row itself, so that the
+/// holder of the advisory lock waits only for the row, and the row's holder
+/// never for the advisory lock.  Released at commit or rollback.
+fn queue_for(casino: &str, player: pgrx::Uuid) -> Result<(), LoyaltyError> {
+    let casino = crate::casinos::uuid(casino)?;
+    let (high, low) = keys::player_queue_key(casino.as_bytes(), player.as_bytes());
+    // SAFETY: a lock tag built as SET_LOCKTAG_ADVISORY does; the lock is
+    // transaction-level and released by the lock manager at transaction end.
+    unsafe {
+        let tag = pg_sys::LOCKTAG {
+            locktag_field1: pg_sys::MyDatabaseId.into(),
+            locktag_field2: high,
+            locktag_field3: low,
+            locktag_field4: QUEUE_LOCK_FIELD4,
+            locktag_type: pg_sys::LockTagType::LOCKTAG_ADVISORY as u8,
+            locktag_lockmethodid: pg_sys::USER_LOCKMETHOD as u8,
+        };
+        pg_sys::LockAcquire(&tag, pg_sys::ExclusiveLock as pg_sys::LOCKMODE, false, false);
+    }
+    Ok(())
+}
+
+/// `objsubid` of a player's queue lock in `pg_locks` ('LY').
+const QUEUE_LOCK_FIELD4: u16 = 0x4c59;
+
+/// Logs a tier upgrade (SPEC section 7) when the change raised the tier.
+pub(crate) fn announce_upgrade(
+    ladder: &Ladder,
+    applied: &Applied,
+    player_id: &str,
+    ledger_id: i64,
+    correlation_id: &str,
+) {
+    if applied.tier_after != applied.tier_before
+        && ladder.rank(&applied.tier_after) > ladder.rank(&applied.tier_before)
+    {
+        events::emit(
+            "tier_upgrade",
+            correlation_id,
+            &[
+                ("player_id", player_id.to_string()),
+                ("tier_before", applied.tier_before.clone()),
+                ("tier_after", applied.tier_after.clone()),
+                ("ledger_id", ledger_id.to_string()),
+            ],
+        );
+    }
 }
 
 /// The key a change is written under, and the row already holding it if
@@ -428,9 +630,9 @@ impl PriorEntry {
 }
 
 /// The ledger row holding this key at this casino, if any (a direct index
-/// probe: `keyprobe`).
+/// probe: `probe`).
 fn find_by_key(casino: &str, key: &str) -> Result<Option<PriorEntry>, LoyaltyError> {
-    Ok(keyprobe::find(casino, key)?.map(|r| PriorEntry {
+    Ok(probe::ledger_by_key(casino, key)?.map(|r| PriorEntry {
         result: ChangeResult {
             player_id: r.player_id,
             balance_before: r.balance_before,
@@ -606,6 +808,79 @@ WITH entry AS (
      WHERE p.casino_id = $21::uuid AND p.player_id = $1
 )
 SELECT id, created_at FROM entry",
+};
+
+/// `write_unlocked`'s one statement: the player's row is updated only if it
+/// still holds the balance, lifetime points and tier it was read with and
+/// no held points ($22: the lifetime points read); the ledger row is
+/// inserted only if the update happened.  Returns how many rows were
+/// updated and the new ledger row's id and time (none when a concurrent
+/// caller holds the key).
+static SWAP: Stmt = Stmt {
+    args: &[
+        O::UUIDOID,
+        O::INT4OID,
+        O::TEXTOID,
+        O::TEXTOID,
+        O::UUIDOID,
+        O::UUIDOID,
+        O::TEXTOID,
+        O::TEXTOID,
+        O::TEXTOID,
+        O::INT8OID,
+        O::INT8OID,
+        O::TEXTOID,
+        O::TEXTOID,
+        O::INT4OID,
+        O::INT8OID,
+        O::TEXTOID,
+        O::INT8OID,
+        O::TEXTOID,
+        O::INT8OID,
+        O::INT4OID,
+        O::TEXTOID,
+        O::INT8OID,
+    ],
+    sql: "\
+WITH player AS (
+    UPDATE loyalty.player_loyalty p
+       SET current_balance = $11, lifetime_points = $15, tier = $13,
+           tier_progress = $14, updated_at = clock_timestamp()
+     WHERE p.casino_id = $21::uuid AND p.player_id = $1
+       AND p.current_balance = $10 AND p.lifetime_points = $22 AND p.tier = $12
+       AND p.held_points = 0
+ RETURNING p.updated_at
+), entry AS (
+    INSERT INTO loyalty.loyalty_ledger
+        (player_id, points_change, transaction_type, reason, rating_slip_id, visit_id,
+         idempotency_key, request_fingerprint, staff_id, balance_before, balance_after,
+         tier_before, tier_after, tier_progress_after, lifetime_points_after, correlation_id,
+         reverses_ledger_id, actor_role, campaign_id, campaign_credit, casino_id, created_at)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9::uuid, $10, $11, $12, $13, $14, $15, $16, $17,
+           $18, $19, $20, $21::uuid, player.updated_at
+      FROM player
+    ON CONFLICT (casino_id, idempotency_key) DO NOTHING
+    RETURNING id, created_at
+)
+SELECT (SELECT count(*) FROM player), (SELECT id FROM entry), (SELECT created_at FROM entry)",
+};
+
+/// Puts the player's row back as `write_unlocked` read it, when the
+/// ledger insert of its statement found the key taken.
+static RESTORE: Stmt = Stmt {
+    args: &[
+        O::TEXTOID,
+        O::UUIDOID,
+        O::INT8OID,
+        O::INT8OID,
+        O::TEXTOID,
+        O::INT4OID,
+        O::TIMESTAMPTZOID,
+    ],
+    sql: "\
+UPDATE loyalty.player_loyalty
+   SET current_balance = $3, lifetime_points = $4, tier = $5, tier_progress = $6, updated_at = $7
+ WHERE casino_id = $1::uuid AND player_id = $2",
 };
 
 impl ChangeResult {

@@ -29,6 +29,7 @@ use pgrx::prelude::*;
 
 pub mod domain;
 
+mod batch; // apply_promotion_batch: one campaign credited to many players in one call
 mod authorize; // who calls (login role, staff member, token) and what they may do
 mod campaigns; // apply_promotion: credits of registered campaigns
 mod casinos; // which casino a call acts for, kept casino rows, casino_scope, current_casino_id
@@ -39,7 +40,7 @@ mod guard; // the SQL boundary: errors with correlation ids, lock waits, row typ
 mod gucs; // the loyalty.* settings
 mod holds; // hold_points, capture_hold, release_hold, expire_holds
 mod idempotency; // SQL surface of the key derivations
-mod keyprobe; // the idempotency-key lookup as a direct index probe
+mod probe; // direct index probes: the idempotency key, the player's row
 mod ledger; // increment_player_loyalty: the one write path
 mod lots; // lots of points under an expiry policy, expire_points
 mod plans; // statements prepared once per backend

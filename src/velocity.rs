@@ -42,17 +42,26 @@ pub fn lock(
     caller: &Caller,
     kind: VelocityKind,
 ) -> Result<Held, LoyaltyError> {
-    let mut actors = vec![(Scope::Role, caller.role.clone())];
-    if let Some(staff) = caller.staff.clone() {
-        actors.insert(0, (Scope::Staff, staff));
-    }
     let casino = caller.casino_id();
-    let mut rows = Vec::with_capacity(actors.len());
-    for (scope, actor) in actors {
+    let mut rows = Vec::with_capacity(2);
+    for (scope, actor) in actors(caller, kind) {
         let events = decode(lock_one(client, casino, scope, &actor, kind)?)?;
         rows.push((scope, actor, events));
     }
     Ok(Held { kind, rows })
+}
+
+/// Who a change of `kind` counts against: the staff member who acts, if
+/// any, and the calling login role — each unless its limit is off
+/// (`Limit::is_off`).
+fn actors(caller: &Caller, kind: VelocityKind) -> Vec<(Scope, String)> {
+    let mut actors = Vec::with_capacity(2);
+    if let Some(staff) = &caller.staff {
+        actors.push((Scope::Staff, staff.clone()));
+    }
+    actors.push((Scope::Role, caller.role.clone()));
+    actors.retain(|(scope, _)| !limit_of(&caller.casino, kind, *scope).is_off());
+    actors
 }
 
 /// Counts one change of `points` (absolute) against the rows `lock` holds:
@@ -142,19 +151,19 @@ fn consume_one(
                 ],
             )
         })?;
-    let (at, points): (Vec<TimestampWithTimeZone>, Vec<i64>) = kept
+    let at: Vec<TimestampWithTimeZone> = kept
         .iter()
         .map(|e| {
-            (
-                TimestampWithTimeZone::try_from(e.at)
-                    .unwrap_or_else(|_| TimestampWithTimeZone::positive_infinity()),
-                e.points,
-            )
+            TimestampWithTimeZone::try_from(e.at)
+                .unwrap_or_else(|_| TimestampWithTimeZone::positive_infinity())
         })
-        .unzip();
+        .collect();
+    let points: Vec<i64> = kept.iter().map(|e| e.points).collect();
+    let counts: Vec<i32> = kept.iter().map(|e| e.count as i32).collect();
     let mut args = usage_key(&casino.id, scope, actor, kind);
     args.push(at.into());
     args.push(points.into());
+    args.push(counts.into());
     plans::run(client, &SAVE, &args)?;
     Ok(())
 }
@@ -195,14 +204,10 @@ pub fn check(
     kind: VelocityKind,
     points: i64,
 ) -> Result<(), LoyaltyError> {
-    let mut actors = vec![(Scope::Role, caller.role.as_str())];
-    if let Some(staff) = caller.staff.as_deref() {
-        actors.insert(0, (Scope::Staff, staff));
-    }
-    for (scope, actor) in actors {
-        let events = read(client, caller.casino_id(), scope, actor, kind)?;
+    for (scope, actor) in actors(caller, kind) {
+        let events = read(client, caller.casino_id(), scope, &actor, kind)?;
         let limit = limit_of(&caller.casino, kind, scope);
-        velocity::admit(kind, scope, actor, &events, now(), &limit, points)?;
+        velocity::admit(kind, scope, &actor, &events, now(), &limit, points)?;
     }
     Ok(())
 }
@@ -214,12 +219,15 @@ fn decode(rows: pgrx::spi::SpiTupleTable<'_>) -> Result<Vec<Event>, LoyaltyError
     let r = rows.first();
     let at: Vec<TimestampWithTimeZone> = r.get(1)?.unwrap_or_default();
     let points: Vec<i64> = r.get(2)?.unwrap_or_default();
+    let counts: Vec<i32> = r.get(3)?.unwrap_or_default();
     Ok(at
         .into_iter()
         .zip(points)
-        .map(|(at, points)| Event {
+        .enumerate()
+        .map(|(i, (at, points))| Event {
             at: at.into(),
             points,
+            count: counts.get(i).map_or(1, |c| *c as i64),
         })
         .collect())
 }
@@ -227,7 +235,7 @@ fn decode(rows: pgrx::spi::SpiTupleTable<'_>) -> Result<Vec<Event>, LoyaltyError
 static LOCK: Stmt = Stmt {
     args: &[O::TEXTOID, O::TEXTOID, O::TEXTOID, O::TEXTOID],
     sql: "\
-SELECT event_at, event_points FROM loyalty.velocity_usage
+SELECT event_at, event_points, event_count FROM loyalty.velocity_usage
  WHERE casino_id = $4::uuid AND scope = $1 AND actor = $2 AND kind = $3
    FOR UPDATE",
 };
@@ -235,7 +243,7 @@ SELECT event_at, event_points FROM loyalty.velocity_usage
 static READ: Stmt = Stmt {
     args: &[O::TEXTOID, O::TEXTOID, O::TEXTOID, O::TEXTOID],
     sql: "\
-SELECT event_at, event_points FROM loyalty.velocity_usage
+SELECT event_at, event_points, event_count FROM loyalty.velocity_usage
  WHERE casino_id = $4::uuid AND scope = $1 AND actor = $2 AND kind = $3",
 };
 
@@ -254,9 +262,10 @@ static SAVE: Stmt = Stmt {
         O::TEXTOID,
         O::TIMESTAMPTZARRAYOID,
         O::INT8ARRAYOID,
+        O::INT4ARRAYOID,
     ],
     sql: "\
-UPDATE loyalty.velocity_usage SET event_at = $5, event_points = $6
+UPDATE loyalty.velocity_usage SET event_at = $5, event_points = $6, event_count = $7
  WHERE casino_id = $4::uuid AND scope = $1 AND actor = $2 AND kind = $3",
 };
 

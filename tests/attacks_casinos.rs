@@ -167,6 +167,7 @@ fn calls_naming_b() -> Vec<String> {
         format!("SELECT * FROM loyalty.increment_player_loyalty('{p}', 300, 'GAMEPLAY', loyalty.gameplay_key('{SLIP_B}'), p_rating_slip_id => '{SLIP_B}', p_casino_id => '{B}')"),
         format!("SELECT * FROM loyalty.manual_reward('{p}', '{s}', 100, 'birthday dinner at the steakhouse', p_casino_id => '{B}')"),
         format!("SELECT * FROM loyalty.apply_promotion('{p}', 'b-only-winter', 100, p_sequence => 2, p_casino_id => '{B}')"),
+        format!("SELECT * FROM loyalty.apply_promotion_batch('b-only-winter', ARRAY['{p}', '{PLAYER_B2}']::uuid[], p_casino_id => '{B}')"),
         format!("SELECT * FROM loyalty.redeem_points('{p}', 10, '{s}', 'buffet comp for two guests', 'a-redeems-b', p_casino_id => '{B}')"),
         format!("SELECT * FROM loyalty.adjust_points('{p}', '{s}', -50, 'goodwill taken back again', 'a-adjusts-b', p_casino_id => '{B}')"),
         format!("SELECT * FROM loyalty.reverse_entry((SELECT NULL::bigint) , '{s}', 'wrong guest credited here', p_casino_id => '{B}')"),

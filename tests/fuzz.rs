@@ -91,6 +91,14 @@ fn pool(kind: &str) -> Vec<&'static str> {
             "'4713-01-01 BC'::timestamptz",
             "'yesterday'",
         ],
+        "uuid[]" => vec![
+            "ARRAY[]::uuid[]",
+            "ARRAY[NULL]::uuid[]",
+            "ARRAY['f0220000-0000-0000-0000-000000000001', 'f0220000-0000-0000-0000-000000000001']::uuid[]",
+            "ARRAY(SELECT ('f0220000-0000-0000-0000-' || lpad(g::text, 12, '0'))::uuid FROM generate_series(1, 2000) g)",
+            "'{not-a-uuid}'",
+            "ARRAY[ARRAY['f0220000-0000-0000-0000-000000000001'::uuid]]",
+        ],
         "date" => vec![
             "'2026-01-01'::date",
             "'infinity'::date",
@@ -113,6 +121,7 @@ fn kind_of(sql_type: &str) -> Option<&'static str> {
         "jsonb" => "jsonb",
         "timestamp with time zone" => "timestamptz",
         "date" => "date",
+        "uuid[]" => "uuid[]",
         _ => return None,
     })
 }

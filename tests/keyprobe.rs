@@ -1,5 +1,5 @@
 //! The idempotency-key lookup probes the ledger's unique index directly
-//! (src/keyprobe.rs).  It must search with the index's own collation: in a
+//! (src/probe.rs).  It must search with the index's own collation: in a
 //! database whose collation does not order bytes, a probe with the wrong one
 //! walks the btree the wrong way and misses keys.  Thousands of keys (a
 //! multi-level index) that sort differently under ICU and byte order are all

@@ -177,6 +177,19 @@ pub fn format_uuid_v7(unix_ms: u64, random: [u8; 10]) -> String {
     )
 }
 
+/// The advisory lock a change of a busy player queues on
+/// (`crate::ledger`): 64 bits of FNV-1a over the casino's and the player's
+/// 16 bytes, as the two 32-bit keys of a PostgreSQL advisory lock tag.  Two
+/// players sharing a key merely queue together.
+pub fn player_queue_key(casino: &[u8; 16], player: &[u8; 16]) -> (u32, u32) {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in casino.iter().chain(player.iter()) {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    ((h >> 32) as u32, h as u32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,5 +388,14 @@ mod tests {
             prop_assume!(a != b);
             prop_assert_ne!(gameplay_key(&a), gameplay_key(&b));
         }
+    }
+
+    #[test]
+    fn player_queue_keys_differ_by_casino_and_player() {
+        let a = [1u8; 16];
+        let b = [2u8; 16];
+        assert_eq!(player_queue_key(&a, &b), player_queue_key(&a, &b));
+        assert_ne!(player_queue_key(&a, &b), player_queue_key(&b, &a));
+        assert_ne!(player_queue_key(&a, &a), player_queue_key(&a, &b));
     }
 }

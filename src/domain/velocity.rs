@@ -87,12 +87,40 @@ pub struct Limit {
     pub window_us: i64,
 }
 
-/// One counted change: when (microseconds on PostgreSQL's clock) and how
-/// many points.
+/// Counted changes: when (microseconds on PostgreSQL's clock), how many
+/// points, and how many changes.  Changes admitted within one slice of the
+/// window (`RESOLUTION`) are kept as one event at the end of that slice,
+/// so an actor's row holds at most about `RESOLUTION` events however many
+/// changes it counts; a change then counts from when it was made until at
+/// most one slice longer than the window — never less, so no window ever
+/// holds more than the limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Event {
     pub at: i64,
     pub points: i64,
+    pub count: i64,
+}
+
+/// Slices per window (see `Event`).
+pub const RESOLUTION: i64 = 64;
+
+impl Limit {
+    /// A limit at the settings' maximum (count and points both
+    /// 2,147,483,647) is off: nothing is counted against it.
+    pub fn is_off(&self) -> bool {
+        self.max_count >= i32::MAX as i64 && self.max_points >= i32::MAX as i64
+    }
+
+    /// The end of the slice of the window that `now` falls in.
+    fn slice_end(&self, now: i64) -> i64 {
+        let slice = (self.window_us / RESOLUTION).max(1);
+        let rem = now.rem_euclid(slice);
+        if rem == 0 {
+            now
+        } else {
+            now - rem + slice
+        }
+    }
 }
 
 /// What an actor has used in the window ending at `now`.
@@ -117,7 +145,7 @@ pub fn in_window(events: &[Event], now: i64, limit: &Limit) -> Vec<Event> {
 pub fn usage(events: &[Event], now: i64, limit: &Limit) -> Usage {
     let kept = in_window(events, now, limit);
     Usage {
-        count: kept.len() as i64,
+        count: kept.iter().map(|e| e.count).sum(),
         points: kept.iter().map(|e| e.points).sum(),
         reset_at: kept
             .iter()
@@ -157,7 +185,18 @@ pub fn admit(
     if used.points.saturating_add(points) > limit.max_points {
         return Err(refuse(Measure::Points, limit.max_points, used.points));
     }
-    kept.push(Event { at: now, points });
+    let at = limit.slice_end(now);
+    match kept.last_mut() {
+        Some(last) if last.at == at => {
+            last.points += points;
+            last.count += 1;
+        }
+        _ => kept.push(Event {
+            at,
+            points,
+            count: 1,
+        }),
+    }
     Ok(kept)
 }
 
@@ -265,15 +304,76 @@ mod tests {
     #[test]
     fn expired_events_are_dropped() {
         let events = vec![
-            Event { at: 0, points: 100 },
+            Event {
+                at: 0,
+                points: 100,
+                count: 1,
+            },
             Event {
                 at: 30 * SECOND,
                 points: 1,
+                count: 1,
             },
         ];
         let kept = admit_at(&events, 61 * SECOND, 99).unwrap();
         assert_eq!(kept.len(), 2, "{kept:?}");
         assert_eq!(usage(&kept, 61 * SECOND, &LIMIT).points, 100);
+    }
+
+    #[test]
+    fn changes_in_one_slice_are_one_event() {
+        let wide = Limit {
+            max_count: 1_000_000,
+            max_points: 1_000_000_000,
+            window_us: 60 * SECOND,
+        };
+        let mut events = vec![];
+        // 10,000 changes over two windows: the row never holds more than
+        // a window's slices.
+        for i in 0..10_000i64 {
+            let now = i * 12_000;
+            events = admit(
+                VelocityKind::ManualReward,
+                Scope::Role,
+                "app",
+                &events,
+                now,
+                &wide,
+                3,
+            )
+            .unwrap();
+            assert!(events.len() as i64 <= RESOLUTION + 1, "{}", events.len());
+        }
+        let u = usage(&events, 9_999 * 12_000, &wide);
+        // Every change of the last 60 s (5,000 of them) still counts, and
+        // at most one slice's worth more.
+        assert!(u.count >= 5_000 && u.count <= 5_000 + 79, "{u:?}");
+        assert_eq!(u.points, 3 * u.count);
+    }
+
+    #[test]
+    fn a_change_counts_at_least_the_window_and_at_most_a_slice_longer() {
+        let slice = LIMIT.window_us / RESOLUTION;
+        let at = 10 * SECOND + 1;
+        let events = admit_at(&[], at, 100).unwrap();
+        assert!(admit_at(&events, at + LIMIT.window_us - 1, 1).is_err());
+        assert!(admit_at(&events, at + LIMIT.window_us + slice, 1).is_ok());
+    }
+
+    #[test]
+    fn a_limit_at_the_maximum_is_off() {
+        let max = i32::MAX as i64;
+        let off = |c, p| {
+            Limit {
+                max_count: c,
+                max_points: p,
+                window_us: SECOND,
+            }
+            .is_off()
+        };
+        assert!(off(max, max));
+        assert!(!off(max, max - 1));
+        assert!(!off(2_000_000_000, max));
     }
 
     #[test]
@@ -301,7 +401,7 @@ mod tests {
                 now += advance * SECOND;
                 if let Ok(next) = admit_at(&events, now, points) {
                     events = next;
-                    admitted.push(Event { at: now, points });
+                    admitted.push(Event { at: now, points, count: 1 });
                 }
             }
             // Every window of the limit's length holds at most the limits.

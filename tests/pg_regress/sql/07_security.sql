@@ -11,6 +11,7 @@ GRANT EXECUTE ON FUNCTION
     loyalty.increment_player_loyalty,
     loyalty.manual_reward,
     loyalty.apply_promotion,
+    loyalty.apply_promotion_batch,
     loyalty.redeem_points,
     loyalty.adjust_points,
     loyalty.reverse_entry,

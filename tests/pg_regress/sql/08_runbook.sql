@@ -141,7 +141,7 @@ SELECT act, subject, actor_role, reason, correlation_id
           FROM loyalty.accrual_resolution WHERE staff_id = '57aff000-0000-0000-0000-000000000009') acts
  ORDER BY created_at;
 -- 5. Their recent changes per velocity window (manual_reward, adjustment, redemption)
-SELECT kind, cardinality(event_at) AS recent_changes,
+SELECT kind, (SELECT coalesce(sum(c), 0) FROM unnest(event_count) AS c) AS recent_changes,
        (SELECT coalesce(sum(p), 0) FROM unnest(event_points) AS p) AS recent_points
   FROM loyalty.velocity_usage
  WHERE scope = 'staff' AND actor = '57aff000-0000-0000-0000-000000000009'

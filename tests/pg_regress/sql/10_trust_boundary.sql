@@ -79,7 +79,7 @@ SELECT * FROM loyalty.adjust_points('7a000000-0000-0000-0000-000000000002', '7a0
 RESET loyalty.role_adjustment_rate_limit;
 RESET loyalty.adjustment_rate_limit;
 RESET loyalty.adjustment_points_limit;
-SELECT scope, actor, kind, cardinality(event_at) AS events FROM loyalty.velocity_usage
+SELECT scope, actor, kind, (SELECT sum(c) FROM unnest(event_count) AS c) AS events FROM loyalty.velocity_usage
  WHERE actor LIKE '7a000000-%' ORDER BY 1, 2, 3;
 
 -- Staff tokens: the identity service signs a JWT; its key is trusted.
