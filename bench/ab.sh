@@ -68,8 +68,8 @@ SELECT count(*) FROM generate_series(1, 10000) g,
        LATERAL loyalty.increment_player_loyalty(bench.pid(g), 10, 'PROMOTION', 'replay-' || g);
 INSERT INTO loyalty.staff_permission (staff_id, capabilities)
 SELECT bench.pid(900000 + g), ARRAY['loyalty:award'] FROM generate_series(0, 64) g;
-VACUUM ANALYZE;
 SQL
+    { python3 "$ROOT/bench/tokens.py"; echo "VACUUM ANALYZE;"; } | psql_at "$PORT" "$db" -q
 done
 
 CSV="$WORK/runs.csv"

@@ -110,7 +110,7 @@ BEGIN
         END IF;
 
         v_after := v_player.current_balance + p_delta_points;
-        IF v_after < 0 THEN
+        IF v_after < v_player.held_points THEN  -- held points are not spendable (SPEC 15)
             RAISE EXCEPTION 'insufficient balance: % available, % requested', v_player.current_balance, -p_delta_points
                 USING ERRCODE = '23514';
         END IF;
