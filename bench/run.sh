@@ -14,7 +14,10 @@
 # Knobs: BENCH_SECONDS (10), BENCH_ROUNDS (2), BENCH_CLIENTS (8),
 # BENCH_ONLY (a subset of: uniform zipf hot replay slip reward bulk),
 # BENCH_PGOPTIONS (extra settings for every pgbench session, e.g.
-# "-c loyalty.log_events=off"), BENCH_NAME (output name, default latest).
+# "-c loyalty.log_events=off"), BENCH_NAME (output name, default latest),
+# BENCH_SETUP_ONLY=1 (set the cluster and database up, leave it running on
+# its port for profiling, and stop: `source scripts/common.sh; stop_cluster
+# bench` when done).
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
 
 PORT="${BENCH_PORT:-55434}"
@@ -59,6 +62,12 @@ INSERT INTO loyalty.staff_permission SELECT bench.pid(900000 + g), ARRAY['loyalt
 SQL
 # Manual rewards are token-authenticated: one HS256 token per host.
 { python3 "$ROOT/bench/tokens.py"; echo "VACUUM ANALYZE;"; } | psql_at "$PORT" bench -q
+
+if [ -n "${BENCH_SETUP_ONLY:-}" ]; then
+    trap - EXIT
+    log "database bench is ready on port $PORT (BENCH_SETUP_ONLY)"
+    exit 0
+fi
 
 rm -rf "$WORK" && mkdir -p "$WORK/logs" "$WORK/sql" "$OUT"
 # The uniform scripts are the templates: Zipf-skewed and single-hot-player

@@ -13,7 +13,7 @@ COMMENT ON FUNCTION loyalty.manual_reward(uuid, uuid, integer, text, integer, te
 COMMENT ON FUNCTION loyalty.apply_promotion(uuid, text, integer, text, uuid, text, integer, uuid) IS
     'A PROMOTION credit of a registered, current campaign (loyalty.promotion_campaign) at its points_per_credit, at most credits_per_player times (p_sequence 1, 2, ...), within its budget; a second delivery of the same reward is a replay. A named staff member must hold loyalty:promote.';
 COMMENT ON FUNCTION loyalty.apply_promotion_batch(text, uuid[], text, uuid) IS
-    'Credits a registered, current campaign to every player of p_player_ids in one call: each player''s first credit of the campaign (the key apply_promotion derives, so either replays the other), at its points_per_credit, within its budget, locked and audited like apply_promotion, in a few set-based statements. One row per array element, in order: credited, replayed (credited before, or named twice) or refused with its SQLSTATE and message; a campaign that is unknown or not running fails the call.';
+    'Credits a registered, current campaign to every player of p_player_ids in one call: each player''s first credit of the campaign (the key apply_promotion derives: either replays the other when apply_promotion had no reason or staff id), at its points_per_credit, within its budget, locked and audited like apply_promotion, in a few set-based statements. One row per array element, in order: credited, replayed (credited before, or named twice) or refused with its SQLSTATE and message; a campaign that is unknown or not running fails the call.';
 COMMENT ON FUNCTION loyalty.redeem_points(uuid, integer, uuid, text, text, text, uuid) IS
     'A REDEMPTION of p_points (positive) by a staff member holding loyalty:redeem; never takes the balance below zero (23514).';
 COMMENT ON FUNCTION loyalty.adjust_points(uuid, uuid, integer, text, text, text, uuid) IS
@@ -50,6 +50,8 @@ COMMENT ON FUNCTION loyalty.casino_scope(uuid) IS
     'The casino a call naming p_casino_id may see: that one (a bound session may name only its own, else 42501), else the session''s (staff token casino claim, else loyalty.session_casino_id), else NULL (unbound: every casino). Row-level security and the audit functions ask it.';
 COMMENT ON FUNCTION loyalty.current_casino_id(uuid) IS
     'The casino a call naming p_casino_id acts for: that one (a bound session may name only its own, else 42501), else the session''s, else the default casino. The default of every casino_id column.';
+COMMENT ON FUNCTION loyalty.staff_permission_changed() IS
+    'Trigger function: after any change to loyalty.staff_permission, tells every session to re-read staff capabilities (kept per session) at its next transaction.';
 COMMENT ON FUNCTION loyalty.casino_changed() IS
     'Trigger function: after any change to loyalty.casino, tells every session to re-read the casinos'' settings (kept per session) at its next transaction.';
 COMMENT ON FUNCTION loyalty.hold_points(uuid, integer, uuid, text, text, timestamptz, text, uuid) IS

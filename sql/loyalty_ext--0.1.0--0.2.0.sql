@@ -1524,8 +1524,20 @@ CREATE FUNCTION loyalty.apply_promotion_batch(
     LANGUAGE c
     AS 'loyalty_ext-0.2.0', 'apply_promotion_batch_wrapper';
 COMMENT ON FUNCTION loyalty.apply_promotion_batch(text, uuid[], text, uuid) IS
-    'Credits a registered, current campaign to every player of p_player_ids in one call: each player''s first credit of the campaign (the key apply_promotion derives, so either replays the other), at its points_per_credit, within its budget, locked and audited like apply_promotion, in a few set-based statements. One row per array element, in order: credited, replayed (credited before, or named twice) or refused with its SQLSTATE and message; a campaign that is unknown or not running fails the call.';
+    'Credits a registered, current campaign to every player of p_player_ids in one call: each player''s first credit of the campaign (the key apply_promotion derives: either replays the other when apply_promotion had no reason or staff id), at its points_per_credit, within its budget, locked and audited like apply_promotion, in a few set-based statements. One row per array element, in order: credited, replayed (credited before, or named twice) or refused with its SQLSTATE and message; a campaign that is unknown or not running fails the call.';
 REVOKE ALL ON FUNCTION loyalty.apply_promotion_batch(text, uuid[], text, uuid) FROM PUBLIC;
+
+-- Staff capabilities are kept per session until loyalty.staff_permission
+-- changes: its statement trigger tells every session to read them again.
+CREATE FUNCTION loyalty.staff_permission_changed() RETURNS trigger
+    LANGUAGE c
+    SET search_path = pg_catalog, pg_temp
+    AS 'loyalty_ext-0.2.0', 'staff_permission_changed_wrapper';
+COMMENT ON FUNCTION loyalty.staff_permission_changed() IS
+    'Trigger function: after any change to loyalty.staff_permission, tells every session to re-read staff capabilities (kept per session) at its next transaction.';
+CREATE TRIGGER staff_permission_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.staff_permission
+    FOR EACH STATEMENT EXECUTE FUNCTION loyalty.staff_permission_changed();
+ALTER TABLE loyalty.staff_permission ENABLE ALWAYS TRIGGER staff_permission_changed;
 
 -- Each release has its own shared library (loyalty_ext-X.Y.Z.so; 0.1.0's is
 -- loyalty_ext.so), so that a function always calls the code of the release

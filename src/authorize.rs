@@ -17,6 +17,8 @@ use pgrx::pg_sys;
 use pgrx::pg_sys::PgBuiltInOids as O;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::ffi::CStr;
 use std::rc::Rc;
 
@@ -165,17 +167,110 @@ pub fn check_staff(
     staff: &str,
     capability: Capability,
 ) -> Result<(), LoyaltyError> {
-    let rows = plans::run(
-        client,
-        &STAFF_CAPABILITIES,
-        &[caller.casino_id().into(), staff.into()],
-    )?;
+    let caps = staff_capabilities(client, caller.casino_id(), staff)?;
+    policy::check_capability(staff, caps.as_deref(), capability)
+}
+
+thread_local! {
+    /// Staff members' capabilities by (casino, staff id), as read from
+    /// `loyalty.staff_permission`; `None`: not a staff member there.
+    static STAFF_KEPT: RefCell<HashMap<(String, String), Option<Vec<String>>>> =
+        RefCell::new(HashMap::new());
+    static STAFF_TABLE: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
+    /// Counts relcache invalidations; capabilities read while one arrived
+    /// are used but not kept (they may predate the change that sent it).
+    static STAFF_INVALIDATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Kept capabilities at most (a backend serving more staff members reads
+/// again rather than grow without bound).
+const STAFF_KEPT_MAX: usize = 10_000;
+
+/// A staff member's capabilities at a casino, kept per backend until
+/// `loyalty.staff_permission` changes: the statement trigger
+/// `staff_permission_changed` queues a relcache invalidation of the table,
+/// which every backend takes at its next transaction, and the callback
+/// below forgets what was kept.  A grant or revocation therefore applies
+/// to every transaction that starts after it commits (as for the tier
+/// ladder and the casinos' settings), without a read on every call.
+fn staff_capabilities(
+    client: &mut SpiClient<'_>,
+    casino: &str,
+    staff: &str,
+) -> Result<Option<Vec<String>>, LoyaltyError> {
+    let key = (casino.to_string(), staff.to_string());
+    if let Some(caps) = STAFF_KEPT.with(|k| k.borrow().get(&key).cloned()) {
+        return Ok(caps);
+    }
+    let before = STAFF_INVALIDATIONS.with(Cell::get);
+    let rows = plans::run(client, &STAFF_CAPABILITIES, &[casino.into(), staff.into()])?;
     let caps = if rows.is_empty() {
         None
     } else {
-        Some(rows.first().get::<Vec<String>>(1)?.unwrap_or_default())
+        let r = rows.first();
+        STAFF_TABLE.with(|t| t.set(r.get::<pg_sys::Oid>(2).ok().flatten().unwrap_or(t.get())));
+        Some(r.get::<Vec<String>>(1)?.unwrap_or_default())
     };
-    policy::check_capability(staff, caps.as_deref(), capability)
+    if STAFF_INVALIDATIONS.with(Cell::get) == before
+        && STAFF_TABLE.with(Cell::get) != pg_sys::InvalidOid
+    {
+        STAFF_KEPT.with(|k| {
+            let mut k = k.borrow_mut();
+            if k.len() >= STAFF_KEPT_MAX {
+                k.clear();
+            }
+            k.insert(key, caps.clone());
+        });
+    }
+    Ok(caps)
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    STAFF_INVALIDATIONS.with(|n| n.set(n.get().wrapping_add(1)));
+    if relid == pg_sys::InvalidOid || relid == STAFF_TABLE.with(Cell::get) {
+        STAFF_KEPT.with(|k| k.borrow_mut().clear());
+    }
+}
+
+/// Trigger function: tells every backend that staff capabilities changed.
+/// (Its SQL is written out for the reason given at `tiers::tier_changed`.)
+#[pg_trigger(sql = r#"
+CREATE FUNCTION loyalty.staff_permission_changed() RETURNS trigger
+    LANGUAGE c
+    SET search_path = pg_catalog, pg_temp
+    AS '@MODULE_PATHNAME@', 'staff_permission_changed_wrapper';
+"#)]
+fn staff_permission_changed<'a>(
+    trigger: &'a pgrx::PgTrigger<'a>,
+) -> Result<
+    Option<pgrx::heap_tuple::PgHeapTuple<'a, pgrx::AllocatedByPostgres>>,
+    pgrx::PgTriggerError,
+> {
+    // SAFETY: queued in the current transaction, sent at commit.
+    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(trigger.relation()?.oid()) };
+    Ok(None)
+}
+
+extension_sql!(
+    r#"
+CREATE TRIGGER staff_permission_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.staff_permission
+    FOR EACH STATEMENT EXECUTE FUNCTION loyalty.staff_permission_changed();
+ALTER TABLE loyalty.staff_permission ENABLE ALWAYS TRIGGER staff_permission_changed;
+"#,
+    name = "staff_permission_changed_trigger",
+    requires = [staff_permission_changed]
+);
+
+/// Registers the invalidation callback; called from `_PG_init`.
+pub fn init() {
+    // SAFETY: the callback only touches backend-local cells.
+    unsafe {
+        pg_sys::CacheRegisterRelcacheCallback(
+            Some(on_relcache_invalidation),
+            pg_sys::Datum::from(0),
+        );
+    }
 }
 
 /// The calling login role must hold `capability` through
@@ -222,7 +317,7 @@ pub fn session_role() -> String {
 /// A staff member's capabilities at the caller's casino.
 static STAFF_CAPABILITIES: Stmt = Stmt {
     args: &[O::TEXTOID, O::TEXTOID],
-    sql: "SELECT capabilities FROM loyalty.staff_permission WHERE casino_id = $1::uuid AND staff_id = $2::uuid",
+    sql: "SELECT capabilities, tableoid FROM loyalty.staff_permission WHERE casino_id = $1::uuid AND staff_id = $2::uuid",
 };
 
 /// Every capability the session's login role holds, itself or through a

@@ -35,6 +35,7 @@ use crate::events;
 use crate::guard;
 use crate::ledger::{self, ChangeArgs};
 use crate::plans::{self, required, Stmt};
+use crate::subxact::{self, Failure};
 use crate::tiers;
 use pgrx::pg_sys::PgBuiltInOids as O;
 use pgrx::prelude::*;
@@ -42,6 +43,9 @@ use pgrx::spi::SpiClient;
 use std::collections::HashMap;
 
 type Uuid = pgrx::Uuid;
+
+/// How a lock timeout names the players of a batch.
+const BATCH: &str = "(one of the batch)";
 
 /// The most players one call credits.
 const MAX_PLAYERS: usize = 1_000_000;
@@ -61,7 +65,7 @@ type Line = (
 enum Outcome {
     Credited { ledger_id: i64, balance_after: i64 },
     Replayed { ledger_id: i64, balance_after: i64 },
-    Refused(LoyaltyError),
+    Refused(Failure),
 }
 
 #[pg_extern(security_definer, volatile, parallel_unsafe)]
@@ -89,8 +93,8 @@ fn apply_promotion_batch(
             .filter(|r| !r.trim().is_empty())
             .ok_or_else(|| LoyaltyError::invalid("p_reward_id must not be null or blank"))?;
         check_text("p_reward_id", reward_id, MAX_KEY_CHARS)?;
-        let players = p_player_ids
-            .ok_or_else(|| LoyaltyError::invalid("p_player_ids must not be null"))?;
+        let players =
+            p_player_ids.ok_or_else(|| LoyaltyError::invalid("p_player_ids must not be null"))?;
         if players.len() > MAX_PLAYERS {
             return Err(LoyaltyError::invalid_with(
                 format!("p_player_ids may hold at most {MAX_PLAYERS} players"),
@@ -134,26 +138,59 @@ fn lines_in_order(players: &[Option<Uuid>], outcomes: HashMap<Uuid, Outcome>) ->
         .map(|p| {
             let Some(p) = p else {
                 let e = LoyaltyError::invalid("a player id must not be null");
-                return (None, "refused".into(), None, None, Some(e.sqlstate().into()), Some(e.to_string()));
-            };
-            let first = seen.insert(*p);
-            match outcomes.get(p) {
-                Some(Outcome::Credited { ledger_id, balance_after }) if first => {
-                    (Some(*p), "credited".into(), Some(*ledger_id), Some(*balance_after), None, None)
-                }
-                Some(Outcome::Credited { ledger_id, balance_after })
-                | Some(Outcome::Replayed { ledger_id, balance_after }) => {
-                    (Some(*p), "replayed".into(), Some(*ledger_id), Some(*balance_after), None, None)
-                }
-                Some(Outcome::Refused(e)) => (
-                    Some(*p),
+                return (
+                    None,
                     "refused".into(),
                     None,
                     None,
                     Some(e.sqlstate().into()),
                     Some(e.to_string()),
+                );
+            };
+            let first = seen.insert(*p);
+            match outcomes.get(p) {
+                Some(Outcome::Credited {
+                    ledger_id,
+                    balance_after,
+                }) if first => (
+                    Some(*p),
+                    "credited".into(),
+                    Some(*ledger_id),
+                    Some(*balance_after),
+                    None,
+                    None,
                 ),
-                None => (Some(*p), "refused".into(), None, None, Some("XX000".into()), Some("no outcome".into())),
+                Some(Outcome::Credited {
+                    ledger_id,
+                    balance_after,
+                })
+                | Some(Outcome::Replayed {
+                    ledger_id,
+                    balance_after,
+                }) => (
+                    Some(*p),
+                    "replayed".into(),
+                    Some(*ledger_id),
+                    Some(*balance_after),
+                    None,
+                    None,
+                ),
+                Some(Outcome::Refused(e)) => (
+                    Some(*p),
+                    "refused".into(),
+                    None,
+                    None,
+                    Some(e.sqlstate.clone()),
+                    Some(e.message.clone()),
+                ),
+                None => (
+                    Some(*p),
+                    "refused".into(),
+                    None,
+                    None,
+                    Some("XX000".into()),
+                    Some("no outcome".into()),
+                ),
             }
         })
         .collect()
@@ -162,16 +199,25 @@ fn lines_in_order(players: &[Option<Uuid>], outcomes: HashMap<Uuid, Outcome>) ->
 /// The arguments of one player's credit, as `apply_promotion` makes them.
 fn credit_args(player: Uuid, credit: &Credit, points: i32, caller: &Caller) -> ChangeArgs {
     let key = keys::campaign_credit_key(&player.to_string(), &credit.reward_id, credit.sequence);
-    let mut args = ChangeArgs::typed(TxType::Promotion, Some(player), Some(points), Some(key), None, None);
+    let mut args = ChangeArgs::typed(
+        TxType::Promotion,
+        Some(player),
+        Some(points),
+        Some(key),
+        None,
+        None,
+    );
     args.route = Route::Campaign;
     args.campaign = Some(credit.clone());
     args.caller = Some(caller.clone());
     args
 }
 
-/// One player's credit through the single-credit path.
+/// One player's credit through the single-credit path, in a
+/// subtransaction: a refusal rolls back whatever the path did before it
+/// refused (the campaign's count), as it would for a single call.
 fn credit_one(player: Uuid, credit: &Credit, points: i32, caller: &Caller, corr: &str) -> Outcome {
-    match ledger::change(&credit_args(player, credit, points, caller), corr) {
+    match subxact::run(|| ledger::change(&credit_args(player, credit, points, caller), corr)) {
         Ok(r) if r.idempotent_replay => Outcome::Replayed {
             ledger_id: r.ledger_id,
             balance_after: r.balance_after,
@@ -180,7 +226,7 @@ fn credit_one(player: Uuid, credit: &Credit, points: i32, caller: &Caller, corr:
             ledger_id: r.ledger_id,
             balance_after: r.balance_after,
         },
-        Err(e) => Outcome::Refused(e),
+        Err(failure) => Outcome::Refused(failure),
     }
 }
 
@@ -211,10 +257,11 @@ fn credit_all(
 
     // 1. The campaign, locked; campaign-wide refusals (unknown, not
     // running) fail the call: they would refuse every player alike.
-    let locked = campaigns::lock(c, casino, &credit)?;
+    let locked = campaigns::lock(c, casino, &credit, corr)?;
     let (campaign_id, mut campaign) = campaigns::found(&credit, locked)?;
     let points = campaign.points_per_credit;
-    campaign.admit(credit.sequence, points, guard::now())
+    campaign
+        .admit(credit.sequence, points, guard::now())
         .or_else(|e| match e {
             // Budget is decided per player below.
             LoyaltyError::Exhausted { .. } => Ok(()),
@@ -255,7 +302,7 @@ fn credit_all(
         let req = match args.request(caller) {
             Ok(req) => req,
             Err(e) => {
-                outcomes.insert(player, Outcome::Refused(e));
+                outcomes.insert(player, Outcome::Refused(e.into()));
                 continue;
             }
         };
@@ -278,17 +325,20 @@ fn credit_all(
             Some((ledger_id, ..)) => {
                 outcomes.insert(
                     player,
-                    Outcome::Refused(LoyaltyError::IdempotencyConflict {
-                        key: key.clone(),
-                        existing_ledger_id: *ledger_id,
-                    }),
+                    Outcome::Refused(
+                        LoyaltyError::IdempotencyConflict {
+                            key: key.clone(),
+                            existing_ledger_id: *ledger_id,
+                        }
+                        .into(),
+                    ),
                 );
                 continue;
             }
             None => {}
         }
         if let Err(e) = campaign.admit(credit.sequence, points, guard::now()) {
-            outcomes.insert(player, Outcome::Refused(e));
+            outcomes.insert(player, Outcome::Refused(e.into()));
             continue;
         }
         campaign.credited_points += points as i64;
@@ -299,17 +349,21 @@ fn credit_all(
     // player order), and each credit computed from its locked row.
     let ladder = tiers::ladder(c, casino)?;
     let players: Vec<Uuid> = admitted.iter().map(|(p, ..)| *p).collect();
-    plans::run(
-        c,
-        &CREATE,
-        &[
-            casino.into(),
-            players.clone().into(),
-            ladder.base().name.as_str().into(),
-        ],
-    )?;
+    // Each wait (for a player another session is creating or changing)
+    // lasts at most loyalty.lock_timeout.
+    guard::with_lock_timeout(LockTarget::Player, &BATCH, corr, || {
+        plans::run(
+            c,
+            &CREATE,
+            &[
+                casino.into(),
+                players.clone().into(),
+                ladder.base().name.as_str().into(),
+            ],
+        )
+    })?;
     let mut accounts = HashMap::with_capacity(players.len());
-    for r in guard::with_lock_timeout(LockTarget::Player, &"(batch)", corr, || {
+    for r in guard::with_lock_timeout(LockTarget::Player, &BATCH, corr, || {
         plans::run(c, &LOCK, &[casino.into(), players.into()])
     })? {
         let player: Uuid = required(r.get(1)?, "player_id")?;
@@ -337,7 +391,7 @@ fn credit_all(
                 applied,
             }),
             Err(e) => {
-                outcomes.insert(player, Outcome::Refused(e));
+                outcomes.insert(player, Outcome::Refused(e.into()));
             }
         }
     }
@@ -349,10 +403,19 @@ fn credit_all(
         match credited.get(&p.player) {
             Some(ledger_id) => {
                 total += points as i64;
-                ledger::announce_upgrade(&ladder, &p.applied, &p.player.to_string(), *ledger_id, corr);
+                ledger::announce_upgrade(
+                    &ladder,
+                    &p.applied,
+                    &p.player.to_string(),
+                    *ledger_id,
+                    corr,
+                );
                 outcomes.insert(
                     p.player,
-                    Outcome::Credited { ledger_id: *ledger_id, balance_after: p.applied.balance_after },
+                    Outcome::Credited {
+                        ledger_id: *ledger_id,
+                        balance_after: p.applied.balance_after,
+                    },
                 );
             }
             // Its key was committed by another session meanwhile.
@@ -390,32 +453,41 @@ fn write(
     let casino = caller.casino_id();
     let mut written_players = Vec::with_capacity(pending.len());
     let mut written_at = Vec::with_capacity(pending.len());
-    for r in plans::run(
-        c,
-        &INSERT,
-        &[
-            casino.into(),
-            points.into(),
-            corr.into(),
-            caller.role.as_str().into(),
-            campaign_id.into(),
-            players.into(),
-            col(|p| p.key.clone()).into(),
-            col(|p| p.fingerprint.clone()).into(),
-            before.into(),
-            col(|p| p.applied.tier_before.clone()).into(),
-            col(|p| p.applied.tier_after.clone()).into(),
-            progress.into(),
-            lifetime.into(),
-        ],
-    )? {
+    // A key another session is inserting makes this wait (at most
+    // loyalty.lock_timeout) for its commit.
+    for r in guard::with_lock_timeout(LockTarget::Player, &BATCH, corr, || {
+        plans::run(
+            c,
+            &INSERT,
+            &[
+                casino.into(),
+                points.into(),
+                corr.into(),
+                caller.role.as_str().into(),
+                campaign_id.into(),
+                players.into(),
+                col(|p| p.key.clone()).into(),
+                col(|p| p.fingerprint.clone()).into(),
+                before.into(),
+                col(|p| p.applied.tier_before.clone()).into(),
+                col(|p| p.applied.tier_after.clone()).into(),
+                progress.into(),
+                lifetime.into(),
+            ],
+        )
+    })? {
         let player: Uuid = required(r.get(1)?, "player_id")?;
         inserted.insert(player, required(r.get(2)?, "id")?);
         written_players.push(player);
         written_at.push(required::<TimestampWithTimeZone>(r.get(3)?, "created_at")?);
     }
     let by_player: HashMap<Uuid, &Pending> = pending.iter().map(|p| (p.player, p)).collect();
-    let pick = |f: fn(&Pending) -> i64| written_players.iter().map(|p| f(by_player[p])).collect::<Vec<i64>>();
+    let pick = |f: fn(&Pending) -> i64| {
+        written_players
+            .iter()
+            .map(|p| f(by_player[p]))
+            .collect::<Vec<i64>>()
+    };
     plans::run(
         c,
         &UPDATE,

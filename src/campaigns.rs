@@ -11,7 +11,7 @@
 //! credit number, unique per player in the ledger's index.
 
 use crate::domain::campaign::Campaign;
-use crate::domain::error::LoyaltyError;
+use crate::domain::error::{LockTarget, LoyaltyError};
 use crate::domain::keys;
 use crate::domain::request::{Route, TxType};
 use crate::domain::text::{check_text, MAX_KEY_CHARS};
@@ -86,12 +86,15 @@ pub fn lock(
     client: &mut SpiClient<'_>,
     casino: &str,
     credit: &Credit,
+    corr: &str,
 ) -> Result<Option<Locked>, LoyaltyError> {
-    let Some(r) = plans::run(
-        client,
-        &LOCK,
-        &[credit.reward_id.as_str().into(), casino.into()],
-    )?
+    let Some(r) = guard::with_lock_timeout(LockTarget::Campaign, &credit.reward_id, corr, || {
+        plans::run(
+            client,
+            &LOCK,
+            &[credit.reward_id.as_str().into(), casino.into()],
+        )
+    })?
     .next() else {
         return Ok(None);
     };

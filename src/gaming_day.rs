@@ -12,9 +12,12 @@ use crate::guard;
 use crate::gucs;
 use crate::plans::{self, required, Stmt};
 use pgrx::datum::{Date, DatumWithOid};
+use pgrx::pg_sys;
 use pgrx::pg_sys::PgBuiltInOids as O;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 #[pg_extern(security_definer, stable, parallel_restricted)]
 #[search_path(pg_catalog, pg_temp)]
@@ -33,11 +36,62 @@ fn gaming_day(
     })
 }
 
+thread_local! {
+    /// The last gaming day computed per (time zone, day start): the day,
+    /// and when it starts and ends.
+    static KEPT: RefCell<HashMap<(Option<String>, String), (String, i64, i64)>> =
+        RefCell::new(HashMap::new());
+}
+
 /// The casino's gaming day of the transaction's start as `YYYY-MM-DD`,
-/// independent of the client's DateStyle.
+/// independent of the client's DateStyle.  Kept per backend for its time
+/// zone and day start, and used again for transactions that start within
+/// that day; a day during which the zone's UTC offset changes (daylight
+/// saving) is not kept.  The time zone, when the casino and the setting
+/// name none, is the server's `log_timezone`, read every time.
 pub fn current(client: &mut SpiClient<'_>, casino: &Casino) -> Result<String, LoyaltyError> {
-    let rows = plans::run(client, &GAMING_DAY, &args(casino, None)?)?;
-    required(rows.first().get::<String>(1)?, "gaming day")
+    let (zone, start) = zone_and_start(casino)?;
+    let args: Vec<DatumWithOid<'static>> = vec![
+        zone.clone().into(),
+        start.clone().into(),
+        None::<TimestampWithTimeZone>.into(),
+    ];
+    let key = (Some(zone.unwrap_or_else(log_timezone)), start);
+    // SAFETY: reads the transaction's start time.
+    let at = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
+    if let Some((day, from, until)) = KEPT.with(|k| k.borrow().get(&key).cloned()) {
+        if from <= at && at < until {
+            return Ok(day);
+        }
+    }
+    let rows = plans::run(client, &GAMING_DAY, &args)?;
+    let r = rows.first();
+    let day = required(r.get::<String>(1)?, "gaming day")?;
+    let from = required(r.get::<TimestampWithTimeZone>(3)?, "gaming day start")?;
+    let until = required(r.get::<TimestampWithTimeZone>(4)?, "gaming day end")?;
+    if required(r.get::<bool>(5)?, "steady offset")? {
+        KEPT.with(|k| {
+            let mut k = k.borrow_mut();
+            if k.len() >= 1_000 {
+                k.clear();
+            }
+            k.insert(key, (day.clone(), from.into(), until.into()));
+        });
+    }
+    Ok(day)
+}
+
+/// The server's `log_timezone`.
+fn log_timezone() -> String {
+    // SAFETY: a built-in setting, always defined; the value is copied.
+    unsafe {
+        let v = pg_sys::GetConfigOption(c"log_timezone".as_ptr(), false, false);
+        if v.is_null() {
+            String::new()
+        } else {
+            std::ffi::CStr::from_ptr(v).to_string_lossy().into_owned()
+        }
+    }
 }
 
 /// A date as `YYYY-MM-DD`; an infinite date is 22023.
@@ -52,6 +106,13 @@ fn args(
     casino: &Casino,
     at: Option<TimestampWithTimeZone>,
 ) -> Result<Vec<DatumWithOid<'static>>, LoyaltyError> {
+    let (zone, start) = zone_and_start(casino)?;
+    Ok(vec![zone.into(), start.into(), at.into()])
+}
+
+/// The casino's gaming-day time zone (None: the server's) and start (as an
+/// interval).
+fn zone_and_start(casino: &Casino) -> Result<(Option<String>, String), LoyaltyError> {
     let start = policy::parse_day_start(
         &casino
             .gaming_day_start
@@ -62,17 +123,21 @@ fn args(
         .gaming_day_timezone
         .clone()
         .or_else(gucs::gaming_day_timezone);
-    Ok(vec![zone.into(), start.into(), at.into()])
+    Ok((zone, start))
 }
 
 /// The gaming day starts at `$2` local time in zone `$1` (NULL: the
-/// server's `log_timezone`, which clients cannot change).
+/// server's `log_timezone`, which clients cannot change); the day, when it
+/// starts and ends, and whether the zone's UTC offset is the same at both
+/// ends (no daylight-saving change within the day).
 static GAMING_DAY: Stmt = Stmt {
     args: &[O::TEXTOID, O::TEXTOID, O::TIMESTAMPTZOID],
     sql: "\
-SELECT to_char(d, 'YYYY-MM-DD'), d
-  FROM (SELECT ((coalesce($3, now()) AT TIME ZONE coalesce($1, current_setting('log_timezone')))
-                - $2::interval)::date AS d) g",
+SELECT to_char(d, 'YYYY-MM-DD'), d, f, u,
+       (f AT TIME ZONE z) - (f AT TIME ZONE 'UTC') = (u AT TIME ZONE z) - (u AT TIME ZONE 'UTC')
+  FROM (SELECT coalesce($1, current_setting('log_timezone')) AS z) zone,
+       LATERAL (SELECT ((coalesce($3, now()) AT TIME ZONE z) - $2::interval)::date AS d) g,
+       LATERAL (SELECT (d + $2::interval) AT TIME ZONE z AS f, (d + 1 + $2::interval) AT TIME ZONE z AS u) ends",
 };
 
 static ISO_DATE: Stmt = Stmt {

@@ -144,6 +144,10 @@ pub fn with_lock_timeout<R>(
     if ms == 0 {
         return f();
     }
+    // Inside `one_lock_wait`: what is left of its one timeout.
+    let wait = DEADLINE.with(Cell::get).map_or(ms, |deadline| {
+        ((deadline - now()) / 1000).clamp(1, ms as i64) as i32
+    });
     struct Restore(i32);
     impl Drop for Restore {
         fn drop(&mut self) {
@@ -153,7 +157,7 @@ pub fn with_lock_timeout<R>(
     }
     // SAFETY: as above.
     let _restore = Restore(unsafe { pg_sys::LockTimeout });
-    unsafe { pg_sys::LockTimeout = ms };
+    unsafe { pg_sys::LockTimeout = wait };
     // The id is formatted only if the timeout happens.
     let id = AssertUnwindSafe(id);
     PgTryBuilder::new(AssertUnwindSafe(f))
@@ -166,6 +170,30 @@ pub fn with_lock_timeout<R>(
             .raise(corr)
         })
         .execute()
+}
+
+thread_local! {
+    /// While `one_lock_wait` runs: when its timeout ends.
+    static DEADLINE: Cell<Option<i64>> = const { Cell::new(None) };
+}
+
+/// Runs `f`, whose several lock waits (`with_lock_timeout`) are one wait
+/// for the caller — queueing for a player, then its row — so that together
+/// they last at most `loyalty.lock_timeout`.
+pub fn one_lock_wait<R>(f: impl FnOnce() -> R) -> R {
+    let ms = crate::gucs::lock_timeout_ms();
+    if ms == 0 || DEADLINE.with(Cell::get).is_some() {
+        return f();
+    }
+    struct Clear;
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            DEADLINE.with(|d| d.set(None));
+        }
+    }
+    let _clear = Clear;
+    DEADLINE.with(|d| d.set(Some(now() + ms as i64 * 1000)));
+    f()
 }
 
 /// The composite row types the SQL functions return.

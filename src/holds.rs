@@ -118,7 +118,7 @@ fn hold_points(
             // Quota after the key (a replay uses none), then the key again:
             // a concurrent hold with this key held the quota row until it
             // committed.
-            let usage = velocity::lock(c, &caller, VelocityKind::Redemption)?;
+            let usage = velocity::lock(c, &caller, VelocityKind::Redemption, corr)?;
             if let Some(prior) = find_by_key(c, casino, &req.idempotency_key)? {
                 return prior.answer(&fingerprint, &req.idempotency_key, corr);
             }

@@ -22,15 +22,15 @@ use crate::events;
 use crate::guard;
 use crate::gucs;
 use crate::holds;
-use crate::probe;
 use crate::lots;
 use crate::plans::{self, required, Stmt};
+use crate::probe;
 use crate::slips;
 use crate::tiers;
 use crate::velocity;
+use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys::{self, PgBuiltInOids as O};
 use pgrx::prelude::*;
-use pgrx::datum::DatumWithOid;
 use pgrx::spi::SpiClient;
 use std::rc::Rc;
 
@@ -212,12 +212,15 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
         // its replay, with nothing counted twice.
         let usage = match req.tx_type.velocity_kind() {
             Some(kind) if args.route.counts_velocity() => {
-                Some(velocity::lock(client, &caller, kind)?)
+                Some(velocity::lock(client, &caller, kind, correlation_id)?)
             }
             _ => None,
         };
         let campaign = match &args.campaign {
-            Some(credit) => Some((credit, campaigns::lock(client, casino, credit)?)),
+            Some(credit) => Some((
+                credit,
+                campaigns::lock(client, casino, credit, correlation_id)?,
+            )),
             None => None,
         };
         if usage.is_some() || campaign.is_some() {
@@ -225,15 +228,13 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
                 return prior.answer(&req, &fingerprint, correlation_id);
             }
         }
-        if let Some(usage) = usage {
-            velocity::consume(
-                client,
-                &caller,
-                usage,
-                (req.delta as i64).abs(),
-                correlation_id,
-            )?;
-        }
+        // Admitted now; the usage rows are written with the change.
+        let saved = match usage {
+            Some(usage) => {
+                velocity::admit(&caller, usage, (req.delta as i64).abs(), correlation_id)?
+            }
+            None => vec![],
+        };
         let campaign_id = match campaign {
             Some((credit, locked)) => Some(campaigns::admit(client, credit, locked, req.delta)?),
             None => None,
@@ -247,6 +248,7 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
             caller: &caller,
             campaign_id,
             correlation_id,
+            saved: &saved,
         };
         let written = match write_unlocked(client, &entry)? {
             Unlocked::Done(written) => written,
@@ -293,6 +295,8 @@ struct Entry<'a> {
     caller: &'a Caller,
     campaign_id: Option<i64>,
     correlation_id: &'a str,
+    /// The velocity usage rows as the change leaves them (locked).
+    saved: &'a [velocity::Saved],
 }
 
 /// What `write_unlocked` did.
@@ -387,6 +391,11 @@ fn write_unlocked(client: &mut SpiClient<'_>, e: &Entry<'_>) -> Result<Unlocked,
     };
     let mut args = e.write_args(&applied);
     args.push(row.lifetime_points.into());
+    if e.saved.len() > 2 {
+        return Err(LoyaltyError::internal("more than two velocity usage rows"));
+    }
+    args.extend(velocity::save_args(e.saved.first()));
+    args.extend(velocity::save_args(e.saved.get(1)));
     let (updated, entry) =
         guard::with_lock_timeout(LockTarget::Player, &e.player_id, e.correlation_id, || {
             let rows = plans::run(client, &SWAP, &args)?;
@@ -435,18 +444,20 @@ fn write_locked(
 ) -> Result<Option<Written>, LoyaltyError> {
     let casino = e.caller.casino_id();
     let (args, req) = (e.args, e.req);
-    if queue {
-        guard::with_lock_timeout(LockTarget::Player, &e.player_id, e.correlation_id, || {
-            queue_for(casino, e.player_id)
-        })?;
-    }
-    let (mut account, ladder) = lock_player_swept(
-        client,
-        casino,
-        e.player_id,
-        e.correlation_id,
-        args.route != Route::Capture,
-    )?;
+    let (mut account, ladder) = guard::one_lock_wait(|| {
+        if queue {
+            guard::with_lock_timeout(LockTarget::Player, &e.player_id, e.correlation_id, || {
+                queue_for(casino, e.player_id)
+            })?;
+        }
+        lock_player_swept(
+            client,
+            casino,
+            e.player_id,
+            e.correlation_id,
+            args.route != Route::Capture,
+        )
+    })?;
     // Under an expiry policy: the player's lots, and expired points
     // are not available (SPEC section 15).
     let lots = lots::for_change(
@@ -471,6 +482,9 @@ fn write_locked(
     if row.is_empty() {
         return Ok(None);
     }
+    // Counted only once the change is written: a call that turned out to
+    // be a replay uses no quota.
+    velocity::save(client, e.saved)?;
     let row = row.first();
     let ledger_id = required::<i64>(row.get(1)?, "id")?;
     let created_at = required::<TimestampWithTimeZone>(row.get(2)?, "created_at")?;
@@ -516,7 +530,12 @@ fn queue_for(casino: &str, player: pgrx::Uuid) -> Result<(), LoyaltyError> {
             locktag_type: pg_sys::LockTagType::LOCKTAG_ADVISORY as u8,
             locktag_lockmethodid: pg_sys::USER_LOCKMETHOD as u8,
         };
-        pg_sys::LockAcquire(&tag, pg_sys::ExclusiveLock as pg_sys::LOCKMODE, false, false);
+        pg_sys::LockAcquire(
+            &tag,
+            pg_sys::ExclusiveLock as pg_sys::LOCKMODE,
+            false,
+            false,
+        );
     }
     Ok(())
 }
@@ -813,7 +832,9 @@ SELECT id, created_at FROM entry",
 /// `write_unlocked`'s one statement: the player's row is updated only if it
 /// still holds the balance, lifetime points and tier it was read with and
 /// no held points ($22: the lifetime points read); the ledger row is
-/// inserted only if the update happened.  Returns how many rows were
+/// inserted only if the update happened, and the velocity usage rows the
+/// change counts against ($23–$36, locked before; none when NULL) are
+/// written only if the ledger row was.  Returns how many rows were
 /// updated and the new ledger row's id and time (none when a concurrent
 /// caller holds the key).
 static SWAP: Stmt = Stmt {
@@ -840,6 +861,21 @@ static SWAP: Stmt = Stmt {
         O::INT4OID,
         O::TEXTOID,
         O::INT8OID,
+        // Two velocity usage rows (`velocity::save_args`).
+        O::TEXTOID,
+        O::TEXTOID,
+        O::TEXTOID,
+        O::TEXTOID,
+        O::TIMESTAMPTZARRAYOID,
+        O::INT8ARRAYOID,
+        O::INT4ARRAYOID,
+        O::TEXTOID,
+        O::TEXTOID,
+        O::TEXTOID,
+        O::TEXTOID,
+        O::TIMESTAMPTZARRAYOID,
+        O::INT8ARRAYOID,
+        O::INT4ARRAYOID,
     ],
     sql: "\
 WITH player AS (
@@ -861,6 +897,14 @@ WITH player AS (
       FROM player
     ON CONFLICT (casino_id, idempotency_key) DO NOTHING
     RETURNING id, created_at
+), usage_1 AS (
+    UPDATE loyalty.velocity_usage SET event_at = $27, event_points = $28, event_count = $29
+     WHERE casino_id = $26::uuid AND scope = $23 AND actor = $24 AND kind = $25
+       AND EXISTS (SELECT 1 FROM entry)
+), usage_2 AS (
+    UPDATE loyalty.velocity_usage SET event_at = $34, event_points = $35, event_count = $36
+     WHERE casino_id = $33::uuid AND scope = $30 AND actor = $31 AND kind = $32
+       AND EXISTS (SELECT 1 FROM entry)
 )
 SELECT (SELECT count(*) FROM player), (SELECT id FROM entry), (SELECT created_at FROM entry)",
 };

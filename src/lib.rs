@@ -29,8 +29,8 @@ use pgrx::prelude::*;
 
 pub mod domain;
 
-mod batch; // apply_promotion_batch: one campaign credited to many players in one call
 mod authorize; // who calls (login role, staff member, token) and what they may do
+mod batch; // apply_promotion_batch: one campaign credited to many players in one call
 mod campaigns; // apply_promotion: credits of registered campaigns
 mod casinos; // which casino a call acts for, kept casino rows, casino_scope, current_casino_id
 mod correlation; // correlation ids: argument, setting, or one per transaction
@@ -40,10 +40,10 @@ mod guard; // the SQL boundary: errors with correlation ids, lock waits, row typ
 mod gucs; // the loyalty.* settings
 mod holds; // hold_points, capture_hold, release_hold, expire_holds
 mod idempotency; // SQL surface of the key derivations
-mod probe; // direct index probes: the idempotency key, the player's row
 mod ledger; // increment_player_loyalty: the one write path
 mod lots; // lots of points under an expiry policy, expire_points
 mod plans; // statements prepared once per backend
+mod probe; // direct index probes: the idempotency key, the player's row
 mod reconcile; // reconcile_player
 mod report; // raising a condition as a PostgreSQL ERROR
 mod rewards; // the typed write functions and validate_reward
@@ -115,4 +115,5 @@ pub extern "C-unwind" fn _PG_init() {
     tiers::init();
     casinos::init();
     tokens::init();
+    authorize::init();
 }

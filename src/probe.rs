@@ -61,7 +61,7 @@ pub fn ledger_by_key(casino: &str, key: &str) -> Result<Option<KeyRow>, LoyaltyE
             c"loyalty_ledger",
             c"loyalty_ledger_idempotency_key_key",
             casino,
-            (key, pg_sys::F_TEXTEQ),
+            (key, pg_sys::F_TEXTEQ, pg_sys::TEXTOID),
             &COLUMNS,
             |slot, attnums| decode(slot, attnums),
         )
@@ -102,7 +102,7 @@ pub fn player(casino: &str, player: pgrx::Uuid) -> Result<Option<PlayerRow>, Loy
             c"player_loyalty",
             c"player_loyalty_pkey",
             casino,
-            (player, pg_sys::F_UUID_EQ),
+            (player, pg_sys::F_UUID_EQ, pg_sys::UUIDOID),
             &PLAYER_COLUMNS,
             |slot, a| {
                 Ok(PlayerRow {
@@ -126,7 +126,7 @@ unsafe fn probe<T, const N: usize>(
     table_name: &CStr,
     index_name: &CStr,
     casino: pgrx::Uuid,
-    second: (pg_sys::Datum, u32),
+    second: (pg_sys::Datum, u32, pg_sys::Oid),
     columns: &[&CStr; N],
     decode: impl FnOnce(*mut pg_sys::TupleTableSlot, &[i32; N]) -> Result<T, LoyaltyError>,
 ) -> Result<Option<T>, LoyaltyError> {
@@ -144,6 +144,21 @@ unsafe fn probe<T, const N: usize>(
     let table = pg_sys::table_open(table_oid, lock);
     let index = pg_sys::index_open(index_oid, lock);
 
+    // The index must be what the scan keys assume: (casino_id uuid, the
+    // second column's type), unique.
+    let form = (*index).rd_index;
+    let keys_ok = (*form).indnkeyatts >= 2
+        && (*form).indisunique
+        && *(*index).rd_opcintype.add(0) == pg_sys::UUIDOID
+        && *(*index).rd_opcintype.add(1) == second.2;
+    if !keys_ok {
+        pg_sys::index_close(index, lock);
+        pg_sys::table_close(table, lock);
+        return Err(LoyaltyError::internal(format!(
+            "index loyalty.{} is not the unique (casino_id, …) index the probe reads",
+            index_name.to_string_lossy()
+        )));
+    }
     let attnums = column_numbers((*table).rd_att, table_name, columns)?;
 
     pg_sys::CommandCounterIncrement();

@@ -16,12 +16,13 @@
 
 use crate::authorize::Caller;
 use crate::domain::casino::Casino;
-use crate::domain::error::LoyaltyError;
+use crate::domain::error::{LockTarget, LoyaltyError};
 use crate::domain::velocity::{self, Event, Limit, Scope, Usage, VelocityKind};
 use crate::events;
 use crate::guard::{self, now};
 use crate::gucs;
 use crate::plans::{self, Stmt};
+use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys::PgBuiltInOids as O;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -41,11 +42,12 @@ pub fn lock(
     client: &mut SpiClient<'_>,
     caller: &Caller,
     kind: VelocityKind,
+    corr: &str,
 ) -> Result<Held, LoyaltyError> {
     let casino = caller.casino_id();
     let mut rows = Vec::with_capacity(2);
     for (scope, actor) in actors(caller, kind) {
-        let events = decode(lock_one(client, casino, scope, &actor, kind)?)?;
+        let events = decode(lock_one(client, casino, scope, &actor, kind, corr)?)?;
         rows.push((scope, actor, events));
     }
     Ok(Held { kind, rows })
@@ -73,20 +75,94 @@ pub fn consume(
     points: i64,
     corr: &str,
 ) -> Result<(), LoyaltyError> {
+    save(client, &admit(caller, held, points, corr)?)
+}
+
+/// A usage row as a counted change leaves it.
+pub struct Saved {
+    casino: String,
+    scope: Scope,
+    actor: String,
+    kind: VelocityKind,
+    events: Vec<Event>,
+}
+
+/// Admits one change of `points` (absolute) against the rows `lock` holds
+/// (53400 if any refuses it, logged as `rate_limit_hit`) and returns the
+/// rows as the change leaves them, for `save` or for the statement that
+/// writes the change (`save_args`).
+pub fn admit(
+    caller: &Caller,
+    held: Held,
+    points: i64,
+    corr: &str,
+) -> Result<Vec<Saved>, LoyaltyError> {
     let kind = held.kind;
-    for (scope, actor, events) in held.rows {
-        consume_one(
-            client,
-            &caller.casino,
-            scope,
-            &actor,
-            kind,
-            &events,
-            points,
-            corr,
-        )?;
+    held.rows
+        .into_iter()
+        .map(|(scope, actor, events)| {
+            let limit = limit_of(&caller.casino, kind, scope);
+            let kept = velocity::admit(kind, scope, &actor, &events, now(), &limit, points)
+                .inspect_err(|e| {
+                    events::emit(
+                        "rate_limit_hit",
+                        corr,
+                        &[
+                            ("kind", kind.as_str().to_string()),
+                            (scope.detail_key(), actor.to_string()),
+                            ("error", e.to_string()),
+                        ],
+                    )
+                })?;
+            Ok(Saved {
+                casino: caller.casino_id().to_string(),
+                scope,
+                actor,
+                kind,
+                events: kept,
+            })
+        })
+        .collect()
+}
+
+/// Writes the usage rows back (they are locked).
+pub fn save(client: &mut SpiClient<'_>, saved: &[Saved]) -> Result<(), LoyaltyError> {
+    for row in saved {
+        plans::run(client, &SAVE, &save_args(Some(row)))?;
     }
     Ok(())
+}
+
+/// The arguments that name a usage row and give its new content: scope,
+/// actor, kind, casino, times, points, counts (all NULL for `None`, which
+/// names no row).
+pub fn save_args(row: Option<&Saved>) -> Vec<DatumWithOid<'static>> {
+    let Some(row) = row else {
+        return vec![
+            None::<String>.into(),
+            None::<String>.into(),
+            None::<String>.into(),
+            None::<String>.into(),
+            None::<Vec<TimestampWithTimeZone>>.into(),
+            None::<Vec<i64>>.into(),
+            None::<Vec<i32>>.into(),
+        ];
+    };
+    let at: Vec<TimestampWithTimeZone> = row
+        .events
+        .iter()
+        .map(|e| {
+            TimestampWithTimeZone::try_from(e.at)
+                .unwrap_or_else(|_| TimestampWithTimeZone::positive_infinity())
+        })
+        .collect();
+    let points: Vec<i64> = row.events.iter().map(|e| e.points).collect();
+    let counts: Vec<i32> = row.events.iter().map(|e| e.count as i32).collect();
+    let mut args = usage_key(&row.casino, row.scope, &row.actor, row.kind);
+    args.push(at.into());
+    args.push(points.into());
+    args.push(counts.into());
+    args
 }
 
 /// The arguments naming one usage row.
@@ -95,7 +171,7 @@ fn usage_key(
     scope: Scope,
     actor: &str,
     kind: VelocityKind,
-) -> Vec<pgrx::datum::DatumWithOid<'static>> {
+) -> Vec<DatumWithOid<'static>> {
     vec![
         scope.as_str().into(),
         actor.to_string().into(),
@@ -109,63 +185,41 @@ fn limit_of(casino: &Casino, kind: VelocityKind, scope: Scope) -> Limit {
     casino.velocity_limit(kind, scope, gucs::velocity_limit(kind, scope))
 }
 
+/// A usage row as a lock timeout names it: `staff:<id>` or `role:<name>`.
+struct UsageOf<'a>(Scope, &'a str);
+
+impl std::fmt::Display for UsageOf<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.0.as_str(), self.1)
+    }
+}
+
+/// Locks one usage row (waiting at most `loyalty.lock_timeout`), creating
+/// it first if need be.
 fn lock_one<'c>(
     client: &mut SpiClient<'c>,
     casino: &str,
     scope: Scope,
     actor: &str,
     kind: VelocityKind,
+    corr: &str,
 ) -> Result<pgrx::spi::SpiTupleTable<'c>, LoyaltyError> {
     let key = || usage_key(casino, scope, actor, kind);
-    let rows = plans::run(client, &LOCK, &key())?;
-    if !rows.is_empty() {
-        return Ok(rows);
-    }
-    // A first change: make the row; a concurrent first change makes this
-    // wait for its commit (and, under REPEATABLE READ, fail 40001).
-    plans::run(client, &CREATE, &key())?;
-    plans::run(client, &LOCK, &key())
-}
-
-#[allow(clippy::too_many_arguments)]
-fn consume_one(
-    client: &mut SpiClient<'_>,
-    casino: &Casino,
-    scope: Scope,
-    actor: &str,
-    kind: VelocityKind,
-    events: &[Event],
-    points: i64,
-    corr: &str,
-) -> Result<(), LoyaltyError> {
-    let limit = limit_of(casino, kind, scope);
-    let kept =
-        velocity::admit(kind, scope, actor, events, now(), &limit, points).inspect_err(|e| {
-            events::emit(
-                "rate_limit_hit",
-                corr,
-                &[
-                    ("kind", kind.as_str().to_string()),
-                    (scope.detail_key(), actor.to_string()),
-                    ("error", e.to_string()),
-                ],
-            )
-        })?;
-    let at: Vec<TimestampWithTimeZone> = kept
-        .iter()
-        .map(|e| {
-            TimestampWithTimeZone::try_from(e.at)
-                .unwrap_or_else(|_| TimestampWithTimeZone::positive_infinity())
-        })
-        .collect();
-    let points: Vec<i64> = kept.iter().map(|e| e.points).collect();
-    let counts: Vec<i32> = kept.iter().map(|e| e.count as i32).collect();
-    let mut args = usage_key(&casino.id, scope, actor, kind);
-    args.push(at.into());
-    args.push(points.into());
-    args.push(counts.into());
-    plans::run(client, &SAVE, &args)?;
-    Ok(())
+    guard::with_lock_timeout(
+        LockTarget::VelocityUsage,
+        &UsageOf(scope, actor),
+        corr,
+        || {
+            let rows = plans::run(client, &LOCK, &key())?;
+            if !rows.is_empty() {
+                return Ok(rows);
+            }
+            // A first change: make the row; a concurrent first change makes
+            // this wait for its commit (and, under REPEATABLE READ, fail 40001).
+            plans::run(client, &CREATE, &key())?;
+            plans::run(client, &LOCK, &key())
+        },
+    )
 }
 
 /// What an actor has used of a limit, without locking or counting.

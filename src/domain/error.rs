@@ -14,6 +14,10 @@ pub enum LockTarget {
     Player,
     Staff,
     RatingSlip,
+    /// A campaign's row (its budget).
+    Campaign,
+    /// A staff member's or login role's velocity usage row.
+    VelocityUsage,
 }
 
 impl LockTarget {
@@ -23,6 +27,8 @@ impl LockTarget {
             LockTarget::Player => "player",
             LockTarget::Staff => "staff",
             LockTarget::RatingSlip => "rating slip",
+            LockTarget::Campaign => "campaign",
+            LockTarget::VelocityUsage => "velocity usage of",
         }
     }
 
@@ -32,6 +38,8 @@ impl LockTarget {
             LockTarget::Player => "player_id",
             LockTarget::Staff => "staff_id",
             LockTarget::RatingSlip => "rating_slip_id",
+            LockTarget::Campaign => "reward_id",
+            LockTarget::VelocityUsage => "actor",
         }
     }
 }

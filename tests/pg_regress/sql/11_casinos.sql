@@ -191,3 +191,24 @@ SELECT c.name AS casino, t.multiplier
 SELECT * FROM loyalty.drift_check();
 DROP OWNED BY casinos_app, floor_vegas, floor_boardwalk, casinos_auditor, auditor_vegas, auditor_group, admin_boardwalk;
 DROP ROLE floor_vegas, floor_boardwalk, casinos_app, auditor_vegas, auditor_group, casinos_auditor, admin_boardwalk;
+
+-- Manual-reward keys use the current gaming day, which each session keeps
+-- for its time zone and day start: changing either gives the day they
+-- give, at once.
+SET loyalty.gaming_day_timezone = 'Pacific/Kiritimati';
+SELECT loyalty.manual_reward_key('ca500000-0000-0000-0001-000000000001', 'ca500000-0000-0000-0000-00000000005a', 100,
+           'birthday dinner at the steakhouse')
+     = loyalty.manual_reward_key('ca500000-0000-0000-0001-000000000001', 'ca500000-0000-0000-0000-00000000005a', 100,
+           'birthday dinner at the steakhouse', loyalty.gaming_day(now())) AS kiritimati_day;
+SET loyalty.gaming_day_timezone = 'Pacific/Pago_Pago';
+SELECT loyalty.manual_reward_key('ca500000-0000-0000-0001-000000000001', 'ca500000-0000-0000-0000-00000000005a', 100,
+           'birthday dinner at the steakhouse')
+     = loyalty.manual_reward_key('ca500000-0000-0000-0001-000000000001', 'ca500000-0000-0000-0000-00000000005a', 100,
+           'birthday dinner at the steakhouse', loyalty.gaming_day(now())) AS pago_pago_day;
+SET loyalty.gaming_day_start = '23:59';
+SELECT loyalty.manual_reward_key('ca500000-0000-0000-0001-000000000001', 'ca500000-0000-0000-0000-00000000005a', 100,
+           'birthday dinner at the steakhouse')
+     = loyalty.manual_reward_key('ca500000-0000-0000-0001-000000000001', 'ca500000-0000-0000-0000-00000000005a', 100,
+           'birthday dinner at the steakhouse', loyalty.gaming_day(now())) AS late_start_day;
+RESET loyalty.gaming_day_start;
+RESET loyalty.gaming_day_timezone;
