@@ -46,12 +46,17 @@ hot = {c: groups[("hot", "on", c)]["ext"][0] for c in (1, 2, 8, 32) if ("ext" in
 if 2 in hot and 32 in hot:
     lines += ["", f"Single hot player, ext: tps at 32 clients / tps at 2 clients = {hot[32] / hot[2]:.2f}"]
 
+reward = groups.get(("reward", "on", 8), {}).get("ext")
+increment = groups.get(("uniform", "on", 8), {}).get("ext")
+if reward and increment:
+    lines += ["", f"manual_reward (token, velocity-limited) / increment_player_loyalty (uniform), ext: {reward[0] / increment[0]:.2f}"]
+
 bulk = {r["variant"]: float(r["seconds"]) for r in csv.DictReader(open(bulk_csv))}
 if "ext" in bulk:
-    lines += ["", "Bulk promotion, one statement crediting 100,000 players:", "",
-              "| variant | seconds | ext time / variant time |", "|---|---:|---:|"]
+    lines += ["", "Bulk promotion, one call crediting 100,000 players (ext: apply_promotion_batch):", "",
+              "| variant | seconds | variant time / ext time |", "|---|---:|---:|"]
     for v, sec in bulk.items():
-        lines.append(f"| {v} | {sec:.2f} | {bulk['ext'] / sec:.2f} |")
+        lines.append(f"| {v} | {sec:.2f} | {sec / bulk['ext']:.2f} |")
 
 sizes = [row for row in csv.reader(open(sizes_csv)) if row]
 lines += ["", "Ledger after the run:", "", "| measure | value |", "|---|---:|"]

@@ -14,6 +14,7 @@
 use crate::authorize::{self, Caller};
 use crate::campaigns::{self, Credit};
 use crate::domain::error::{LockTarget, LoyaltyError};
+use crate::domain::expiry::Lots;
 use crate::domain::keys;
 use crate::domain::request::{apply, Account, Applied, ChangeRequest, RawRequest, Route, TxType};
 use crate::domain::slip;
@@ -77,6 +78,11 @@ pub struct ChangeArgs {
     pub expiring: Option<Vec<(i64, i64)>>,
     /// For a capture: the points its hold reserved.
     pub reserved: i64,
+    /// For an EXPIRATION: the player's account and lots as its caller
+    /// already read them under the player's row lock, held by this
+    /// transaction (`crate::lots::expire_points`), so that they are not
+    /// locked and read a second time.
+    pub opened: Option<(Account, Lots)>,
 }
 
 /// Placeholder key while a required argument is missing: validation then
@@ -164,6 +170,7 @@ fn increment_player_loyalty(
         casino: p_casino_id,
         expiring: None,
         reserved: 0,
+        opened: None,
     };
     guard::sql_call(p_correlation_id, |corr| change(&args, corr)).into_tuple()
 }
@@ -444,30 +451,43 @@ fn write_locked(
 ) -> Result<Option<Written>, LoyaltyError> {
     let casino = e.caller.casino_id();
     let (args, req) = (e.args, e.req);
-    let (mut account, ladder) = guard::one_lock_wait(|| {
-        if queue {
-            guard::with_lock_timeout(LockTarget::Player, &e.player_id, e.correlation_id, || {
-                queue_for(casino, e.player_id)
+    let (account, ladder, lots) = match &args.opened {
+        Some((account, lots)) if args.route == Route::Expiration => (
+            account.clone(),
+            tiers::ladder(client, casino)?,
+            Some(lots.clone()),
+        ),
+        _ => {
+            let (mut account, ladder) = guard::one_lock_wait(|| {
+                if queue {
+                    guard::with_lock_timeout(
+                        LockTarget::Player,
+                        &e.player_id,
+                        e.correlation_id,
+                        || queue_for(casino, e.player_id),
+                    )?;
+                }
+                lock_player_swept(
+                    client,
+                    casino,
+                    e.player_id,
+                    e.correlation_id,
+                    args.route != Route::Capture,
+                )
             })?;
+            // Under an expiry policy: the player's lots, and expired points
+            // are not available (SPEC section 15).
+            let lots = lots::for_change(
+                client,
+                &e.caller.casino,
+                e.player_id,
+                &mut account,
+                args.route,
+                args.reserved,
+            )?;
+            (account, ladder, lots)
         }
-        lock_player_swept(
-            client,
-            casino,
-            e.player_id,
-            e.correlation_id,
-            args.route != Route::Capture,
-        )
-    })?;
-    // Under an expiry policy: the player's lots, and expired points
-    // are not available (SPEC section 15).
-    let lots = lots::for_change(
-        client,
-        &e.caller.casino,
-        e.player_id,
-        &mut account,
-        args.route,
-        args.reserved,
-    )?;
+    };
     let applied = apply(&account, req.delta, &ladder)?;
     let debit = -(req.delta as i64);
     let consumed = match (&lots, &args.expiring) {

@@ -222,7 +222,7 @@ fn expire_points(
         let mut written = Vec::new();
         for (casino_id, player) in players {
             let caller = Caller::resolve(None, false, Some(casino_id), corr)?;
-            let expired = Spi::connect_mut(|c| {
+            let opened = Spi::connect_mut(|c| {
                 let mut account = ledger::lock_existing(c, caller.casino_id(), player, corr)?
                     .ok_or_else(|| LoyaltyError::internal("a claimed player has no row"))?;
                 let Some(lots) = for_change(
@@ -234,7 +234,7 @@ fn expire_points(
                     0,
                 )?
                 else {
-                    return Ok(vec![]);
+                    return Ok(None);
                 };
                 // Held points are not written off while their hold lasts.
                 let cap = account.balance - account.held;
@@ -248,8 +248,11 @@ fn expire_points(
                     expired.push((id, take));
                     total += take;
                 }
-                Ok::<_, LoyaltyError>(expired)
+                Ok::<_, LoyaltyError>(Some((expired, account, lots)))
             })?;
+            let Some((expired, account, lots)) = opened else {
+                continue;
+            };
             let total: i64 = expired.iter().map(|(_, p)| p).sum();
             if total == 0 {
                 continue;
@@ -265,6 +268,7 @@ fn expire_points(
                     reason: Some("points expired by the casino's expiry policy".into()),
                     route: Route::Expiration,
                     expiring: Some(expired.clone()),
+                    opened: Some((account, lots)),
                     caller: Some(caller.clone()),
                     ..ChangeArgs::default()
                 },
