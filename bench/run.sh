@@ -51,9 +51,6 @@ ALTER DATABASE bench SET loyalty.manual_reward_rate_limit = 2000000000;
 ALTER DATABASE bench SET loyalty.manual_reward_points_limit = 2000000000;
 ALTER DATABASE bench SET loyalty.role_manual_reward_rate_limit = 2147483647;
 ALTER DATABASE bench SET loyalty.role_manual_reward_points_limit = 2147483647;
--- The bulk workload credits a registered campaign.
-INSERT INTO loyalty.promotion_campaign (reward_id, points_per_credit, valid_from, valid_to, budget_points)
-VALUES ('bulk-ext-2026', 10, now() - interval '1 day', now() + interval '30 days', 1000000000000);
 -- 100,000 players, 10,000 known keys for the replay workload, 64 hosts.
 INSERT INTO loyalty.player_loyalty (player_id, tier) SELECT bench.pid(g), 'BRONZE' FROM generate_series(1, 100000) g;
 SELECT count(*) FROM generate_series(1, 10000) g,
@@ -131,9 +128,17 @@ bulk() {
     ms=$(psql_at "$PORT" bench -qAt -c '\timing on' -c "$statement" | grep -oE 'Time: [0-9.]+' | awk '{print $2}')
     echo "$variant,$(python3 -c "print(round($ms/1000, 3))")" | tee -a "$BULK"
 }
-bulk raw "WITH p AS (UPDATE loyalty.player_loyalty SET current_balance = current_balance + 10, lifetime_points = lifetime_points + 10, updated_at = now() RETURNING casino_id, player_id, current_balance, lifetime_points, tier) INSERT INTO loyalty.loyalty_ledger (casino_id, player_id, points_change, transaction_type, idempotency_key, request_fingerprint, balance_before, balance_after, tier_before, tier_after, tier_progress_after, lifetime_points_after, correlation_id) SELECT casino_id, player_id, 10, 'PROMOTION', 'bulk-raw-' || player_id, '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef', current_balance - 10, current_balance, tier, tier, 0, lifetime_points, lpad(txid_current()::text, 36, '0') FROM p"
+# raw and ext alternate, ROUNDS times, each round crediting campaigns of
+# its own (the ledger grows by 100,000 rows per run: alternating keeps the
+# two on tables of the same size); the PL/pgSQL loop runs once.
+for round in $(seq 1 "$ROUNDS"); do
+    psql_at "$PORT" bench -qAt -c "INSERT INTO loyalty.promotion_campaign (reward_id, points_per_credit, valid_from, valid_to, budget_points)
+        VALUES ('bulk-raw-$round', 10, now() - interval '1 day', now() + interval '30 days', 1000000000000),
+               ('bulk-ext-$round', 10, now() - interval '1 day', now() + interval '30 days', 1000000000000)"
+    bulk raw "WITH c AS (SELECT id FROM loyalty.promotion_campaign WHERE reward_id = 'bulk-raw-$round' FOR UPDATE), p AS (UPDATE loyalty.player_loyalty SET current_balance = current_balance + 10, lifetime_points = lifetime_points + 10, updated_at = now() RETURNING casino_id, player_id, current_balance, lifetime_points, tier), l AS (INSERT INTO loyalty.loyalty_ledger (casino_id, player_id, points_change, transaction_type, idempotency_key, request_fingerprint, balance_before, balance_after, tier_before, tier_after, tier_progress_after, lifetime_points_after, correlation_id, campaign_id, campaign_credit) SELECT casino_id, player_id, 10, 'PROMOTION', encode(sha256(('bulk-raw-$round/' || player_id)::bytea), 'hex'), '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef', current_balance - 10, current_balance, tier, tier, 0, lifetime_points, lpad(txid_current()::text, 36, '0'), (SELECT id FROM c), 1 FROM p RETURNING 1) UPDATE loyalty.promotion_campaign SET credited_points = credited_points + 10 * (SELECT count(*) FROM l) WHERE id = (SELECT id FROM c)"
+    bulk ext "SELECT count(*) FROM loyalty.apply_promotion_batch('bulk-ext-$round', ARRAY(SELECT bench.pid(g) FROM generate_series(1, 100000) g)) WHERE outcome = 'credited'"
+done
 bulk plpgsql "SELECT count(*) FROM generate_series(1, 100000) g, LATERAL bench.increment_plpgsql(bench.pid(g), 10, 'PROMOTION', 'bulk-plpgsql-' || g)"
-bulk ext "SELECT count(*) FROM loyalty.apply_promotion_batch('bulk-ext-2026', ARRAY(SELECT bench.pid(g) FROM generate_series(1, 100000) g)) WHERE outcome = 'credited'"
 fi
 
 log "ledger size after the run"

@@ -294,18 +294,26 @@ fn credit_all(
         );
     }
 
-    // 3. Each new credit, in player order, admitted under the budget.
+    // 3. Each new credit, in player order, admitted under the budget.  The
+    // request is the same for every player but the player and its key:
+    // validated once (for the first player) and fingerprinted per player.
     let mut admitted = Vec::new();
     let mut one_by_one = Vec::new();
+    let mut template = None;
     for (player, key) in ids.iter().copied().zip(keys) {
-        let args = credit_args(player, &credit, points, caller);
-        let req = match args.request(caller) {
-            Ok(req) => req,
-            Err(e) => {
-                outcomes.insert(player, Outcome::Refused(e.into()));
-                continue;
-            }
+        let req = match &mut template {
+            Some(req) => req,
+            None => match credit_args(player, &credit, points, caller).request(caller) {
+                Ok(req) => template.insert(req),
+                Err(e) => {
+                    // Nothing in the request depends on the player: every
+                    // player would be refused alike.
+                    return Err(e);
+                }
+            },
         };
+        req.player_id = player.to_string();
+        req.idempotency_key = key.clone();
         let fingerprint = req.fingerprint();
         match held.get(&key) {
             Some((_, _, _, tx_type)) if tx_type != TxType::Promotion.as_str() => {
@@ -351,32 +359,26 @@ fn credit_all(
     let players: Vec<Uuid> = admitted.iter().map(|(p, ..)| *p).collect();
     // Each wait (for a player another session is creating or changing)
     // lasts at most loyalty.lock_timeout.
-    guard::with_lock_timeout(LockTarget::Player, &BATCH, corr, || {
-        plans::run(
-            c,
-            &CREATE,
-            &[
-                casino.into(),
-                players.clone().into(),
-                ladder.base().name.as_str().into(),
-            ],
-        )
-    })?;
     let mut accounts = HashMap::with_capacity(players.len());
-    for r in guard::with_lock_timeout(LockTarget::Player, &BATCH, corr, || {
-        plans::run(c, &LOCK, &[casino.into(), players.into()])
-    })? {
-        let player: Uuid = required(r.get(1)?, "player_id")?;
-        accounts.insert(
-            player,
-            Account {
-                balance: required(r.get(2)?, "current_balance")?,
-                lifetime_points: required(r.get(3)?, "lifetime_points")?,
-                tier: required(r.get(4)?, "tier")?,
-                held: 0,
-                expired: 0,
-            },
-        );
+    lock_players(c, casino, players.clone(), &mut accounts, corr)?;
+    if accounts.len() < players.len() {
+        let missing: Vec<Uuid> = players
+            .iter()
+            .filter(|p| !accounts.contains_key(*p))
+            .copied()
+            .collect();
+        guard::with_lock_timeout(LockTarget::Player, &BATCH, corr, || {
+            plans::run(
+                c,
+                &CREATE,
+                &[
+                    casino.into(),
+                    missing.clone().into(),
+                    ladder.base().name.as_str().into(),
+                ],
+            )
+        })?;
+        lock_players(c, casino, missing, &mut accounts, corr)?;
     }
     let mut pending = Vec::with_capacity(admitted.len());
     for (player, key, fingerprint) in admitted {
@@ -429,6 +431,33 @@ fn credit_all(
         outcomes.insert(p, credit_one(p, &credit, points, caller, corr));
     }
     Ok(outcomes)
+}
+
+/// Locks the rows of `players` that exist (in player-id order) and adds
+/// them to `accounts`.
+fn lock_players(
+    c: &mut SpiClient<'_>,
+    casino: &str,
+    players: Vec<Uuid>,
+    accounts: &mut HashMap<Uuid, Account>,
+    corr: &str,
+) -> Result<(), LoyaltyError> {
+    for r in guard::with_lock_timeout(LockTarget::Player, &BATCH, corr, || {
+        plans::run(c, &LOCK, &[casino.into(), players.into()])
+    })? {
+        let player: Uuid = required(r.get(1)?, "player_id")?;
+        accounts.insert(
+            player,
+            Account {
+                balance: required(r.get(2)?, "current_balance")?,
+                lifetime_points: required(r.get(3)?, "lifetime_points")?,
+                tier: required(r.get(4)?, "tier")?,
+                held: 0,
+                expired: 0,
+            },
+        );
+    }
+    Ok(())
 }
 
 /// Inserts the ledger rows of `pending` and updates their players; returns
@@ -570,9 +599,7 @@ SELECT $1::uuid, u.player_id, $2, 'PROMOTION', u.key, u.fingerprint,
        u.lifetime, $3, $4, $5, 1
   FROM unnest($6::uuid[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[],
               $12::int[], $13::bigint[])
-       WITH ORDINALITY AS u(player_id, key, fingerprint, before, tier_before, tier_after,
-                            progress, lifetime, n)
- ORDER BY u.n
+       AS u(player_id, key, fingerprint, before, tier_before, tier_after, progress, lifetime)
     ON CONFLICT (casino_id, idempotency_key) DO NOTHING
 RETURNING player_id, id, created_at",
 };
