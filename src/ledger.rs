@@ -398,14 +398,13 @@ fn write_unlocked(client: &mut SpiClient<'_>, e: &Entry<'_>) -> Result<Unlocked,
     };
     let mut args = e.write_args(&applied);
     args.push(row.lifetime_points.into());
-    if e.saved.len() > 2 {
-        return Err(LoyaltyError::internal("more than two velocity usage rows"));
+    let swap = swap_for(e.saved.len())?;
+    for saved in e.saved {
+        args.extend(velocity::save_args(Some(saved)));
     }
-    args.extend(velocity::save_args(e.saved.first()));
-    args.extend(velocity::save_args(e.saved.get(1)));
     let (updated, entry) =
         guard::with_lock_timeout(LockTarget::Player, &e.player_id, e.correlation_id, || {
-            let rows = plans::run(client, &SWAP, &args)?;
+            let rows = plans::run(client, swap, &args)?;
             let r = rows.first();
             let updated = required::<i64>(r.get(1)?, "updated")?;
             let id: Option<i64> = r.get(2)?;
@@ -849,55 +848,10 @@ WITH entry AS (
 SELECT id, created_at FROM entry",
 };
 
-/// `write_unlocked`'s one statement: the player's row is updated only if it
-/// still holds the balance, lifetime points and tier it was read with and
-/// no held points ($22: the lifetime points read); the ledger row is
-/// inserted only if the update happened, and the velocity usage rows the
-/// change counts against ($23–$36, locked before; none when NULL) are
-/// written only if the ledger row was.  Returns how many rows were
-/// updated and the new ledger row's id and time (none when a concurrent
-/// caller holds the key).
-static SWAP: Stmt = Stmt {
-    args: &[
-        O::UUIDOID,
-        O::INT4OID,
-        O::TEXTOID,
-        O::TEXTOID,
-        O::UUIDOID,
-        O::UUIDOID,
-        O::TEXTOID,
-        O::TEXTOID,
-        O::TEXTOID,
-        O::INT8OID,
-        O::INT8OID,
-        O::TEXTOID,
-        O::TEXTOID,
-        O::INT4OID,
-        O::INT8OID,
-        O::TEXTOID,
-        O::INT8OID,
-        O::TEXTOID,
-        O::INT8OID,
-        O::INT4OID,
-        O::TEXTOID,
-        O::INT8OID,
-        // Two velocity usage rows (`velocity::save_args`).
-        O::TEXTOID,
-        O::TEXTOID,
-        O::TEXTOID,
-        O::TEXTOID,
-        O::TIMESTAMPTZARRAYOID,
-        O::INT8ARRAYOID,
-        O::INT4ARRAYOID,
-        O::TEXTOID,
-        O::TEXTOID,
-        O::TEXTOID,
-        O::TEXTOID,
-        O::TIMESTAMPTZARRAYOID,
-        O::INT8ARRAYOID,
-        O::INT4ARRAYOID,
-    ],
-    sql: "\
+/// The player's update and the ledger insert of `SWAP`.
+macro_rules! swap_head {
+    () => {
+        "\
 WITH player AS (
     UPDATE loyalty.player_loyalty p
        SET current_balance = $11, lifetime_points = $15, tier = $13,
@@ -917,17 +871,118 @@ WITH player AS (
       FROM player
     ON CONFLICT (casino_id, idempotency_key) DO NOTHING
     RETURNING id, created_at
-), usage_1 AS (
+)"
+    };
+}
+
+/// One velocity usage row of `SWAP`, its seven parameters from `$first`
+/// (scope, actor, kind, casino, times, points, counts), written only if
+/// the ledger row was.
+macro_rules! swap_usage {
+    (1, 23) => {
+        ", usage_1 AS (
     UPDATE loyalty.velocity_usage SET event_at = $27, event_points = $28, event_count = $29
      WHERE casino_id = $26::uuid AND scope = $23 AND actor = $24 AND kind = $25
        AND EXISTS (SELECT 1 FROM entry)
-), usage_2 AS (
+)"
+    };
+    (2, 30) => {
+        ", usage_2 AS (
     UPDATE loyalty.velocity_usage SET event_at = $34, event_points = $35, event_count = $36
      WHERE casino_id = $33::uuid AND scope = $30 AND actor = $31 AND kind = $32
        AND EXISTS (SELECT 1 FROM entry)
-)
-SELECT (SELECT count(*) FROM player), (SELECT id FROM entry), (SELECT created_at FROM entry)",
+)"
+    };
+}
+
+/// What `SWAP` returns.
+macro_rules! swap_tail {
+    () => {
+        "
+SELECT (SELECT count(*) FROM player), (SELECT id FROM entry), (SELECT created_at FROM entry)"
+    };
+}
+
+/// `write_unlocked`'s one statement: the player's row is updated only if it
+/// still holds the balance, lifetime points and tier it was read with and
+/// no held points ($22: the lifetime points read); the ledger row is
+/// inserted only if the update happened, and the velocity usage rows the
+/// change counts against ($23–$36, locked before; none when NULL) are
+/// written only if the ledger row was.  Returns how many rows were
+/// updated and the new ledger row's id and time (none when a concurrent
+/// caller holds the key).
+static SWAP: Stmt = Stmt {
+    args: SWAP_ARGS.as_slice().split_at(22).0,
+    sql: concat!(swap_head!(), swap_tail!()),
 };
+
+/// `SWAP` for a change counted against one velocity usage row.
+static SWAP_COUNTED_ONCE: Stmt = Stmt {
+    args: SWAP_ARGS.as_slice().split_at(29).0,
+    sql: concat!(swap_head!(), swap_usage!(1, 23), swap_tail!()),
+};
+
+/// `SWAP` for a change counted against two velocity usage rows.
+static SWAP_COUNTED_TWICE: Stmt = Stmt {
+    args: &SWAP_ARGS,
+    sql: concat!(
+        swap_head!(),
+        swap_usage!(1, 23),
+        swap_usage!(2, 30),
+        swap_tail!()
+    ),
+};
+
+/// The statement for a change counted against `rows` usage rows: a plain
+/// change's statement names no usage table at all.
+fn swap_for(rows: usize) -> Result<&'static Stmt, LoyaltyError> {
+    match rows {
+        0 => Ok(&SWAP),
+        1 => Ok(&SWAP_COUNTED_ONCE),
+        2 => Ok(&SWAP_COUNTED_TWICE),
+        _ => Err(LoyaltyError::internal("more than two velocity usage rows")),
+    }
+}
+
+const SWAP_ARGS: [O; 36] = [
+    O::UUIDOID,
+    O::INT4OID,
+    O::TEXTOID,
+    O::TEXTOID,
+    O::UUIDOID,
+    O::UUIDOID,
+    O::TEXTOID,
+    O::TEXTOID,
+    O::TEXTOID,
+    O::INT8OID,
+    O::INT8OID,
+    O::TEXTOID,
+    O::TEXTOID,
+    O::INT4OID,
+    O::INT8OID,
+    O::TEXTOID,
+    O::INT8OID,
+    O::TEXTOID,
+    O::INT8OID,
+    O::INT4OID,
+    O::TEXTOID,
+    O::INT8OID,
+    // Up to two velocity usage rows (`velocity::save_args`).
+    O::TEXTOID,
+    O::TEXTOID,
+    O::TEXTOID,
+    O::TEXTOID,
+    O::TIMESTAMPTZARRAYOID,
+    O::INT8ARRAYOID,
+    O::INT4ARRAYOID,
+    O::TEXTOID,
+    O::TEXTOID,
+    O::TEXTOID,
+    O::TEXTOID,
+    O::TIMESTAMPTZARRAYOID,
+    O::INT8ARRAYOID,
+    O::INT4ARRAYOID,
+];
 
 /// Puts the player's row back as `write_unlocked` read it, when the
 /// ledger insert of its statement found the key taken.
