@@ -10,8 +10,9 @@
 //! | `increment_player_loyalty` | `src/ledger.rs` |
 //! | `manual_reward`, `redeem_points`, `adjust_points`, `reverse_entry`, `validate_reward` | `src/rewards.rs` |
 //! | `apply_promotion` | `src/campaigns.rs` |
+//! | `apply_promotion_batch` | `src/batch.rs` |
 //! | `rate_limit_status` | `src/velocity.rs` |
-//! | `bind_session_staff` | `src/authorize.rs` |
+//! | `bind_session_staff`, `staff_permission_changed` (trigger) | `src/authorize.rs` |
 //! | `casino_scope`, `current_casino_id`, `casino_changed` (trigger) | `src/casinos.rs` |
 //! | `gaming_day` | `src/gaming_day.rs` |
 //! | `hold_points`, `capture_hold`, `release_hold`, `expire_holds` | `src/holds.rs` |
