@@ -213,6 +213,7 @@ fn staff_capabilities(
     };
     if STAFF_INVALIDATIONS.with(Cell::get) == before
         && STAFF_TABLE.with(Cell::get) != pg_sys::InvalidOid
+        && guard::keepable()
     {
         STAFF_KEPT.with(|k| {
             let mut k = k.borrow_mut();

@@ -134,7 +134,7 @@ pub fn load(id: &str) -> Result<Rc<Casino>, LoyaltyError> {
         message: "casino not found".into(),
         context: vec![("casino_id", id.to_string())],
     })?);
-    if INVALIDATIONS.with(Cell::get) == seen {
+    if INVALIDATIONS.with(Cell::get) == seen && guard::keepable() {
         KEPT.with(|k| {
             let mut kept = k.borrow_mut();
             if kept.len() > 10_000 {

@@ -30,7 +30,7 @@ fn gaming_day(
         let at = p_at.ok_or_else(|| LoyaltyError::invalid("p_at must not be null"))?;
         let casino = casinos::acting(p_casino_id, corr)?;
         Spi::connect_mut(|c| {
-            let rows = plans::run(c, &GAMING_DAY, &args(&casino, Some(at))?)?;
+            let rows = compute(c, &args(&casino, Some(at))?)?;
             Ok(rows.first().get::<Date>(2)?)
         })
     })
@@ -64,7 +64,7 @@ pub fn current(client: &mut SpiClient<'_>, casino: &Casino) -> Result<String, Lo
             return Ok(day);
         }
     }
-    let rows = plans::run(client, &GAMING_DAY, &args)?;
+    let rows = compute(client, &args)?;
     let r = rows.first();
     let day = required(r.get::<String>(1)?, "gaming day")?;
     let from = required(r.get::<TimestampWithTimeZone>(3)?, "gaming day start")?;
@@ -79,6 +79,47 @@ pub fn current(client: &mut SpiClient<'_>, casino: &Casino) -> Result<String, Lo
         });
     }
     Ok(day)
+}
+
+/// Runs `GAMING_DAY` with the zone abbreviations at PostgreSQL's default:
+/// a casino's zone may be an abbreviation (`EST`), whose meaning
+/// `timezone_abbreviations` — which any session may set — would otherwise
+/// choose, moving the gaming day (and a manual reward's key) for that
+/// session, and through the kept day for the next client of a pooled
+/// connection.  The setting is changed only when the session has another,
+/// for this statement, and restored after it (on an error, by the abort).
+fn compute<'c>(
+    client: &mut SpiClient<'c>,
+    args: &[DatumWithOid<'static>],
+) -> Result<pgrx::spi::SpiTupleTable<'c>, LoyaltyError> {
+    // SAFETY: a built-in setting, always defined; compared at once.
+    let default = unsafe {
+        let v = pg_sys::GetConfigOption(c"timezone_abbreviations".as_ptr(), true, false);
+        v.is_null() || std::ffi::CStr::from_ptr(v).to_bytes() == b"Default"
+    };
+    if default {
+        return plans::run(client, &GAMING_DAY, args);
+    }
+    // SAFETY: a GUC nest level opened and closed around one statement, as
+    // a function's SET clause does.
+    let nest = unsafe {
+        let nest = pg_sys::NewGUCNestLevel();
+        pg_sys::set_config_option(
+            c"timezone_abbreviations".as_ptr(),
+            c"Default".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+        nest
+    };
+    let rows = plans::run(client, &GAMING_DAY, args);
+    // SAFETY: closes the nest level opened above.
+    unsafe { pg_sys::AtEOXact_GUC(true, nest) };
+    rows
 }
 
 /// The server's `log_timezone`.

@@ -172,6 +172,17 @@ pub fn with_lock_timeout<R>(
         .execute()
 }
 
+/// Whether a value just read from a table may be kept per backend (the tier
+/// ladder, casinos, staff capabilities, verified tokens): only when the
+/// transaction reads with a fresh snapshot per statement (READ COMMITTED).
+/// Under REPEATABLE READ or SERIALIZABLE the snapshot may predate a change
+/// whose invalidation this backend has already taken, and a value read
+/// under it would be kept after the change.
+pub fn keepable() -> bool {
+    // SAFETY: a plain read of the transaction's isolation level.
+    unsafe { pg_sys::XactIsoLevel < pg_sys::XACT_REPEATABLE_READ as i32 }
+}
+
 thread_local! {
     /// While `one_lock_wait` runs: when its timeout ends.
     static DEADLINE: Cell<Option<i64>> = const { Cell::new(None) };

@@ -61,7 +61,7 @@ pub fn ladder(client: &mut SpiClient<'_>, casino: &str) -> Result<Rc<Ladder>, Lo
     if table != pg_sys::InvalidOid {
         TABLE.with(|t| t.set(table));
     }
-    if INVALIDATIONS.with(Cell::get) == seen {
+    if INVALIDATIONS.with(Cell::get) == seen && guard::keepable() {
         KEPT.with(|k| {
             let mut kept = k.borrow_mut();
             if kept.len() > 10_000 {

@@ -23,6 +23,8 @@ thread_local! {
     static KEPT: RefCell<HashMap<String, StaffClaims>> = RefCell::new(HashMap::new());
     /// Oid of loyalty.trusted_key, once known.
     static TABLE: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
+    /// Counts relcache invalidations (see `current`).
+    static INVALIDATIONS: Cell<u64> = const { Cell::new(0) };
 }
 
 /// The claims of the transaction's staff token, if one is set; an invalid,
@@ -41,6 +43,7 @@ pub fn current() -> Result<Option<StaffClaims>, LoyaltyError> {
             return Ok(Some(claims));
         }
     }
+    let seen = INVALIDATIONS.with(Cell::get);
     let keys = Spi::connect_mut(|c| -> Result<Vec<TrustedKey>, LoyaltyError> {
         let rows = plans::run(c, &KEYS, &[])?;
         let mut keys = Vec::new();
@@ -58,6 +61,11 @@ pub fn current() -> Result<Option<StaffClaims>, LoyaltyError> {
         Ok(keys)
     })?;
     let claims = token::verify(&token, &keys, now, audience.as_deref())?;
+    // Kept only if no change to the keys arrived while they were read, and
+    // they were read with a fresh snapshot (`guard::keepable`).
+    if INVALIDATIONS.with(Cell::get) != seen || !crate::guard::keepable() {
+        return Ok(Some(claims));
+    }
     KEPT.with(|k| {
         let mut kept = k.borrow_mut();
         // A backend sees few distinct tokens; bound the map anyway.
@@ -83,6 +91,7 @@ static KEYS: Stmt = Stmt {
 
 #[pg_guard]
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    INVALIDATIONS.with(|n| n.set(n.get().wrapping_add(1)));
     let table = TABLE.with(Cell::get);
     if relid == pg_sys::InvalidOid || relid == table {
         KEPT.with(|k| k.borrow_mut().clear());

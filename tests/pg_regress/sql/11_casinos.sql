@@ -212,3 +212,18 @@ SELECT loyalty.manual_reward_key('ca500000-0000-0000-0001-000000000001', 'ca5000
            'birthday dinner at the steakhouse', loyalty.gaming_day(now())) AS late_start_day;
 RESET loyalty.gaming_day_start;
 RESET loyalty.gaming_day_timezone;
+
+-- A casino's zone given as an abbreviation means what PostgreSQL's default
+-- abbreviations say, whatever a session sets: a manual reward's key (and
+-- its gaming day) does not move with timezone_abbreviations.
+SET loyalty.gaming_day_timezone = 'EST';
+SELECT loyalty.manual_reward_key('ca500000-0000-0000-0001-000000000001', 'ca500000-0000-0000-0000-00000000005a', 100,
+           'birthday dinner at the steakhouse') AS key_default \gset
+SET timezone_abbreviations = 'Australia';
+SELECT loyalty.manual_reward_key('ca500000-0000-0000-0001-000000000001', 'ca500000-0000-0000-0000-00000000005a', 100,
+           'birthday dinner at the steakhouse') = :'key_default' AS same_key;
+-- 03:00 UTC is 22:00 the day before in EST (UTC-5; 13:00 the same day in
+-- the Australian meaning of EST, UTC+10).
+SELECT loyalty.gaming_day('2026-06-01 03:00+00') AS est_day_of_03_utc;
+RESET timezone_abbreviations;
+RESET loyalty.gaming_day_timezone;
