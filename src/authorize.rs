@@ -211,10 +211,9 @@ fn staff_capabilities(
         STAFF_TABLE.with(|t| t.set(r.get::<pg_sys::Oid>(2).ok().flatten().unwrap_or(t.get())));
         Some(r.get::<Vec<String>>(1)?.unwrap_or_default())
     };
-    if STAFF_INVALIDATIONS.with(Cell::get) == before
-        && STAFF_TABLE.with(Cell::get) != pg_sys::InvalidOid
-        && guard::keepable()
-    {
+    // Only a staff member found is kept: the table's oid comes from the
+    // row, and the invalidation that forgets it names that oid.
+    if caps.is_some() && STAFF_INVALIDATIONS.with(Cell::get) == before && guard::keepable() {
         STAFF_KEPT.with(|k| {
             let mut k = k.borrow_mut();
             if k.len() >= STAFF_KEPT_MAX {
