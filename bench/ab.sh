@@ -5,7 +5,7 @@
 # BASE_COMMIT is built from a git worktree under a side version (0.0.1), so
 # that both libraries are installed at once; database ab_base runs
 # CREATE EXTENSION loyalty_ext VERSION '0.0.1', database ab_head the current
-# version.  The workloads (bench/sql: uniform, replay, reward, with the
+# version.  The workloads (bench/sql: uniform, replay, reward, slip, with the
 # extension's calls only) alternate base and head, BENCH_ROUNDS times each,
 # and the script prints the median tps of each and the ratio head/base.
 # Issue 14 measured the hot path with tenancy against the commit before it:
@@ -75,7 +75,7 @@ done
 CSV="$WORK/runs.csv"
 echo "workload,variant,round,tps" >"$CSV"
 RUN_NO=0
-for workload in uniform replay reward; do
+for workload in uniform replay reward slip; do
     for round in $(seq 1 "$ROUNDS"); do
         for variant in base head; do
             RUN_NO=$((RUN_NO + 1))
