@@ -804,29 +804,7 @@ INSERT INTO loyalty.player_loyalty (casino_id, player_id, tier) VALUES ($1::uuid
 /// Ledger insert and player update in one statement; the update runs only
 /// when the insert did (the key was new).
 static WRITE: Stmt = Stmt {
-    args: &[
-        O::UUIDOID,
-        O::INT4OID,
-        O::TEXTOID,
-        O::TEXTOID,
-        O::UUIDOID,
-        O::UUIDOID,
-        O::TEXTOID,
-        O::TEXTOID,
-        O::TEXTOID,
-        O::INT8OID,
-        O::INT8OID,
-        O::TEXTOID,
-        O::TEXTOID,
-        O::INT4OID,
-        O::INT8OID,
-        O::TEXTOID,
-        O::INT8OID,
-        O::TEXTOID,
-        O::INT8OID,
-        O::INT4OID,
-        O::TEXTOID,
-    ],
+    args: WRITE_ARGS.as_slice().split_at(21).0,
     sql: "\
 WITH entry AS (
     INSERT INTO loyalty.loyalty_ledger
@@ -912,19 +890,19 @@ SELECT (SELECT count(*) FROM player), (SELECT id FROM entry), (SELECT created_at
 /// updated and the new ledger row's id and time (none when a concurrent
 /// caller holds the key).
 static SWAP: Stmt = Stmt {
-    args: SWAP_ARGS.as_slice().split_at(22).0,
+    args: WRITE_ARGS.as_slice().split_at(22).0,
     sql: concat!(swap_head!(), swap_tail!()),
 };
 
 /// `SWAP` for a change counted against one velocity usage row.
 static SWAP_COUNTED_ONCE: Stmt = Stmt {
-    args: SWAP_ARGS.as_slice().split_at(29).0,
+    args: WRITE_ARGS.as_slice().split_at(29).0,
     sql: concat!(swap_head!(), swap_usage!(1, 23), swap_tail!()),
 };
 
 /// `SWAP` for a change counted against two velocity usage rows.
 static SWAP_COUNTED_TWICE: Stmt = Stmt {
-    args: &SWAP_ARGS,
+    args: &WRITE_ARGS,
     sql: concat!(
         swap_head!(),
         swap_usage!(1, 23),
@@ -944,7 +922,9 @@ fn swap_for(rows: usize) -> Result<&'static Stmt, LoyaltyError> {
     }
 }
 
-const SWAP_ARGS: [O; 36] = [
+/// The parameters of `WRITE` ($1–$21), of `SWAP` (and $22, the lifetime
+/// points read) and of its usage rows ($23–$36).
+const WRITE_ARGS: [O; 36] = [
     O::UUIDOID,
     O::INT4OID,
     O::TEXTOID,

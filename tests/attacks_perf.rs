@@ -42,24 +42,6 @@ fn setup() -> (Client, String, String) {
     (c, one, two)
 }
 
-/// Waits until `n` sessions of the database wait for a lock.
-fn until_waiting(admin: &mut Client, n: i64) {
-    for _ in 0..200 {
-        let waiting: i64 = admin
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'",
-                &[&DB],
-            )
-            .unwrap()
-            .get(0);
-        if waiting >= n {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("{n} sessions never waited for a lock");
-}
-
 #[test]
 fn queueing_behind_a_hot_player_to_wait_twice_the_lock_timeout() {
     let (mut admin, one, _) = setup();
@@ -97,7 +79,7 @@ fn queueing_behind_a_hot_player_to_wait_twice_the_lock_timeout() {
             })
         })
         .collect();
-    until_waiting(&mut admin, 1);
+    until_waiting(&mut admin, DB, 1);
     for w in writers {
         let (state, waited) = w.join().unwrap();
         assert_eq!(state, "55P03", "a queued writer gives up with 55P03");
@@ -138,7 +120,7 @@ fn replaying_from_a_second_login_role_while_only_role_limits_count() {
             c.query_one(&reward, &[]).unwrap().get::<_, bool>(0)
         })
     };
-    until_waiting(&mut admin, 1);
+    until_waiting(&mut admin, DB, 1);
     first.batch_execute("COMMIT").unwrap();
     assert!(second.join().unwrap(), "the second call is a replay");
     // A replay uses no quota: the second role has counted nothing.

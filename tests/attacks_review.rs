@@ -47,24 +47,6 @@ fn app(login: &str) -> Client {
     connect_as(DB, login)
 }
 
-/// Waits until some session of the database waits for a lock.
-fn until_one_waits(admin: &mut Client) {
-    for _ in 0..100 {
-        let waiting: i64 = admin
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'",
-                &[&DB],
-            )
-            .unwrap()
-            .get(0);
-        if waiting > 0 {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("no session came to wait for the lock");
-}
-
 fn reward_sql(player: &str, staff: &str, sequence: i32) -> String {
     format!(
         "SELECT 1 FROM loyalty.manual_reward('{player}', '{staff}', 10, 'courtesy for the table', p_sequence => {sequence})"
@@ -291,7 +273,7 @@ fn a_retry_racing_its_original_counts_twice() {
                 let mut c = app(&login);
                 c.query_one(&call, &[]).map(|r| r.get::<_, bool>(0))
             });
-            until_one_waits(&mut admin);
+            until_waiting(&mut admin, DB, 1);
             original.batch_execute("COMMIT").unwrap();
             retry.join().unwrap()
         });

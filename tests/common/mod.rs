@@ -356,3 +356,21 @@ pub fn has_column(c: &mut Client, table: &str, column: &str) -> bool {
     .unwrap()
     .get(0)
 }
+
+/// Waits until at least `n` sessions of database `db` wait for a lock.
+pub fn until_waiting(admin: &mut Client, db: &str, n: i64) {
+    for _ in 0..200 {
+        let waiting: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'",
+                &[&db],
+            )
+            .unwrap()
+            .get(0);
+        if waiting >= n {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    panic!("{n} sessions never came to wait for a lock");
+}
