@@ -39,7 +39,7 @@ fn gaming_day(
 thread_local! {
     /// The last gaming day computed per (time zone, day start): the day,
     /// and when it starts and ends.
-    static KEPT: RefCell<HashMap<(Option<String>, String), (String, i64, i64)>> =
+    static KEPT: RefCell<HashMap<(String, String), (String, i64, i64)>> =
         RefCell::new(HashMap::new());
 }
 
@@ -51,12 +51,7 @@ thread_local! {
 /// name none, is the server's `log_timezone`, read every time.
 pub fn current(client: &mut SpiClient<'_>, casino: &Casino) -> Result<String, LoyaltyError> {
     let (zone, start) = zone_and_start(casino)?;
-    let args: Vec<DatumWithOid<'static>> = vec![
-        zone.clone().into(),
-        start.clone().into(),
-        None::<TimestampWithTimeZone>.into(),
-    ];
-    let key = (Some(zone.unwrap_or_else(log_timezone)), start);
+    let key = (zone.unwrap_or_else(log_timezone), start);
     // SAFETY: reads the transaction's start time.
     let at = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
     if let Some((day, from, until)) = KEPT.with(|k| k.borrow().get(&key).cloned()) {
@@ -64,7 +59,7 @@ pub fn current(client: &mut SpiClient<'_>, casino: &Casino) -> Result<String, Lo
             return Ok(day);
         }
     }
-    let rows = compute(client, &args)?;
+    let rows = compute(client, &args(casino, None)?)?;
     let r = rows.first();
     let day = required(r.get::<String>(1)?, "gaming day")?;
     let from = required(r.get::<TimestampWithTimeZone>(3)?, "gaming day start")?;

@@ -400,7 +400,7 @@ fn write_unlocked(client: &mut SpiClient<'_>, e: &Entry<'_>) -> Result<Unlocked,
     args.push(row.lifetime_points.into());
     let swap = swap_for(e.saved.len())?;
     for saved in e.saved {
-        args.extend(velocity::save_args(Some(saved)));
+        args.extend(velocity::save_args(saved));
     }
     let (updated, entry) =
         guard::with_lock_timeout(LockTarget::Player, &e.player_id, e.correlation_id, || {

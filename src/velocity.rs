@@ -128,26 +128,14 @@ pub fn admit(
 /// Writes the usage rows back (they are locked).
 pub fn save(client: &mut SpiClient<'_>, saved: &[Saved]) -> Result<(), LoyaltyError> {
     for row in saved {
-        plans::run(client, &SAVE, &save_args(Some(row)))?;
+        plans::run(client, &SAVE, &save_args(row))?;
     }
     Ok(())
 }
 
 /// The arguments that name a usage row and give its new content: scope,
-/// actor, kind, casino, times, points, counts (all NULL for `None`, which
-/// names no row).
-pub fn save_args(row: Option<&Saved>) -> Vec<DatumWithOid<'static>> {
-    let Some(row) = row else {
-        return vec![
-            None::<String>.into(),
-            None::<String>.into(),
-            None::<String>.into(),
-            None::<String>.into(),
-            None::<Vec<TimestampWithTimeZone>>.into(),
-            None::<Vec<i64>>.into(),
-            None::<Vec<i32>>.into(),
-        ];
-    };
+/// actor, kind, casino, times, points, counts.
+pub fn save_args(row: &Saved) -> Vec<DatumWithOid<'static>> {
     let at: Vec<TimestampWithTimeZone> = row
         .events
         .iter()
