@@ -135,6 +135,52 @@ stop_cluster() {
     fi
 }
 
+# port_of NAME: the port a cluster made by start_cluster or start_standby listens on.
+port_of() {
+    awk -F' *= *' '$1 == "port" { p = $2 } END { print p }' "$LOYALTY_BASE/$1/data/postgresql.conf"
+}
+
+# start_standby NAME PRIMARY PORT: a hot standby of the cluster PRIMARY on
+# 127.0.0.1:PORT, made with `pg_basebackup -R -X stream` (its WAL receiver
+# names itself NAME, the name synchronous_standby_names uses), started, and
+# streaming before this returns.
+start_standby() {
+    local name=$1 primary=$2 port=$3 dir="$LOYALTY_BASE/$1" pport
+    pport=$(port_of "$primary")
+    stop_cluster "$name"
+    rm -rf "$dir" && mkdir -p "$dir" && chown postgres:postgres "$dir"
+    runuser -u postgres -- "$PG_BIN/pg_basebackup" --no-sync -c fast -R -X stream -D "$dir/data" \
+        -d "host=127.0.0.1 port=$pport user=postgres application_name=$name"
+    cat >>"$dir/data/postgresql.conf" <<CONF
+port = $port
+unix_socket_directories = '$dir'
+CONF
+    env -u RUST_BACKTRACE runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/data" \
+        -l "$dir/server.log" -w -t 60 start >/dev/null
+    for _ in $(seq 300); do
+        [ "$(psql_at "$pport" postgres -Atc "SELECT count(*) FROM pg_stat_replication
+                                             WHERE application_name = '$name' AND state = 'streaming'")" = 1 ] && break
+        sleep 0.1
+    done
+    echo "standby '$name' of '$primary' up on 127.0.0.1:$port, streaming"
+}
+
+# make_synchronous PRIMARY STANDBY: every commit on PRIMARY waits until
+# STANDBY has flushed its WAL.  Set only once the standby streams: set
+# before, every commit waits for a standby that is not there.
+make_synchronous() {
+    local pport standby=$2
+    pport=$(port_of "$1")
+    psql_at "$pport" postgres -qc "ALTER SYSTEM SET synchronous_standby_names = '$standby'" -c "SELECT pg_reload_conf()" >/dev/null
+    for _ in $(seq 100); do
+        [ "$(psql_at "$pport" postgres -Atc "SELECT sync_state FROM pg_stat_replication
+                                             WHERE application_name = '$standby'")" = sync ] && return 0
+        sleep 0.1
+    done
+    echo "standby '$standby' did not become synchronous" >&2
+    return 1
+}
+
 # start_pgbouncer NAME PORT PG_PORT USERS...: a PgBouncer in transaction
 # pooling mode on 127.0.0.1:PORT in front of the cluster on PG_PORT, trust
 # auth for the listed users, two server connections per database and user

@@ -88,7 +88,7 @@ fn apply_promotion_batch(
         name!(message, Option<String>),
     ),
 > {
-    let lines = guard::sql_call(p_correlation_id, |corr| {
+    let lines = guard::write_call("apply_promotion_batch", p_correlation_id, |corr| {
         let reward_id = p_reward_id
             .filter(|r| !r.trim().is_empty())
             .ok_or_else(|| LoyaltyError::invalid("p_reward_id must not be null or blank"))?;

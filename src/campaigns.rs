@@ -46,7 +46,7 @@ fn apply_promotion(
     p_sequence: default!(Option<i32>, 1),
     p_casino_id: default!(Option<Uuid>, "NULL"),
 ) -> pgrx::composite_type!('static, "change_result") {
-    guard::sql_call(p_correlation_id, |corr| {
+    guard::write_call("apply_promotion", p_correlation_id, |corr| {
         let reward_id = p_reward_id
             .filter(|r| !r.trim().is_empty())
             .ok_or_else(|| LoyaltyError::invalid("p_reward_id must not be null or blank"))?;

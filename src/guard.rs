@@ -40,6 +40,25 @@ pub fn sql_call<T>(
     }
 }
 
+/// `sql_call` for a function that changes the ledger: in a read-only
+/// transaction (`BEGIN READ ONLY`, or any transaction on a hot standby) it
+/// is refused with 25006 before any work, as PostgreSQL refuses an INSERT
+/// there, and with the same message on a standby as on a primary.
+pub fn write_call<T>(
+    function: &'static str,
+    correlation_arg: Option<&str>,
+    body: impl FnOnce(&str) -> Result<T, LoyaltyError>,
+) -> T {
+    sql_call(correlation_arg, |corr| {
+        // SAFETY: reads of two backend globals.
+        let (read_only, standby) = unsafe { (pg_sys::XactReadOnly, pg_sys::RecoveryInProgress()) };
+        if read_only || standby {
+            return Err(LoyaltyError::ReadOnly { function, standby });
+        }
+        body(corr)
+    })
+}
+
 /// The current time on PostgreSQL's clock (microseconds since 2000), as
 /// `clock_timestamp()` reads it.  Every rule that depends on the moment
 /// (velocity windows, campaign windows, hold and lot expiry) reads it when

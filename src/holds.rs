@@ -77,7 +77,7 @@ fn hold_points(
     p_correlation_id: default!(Option<&str>, "NULL"),
     p_casino_id: default!(Option<Uuid>, "NULL"),
 ) -> pgrx::composite_type!('static, "hold_result") {
-    guard::sql_call(p_correlation_id, |corr| {
+    guard::write_call("hold_points", p_correlation_id, |corr| {
         let named = p_staff_id.map(|s| s.to_string());
         let caller = Caller::resolve(named.as_deref(), true, p_casino_id, corr)?;
         let points = match p_points {
@@ -182,7 +182,7 @@ fn capture_hold(
     p_correlation_id: default!(Option<&str>, "NULL"),
     p_casino_id: default!(Option<Uuid>, "NULL"),
 ) -> pgrx::composite_type!('static, "change_result") {
-    guard::sql_call(p_correlation_id, |corr| {
+    guard::write_call("capture_hold", p_correlation_id, |corr| {
         let hold_id =
             p_hold_id.ok_or_else(|| LoyaltyError::invalid("p_hold_id must not be null"))?;
         let (caller, staff) = Caller::acting_staff(p_staff_id, p_casino_id, corr)?;
@@ -254,7 +254,7 @@ fn release_hold(
     p_correlation_id: default!(Option<&str>, "NULL"),
     p_casino_id: default!(Option<Uuid>, "NULL"),
 ) -> pgrx::composite_type!('static, "hold_result") {
-    guard::sql_call(p_correlation_id, |corr| {
+    guard::write_call("release_hold", p_correlation_id, |corr| {
         let hold_id =
             p_hold_id.ok_or_else(|| LoyaltyError::invalid("p_hold_id must not be null"))?;
         if let Some(r) = p_reason {
@@ -320,7 +320,7 @@ fn expire_holds(
         name!(points, i32),
     ),
 > {
-    let rows = guard::sql_call(None, |corr| {
+    let rows = guard::write_call("expire_holds", None, |corr| {
         let max = guard::batch_size(p_max, 100_000)?;
         // A bound session expires its casino's holds; an unbound one (the
         // DBA, pg_cron) every casino's, or the one it names.

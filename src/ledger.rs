@@ -172,7 +172,10 @@ fn increment_player_loyalty(
         reserved: 0,
         opened: None,
     };
-    guard::sql_call(p_correlation_id, |corr| change(&args, corr)).into_tuple()
+    guard::write_call("increment_player_loyalty", p_correlation_id, |corr| {
+        change(&args, corr)
+    })
+    .into_tuple()
 }
 
 /// Validates and applies one change.  Every typed write function ends here.

@@ -190,7 +190,7 @@ fn expire_points(
         name!(ledger_id, i64),
     ),
 > {
-    let rows = guard::sql_call(None, |corr| {
+    let rows = guard::write_call("expire_points", None, |corr| {
         let max = guard::batch_size(p_max, 100_000)?;
         let now = now();
         let as_of = p_as_of.map_or(now, i64::from);

@@ -26,6 +26,13 @@ thread_local! {
 
 /// Runs a statement (read-write snapshot semantics: each run sees rows
 /// committed before it started, as READ COMMITTED statements do).
+///
+/// `select` on a plan prepared with `prepare_mut` runs it read-write
+/// (`SPI_execute_plan` with `read_only = false`) without what `update` adds:
+/// pgrx's `update` assigns the transaction an id first.  A statement that
+/// writes gets one from the write itself; one that only reads then costs no
+/// transaction id, so a replay commits without a commit record, and reads
+/// work on a hot standby, where assigning one fails.
 pub fn run<'conn>(
     client: &mut SpiClient<'conn>,
     stmt: &'static Stmt,
@@ -42,7 +49,7 @@ pub fn run<'conn>(
         let plan = kept
             .get(&id)
             .ok_or_else(|| LoyaltyError::internal("prepared statement missing"))?;
-        Ok(client.update(plan, None, args)?)
+        Ok(client.select(plan, None, args)?)
     })
 }
 

@@ -40,7 +40,7 @@ fn reconcile_player(
         name!(correlation_id, String),
     ),
 > {
-    let row = guard::sql_call(None, |corr| {
+    let row = guard::write_call("reconcile_player", None, |corr| {
         let player =
             p_player_id.ok_or_else(|| LoyaltyError::invalid("p_player_id must not be null"))?;
         if let Some(r) = p_reason {

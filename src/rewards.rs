@@ -34,7 +34,7 @@ fn manual_reward(
     p_correlation_id: default!(Option<&str>, "NULL"),
     p_casino_id: default!(Option<Uuid>, "NULL"),
 ) -> pgrx::composite_type!('static, "change_result") {
-    guard::sql_call(p_correlation_id, |corr| {
+    guard::write_call("manual_reward", p_correlation_id, |corr| {
         let sequence = keys::check_sequence(p_sequence)?;
         // The key names the staff member who acts: the one named, or the
         // one a staff token or the session's binding proves; and the
@@ -77,7 +77,7 @@ fn redeem_points(
     p_correlation_id: default!(Option<&str>, "NULL"),
     p_casino_id: default!(Option<Uuid>, "NULL"),
 ) -> pgrx::composite_type!('static, "change_result") {
-    guard::sql_call(p_correlation_id, |corr| {
+    guard::write_call("redeem_points", p_correlation_id, |corr| {
         let delta = match p_points {
             Some(p) if p > 0 => Some(-p),
             Some(p) => {
@@ -115,7 +115,7 @@ fn adjust_points(
     p_correlation_id: default!(Option<&str>, "NULL"),
     p_casino_id: default!(Option<Uuid>, "NULL"),
 ) -> pgrx::composite_type!('static, "change_result") {
-    guard::sql_call(p_correlation_id, |corr| {
+    guard::write_call("adjust_points", p_correlation_id, |corr| {
         let key = p_idempotency_key.map(str::to_string);
         let mut args = ChangeArgs::typed(
             TxType::Adjustment,
@@ -141,7 +141,7 @@ fn reverse_entry(
     p_correlation_id: default!(Option<&str>, "NULL"),
     p_casino_id: default!(Option<Uuid>, "NULL"),
 ) -> pgrx::composite_type!('static, "change_result") {
-    guard::sql_call(p_correlation_id, |corr| {
+    guard::write_call("reverse_entry", p_correlation_id, |corr| {
         let ledger_id =
             p_ledger_id.ok_or_else(|| LoyaltyError::invalid("p_ledger_id must not be null"))?;
         // Who asks comes first: an unknown or unauthorized staff member

@@ -52,6 +52,7 @@ fn setup() -> String {
 
 fn config(run: &str, clients: usize, secs: u64, seed: u64) -> LoadConfig {
     LoadConfig {
+        server: server(),
         db: setup(),
         run: run.to_string(),
         clients,

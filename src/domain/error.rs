@@ -123,6 +123,16 @@ pub enum LoyaltyError {
         id: String,
         timeout_ms: i32,
     },
+    /// A change asked of a read-only transaction: `BEGIN READ ONLY`,
+    /// `default_transaction_read_only`, or a hot standby.
+    #[error(
+        "cannot execute loyalty.{function}() in a read-only transaction{}",
+        if *.standby { " (this server is a hot standby: send changes to the primary)" } else { "" }
+    )]
+    ReadOnly {
+        function: &'static str,
+        standby: bool,
+    },
     /// A bug or an unexpected server condition; details go to the server log.
     #[error("internal error in loyalty_ext: {message}")]
     Internal { message: String },
@@ -165,6 +175,7 @@ impl LoyaltyError {
             LoyaltyError::InvalidState { .. } => "55000",        // object_not_in_prerequisite_state
             LoyaltyError::NotFound { .. } => "P0002",            // no_data_found
             LoyaltyError::LockTimeout { .. } => "55P03",         // lock_not_available
+            LoyaltyError::ReadOnly { .. } => "25006",            // read_only_sql_transaction
             LoyaltyError::Internal { .. } => "XX000",            // internal_error
         }
     }
@@ -251,6 +262,12 @@ impl LoyaltyError {
                 (target.detail_key(), id.clone()),
                 ("lock_timeout_ms", timeout_ms.to_string()),
             ],
+            LoyaltyError::ReadOnly { standby, .. } => {
+                vec![(
+                    "server",
+                    if *standby { "standby" } else { "primary" }.to_string(),
+                )]
+            }
             LoyaltyError::Internal { .. } => vec![],
         }
     }
@@ -356,6 +373,13 @@ mod tests {
                 "P0002",
             ),
             (
+                LoyaltyError::ReadOnly {
+                    function: "manual_reward",
+                    standby: true,
+                },
+                "25006",
+            ),
+            (
                 LoyaltyError::LockTimeout {
                     target: LockTarget::Player,
                     id: "p".into(),
@@ -426,5 +450,27 @@ mod tests {
             assert_eq!(e.to_string(), message);
             assert_eq!(e.detail("c"), detail);
         }
+    }
+
+    #[test]
+    fn a_change_on_a_standby_says_where_to_send_it() {
+        let on_standby = LoyaltyError::ReadOnly {
+            function: "manual_reward",
+            standby: true,
+        };
+        assert_eq!(
+            on_standby.to_string(),
+            "cannot execute loyalty.manual_reward() in a read-only transaction \
+             (this server is a hot standby: send changes to the primary)"
+        );
+        assert_eq!(on_standby.detail("c"), "server=standby, correlation_id=c");
+        let read_only = LoyaltyError::ReadOnly {
+            function: "manual_reward",
+            standby: false,
+        };
+        assert_eq!(
+            read_only.to_string(),
+            "cannot execute loyalty.manual_reward() in a read-only transaction"
+        );
     }
 }

@@ -39,7 +39,7 @@ fn complete_rating_slip(
     p_casino_id: default!(Option<Uuid>, "NULL"),
 ) -> pgrx::composite_type!('static, "slip_result") {
     let explicit_corr = has_text(p_correlation_id);
-    guard::sql_call(p_correlation_id, |corr| {
+    guard::write_call("complete_rating_slip", p_correlation_id, |corr| {
         let slip = p_rating_slip_id
             .ok_or_else(|| LoyaltyError::invalid("p_rating_slip_id must not be null"))?;
         let player =
@@ -81,7 +81,7 @@ fn recover_rating_slip(
     p_casino_id: default!(Option<Uuid>, "NULL"),
 ) -> pgrx::composite_type!('static, "slip_result") {
     let explicit_corr = has_text(p_correlation_id);
-    guard::sql_call(p_correlation_id, |corr| {
+    guard::write_call("recover_rating_slip", p_correlation_id, |corr| {
         let slip = p_rating_slip_id
             .ok_or_else(|| LoyaltyError::invalid("p_rating_slip_id must not be null"))?;
         let casino = casinos::acting(p_casino_id, corr)?;
@@ -111,7 +111,7 @@ fn recover_pending(
         name!(error, Option<String>),
     ),
 > {
-    let rows = guard::sql_call(None, |corr| {
+    let rows = guard::write_call("recover_pending", None, |corr| {
         let max = guard::batch_size(p_max, MAX_RECOVER_BATCH)?;
         // A bound session recovers its casino's slips; an unbound one (the
         // DBA, pg_cron) every casino's, or the one it names.
@@ -149,7 +149,7 @@ fn resolve_accrual(
     p_correlation_id: default!(Option<&str>, "NULL"),
     p_casino_id: default!(Option<Uuid>, "NULL"),
 ) -> pgrx::composite_type!('static, "slip_result") {
-    guard::sql_call(p_correlation_id, |corr| {
+    guard::write_call("resolve_accrual", p_correlation_id, |corr| {
         let slip = p_rating_slip_id
             .ok_or_else(|| LoyaltyError::invalid("p_rating_slip_id must not be null"))?;
         let resolution = Resolution::parse(p_action)?;

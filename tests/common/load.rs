@@ -8,7 +8,7 @@
 //! the client was told; every refused call absent; and no row the clients
 //! were not told about, except in-doubt calls.
 
-use super::{connect, TABLE_SETTINGS};
+use super::{connect_at, TABLE_SETTINGS};
 use postgres::Client;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -19,6 +19,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 pub struct LoadConfig {
+    /// Connection parameters without a database name (`common::server()`
+    /// for the test server); several hosts with
+    /// `target_session_attrs=read-write` follow a failover.
+    pub server: String,
     pub db: String,
     /// Prefix of every correlation id and key of this run.
     pub run: String,
@@ -198,7 +202,7 @@ pub fn run_load(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> Log {
     // Each run credits a campaign of its own, so that credit numbers (and
     // with them the keys) of two runs never meet.
     let campaign = format!("{CAMPAIGN}-{}", cfg.run);
-    let mut admin = connect(&cfg.db);
+    let mut admin = connect_at(&cfg.server, &cfg.db);
     let campaign_casinos: Vec<Option<String>> = if cfg.casinos.is_empty() {
         vec![None]
     } else {
@@ -221,6 +225,7 @@ pub fn run_load(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> Log {
     let handles: Vec<_> = (0..cfg.clients)
         .map(|t| {
             let db = cfg.db.clone();
+            let server = cfg.server.clone();
             let run = cfg.run.clone();
             let stop = stop.clone();
             let seq = seq.clone();
@@ -241,7 +246,7 @@ pub fn run_load(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> Log {
                 let mut holds: Vec<i64> = Vec::new();
                 while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
                     if client.is_none() {
-                        client = reconnect(&db, async_commit, casino.as_deref(), &stop);
+                        client = reconnect(&server, &db, async_commit, casino.as_deref(), &stop);
                         if client.is_none() {
                             break;
                         }
@@ -293,6 +298,7 @@ pub fn run_load(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> Log {
 }
 
 fn reconnect(
+    server: &str,
     db: &str,
     async_commit: bool,
     casino: Option<&str>,
@@ -301,7 +307,7 @@ fn reconnect(
     let give_up = Instant::now() + Duration::from_secs(120);
     while Instant::now() < give_up {
         if let Ok(mut c) =
-            postgres::Client::connect(&format!("{} dbname={db}", super::server()), postgres::NoTls)
+            postgres::Client::connect(&format!("{server} dbname={db}"), postgres::NoTls)
         {
             let mut setup = format!("{NO_LIMITS} SET loyalty.lock_timeout = 10000;");
             if async_commit {
@@ -678,9 +684,15 @@ impl Verdict {
     }
 }
 
-/// Compares the log with the database.
+/// Compares the log with the database on the test server.
 pub fn check(db: &str, run: &str, log: &Log) -> Verdict {
-    let mut c = connect(db);
+    check_at(&super::server(), db, run, log)
+}
+
+/// Compares the log with the database on `server` (after a failover: the
+/// promoted standby).
+pub fn check_at(server: &str, db: &str, run: &str, log: &Log) -> Verdict {
+    let mut c = connect_at(server, db);
     let mut v = Verdict {
         acks: log.acks.len(),
         client_errors: log.client_errors.clone(),

@@ -14,8 +14,14 @@ pub fn server() -> String {
 }
 
 pub fn connect(db: &str) -> Client {
-    Client::connect(&format!("{} dbname={db}", server()), NoTls)
-        .unwrap_or_else(|e| panic!("connect to {db}: {e}"))
+    connect_at(&server(), db)
+}
+
+/// A connection to `db` on another server (connection parameters without a
+/// database name, as `server()` returns them).
+pub fn connect_at(server: &str, db: &str) -> Client {
+    Client::connect(&format!("{server} dbname={db}"), NoTls)
+        .unwrap_or_else(|e| panic!("connect to {db} at {server}: {e}"))
 }
 
 /// A new database with the extension created in it; returns its name.
@@ -234,6 +240,30 @@ pub fn manual_reward(
 pub fn crash_and_restart() {
     let pgdata = std::env::var("LOYALTY_TEST_PGDATA")
         .expect("LOYALTY_TEST_PGDATA is not set: run scripts/test.sh");
+    kill_9(&pgdata);
+    let status = std::process::Command::new("env")
+        .args(["-u", "RUST_BACKTRACE", "runuser", "-u", "postgres", "--"])
+        .arg("/usr/lib/postgresql/15/bin/pg_ctl")
+        .args([
+            "-D",
+            &pgdata,
+            "-w",
+            "-t",
+            "120",
+            "-l",
+            &format!("{pgdata}/../server.log"),
+            "start",
+        ])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run pg_ctl");
+    assert!(status.success(), "server did not come back after the crash");
+}
+
+/// SIGKILL to the postmaster of the cluster in `pgdata` and every one of
+/// its processes, as a machine losing power would stop them; returns once
+/// the postmaster is gone.
+pub fn kill_9(pgdata: &str) {
     let pidfile =
         std::fs::read_to_string(format!("{pgdata}/postmaster.pid")).expect("postmaster.pid");
     let pid = pidfile.lines().next().expect("pid line").trim().to_string();
@@ -253,23 +283,6 @@ pub fn crash_and_restart() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let status = std::process::Command::new("env")
-        .args(["-u", "RUST_BACKTRACE", "runuser", "-u", "postgres", "--"])
-        .arg("/usr/lib/postgresql/15/bin/pg_ctl")
-        .args([
-            "-D",
-            &pgdata,
-            "-w",
-            "-t",
-            "120",
-            "-l",
-            &format!("{pgdata}/../server.log"),
-            "start",
-        ])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("run pg_ctl");
-    assert!(status.success(), "server did not come back after the crash");
 }
 
 pub const COMPLETE_SLIP_SQL: &str = "SELECT status, points, ledger_id, balance_after, correlation_id, error \
