@@ -15,7 +15,7 @@ log() { printf '\n==> %s\n' "$*"; }
 
 ensure_packages() {
     local wanted=(postgresql-15 postgresql-contrib postgresql-server-dev-15 postgresql-15-cron
-                  libclang-dev clang sudo pgbouncer)
+                  libclang-dev clang sudo pgbouncer postgresql-15-plproxy)
     local missing=()
     for p in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -40,6 +40,16 @@ ensure_pgrx() {
 build_and_install() {
     log "building and installing loyalty_ext into PostgreSQL 15"
     (cd "$ROOT" && cargo pgrx install --release --pg-config "$PG_CONFIG")
+    install_router
+}
+
+# install_router: the companion extension loyalty_router (SQL only, for a
+# PL/Proxy router database; router/README in the README's "High
+# availability and scale-out").
+install_router() {
+    local extdir
+    extdir="$("$PG_CONFIG" --sharedir)/extension"
+    install -m 644 "$ROOT/router/loyalty_router.control" "$ROOT"/router/loyalty_router--*.sql "$extdir/"
 }
 
 # The version being developed (Cargo.toml) and the released ones (sql/RELEASES).

@@ -40,7 +40,11 @@ log "starting a throwaway test cluster"
 start_cluster test "$PORT"
 BOUNCER_PORT="${LOYALTY_TEST_PGBOUNCER_PORT:-55435}"
 start_pgbouncer bouncer "$BOUNCER_PORT" "$PORT" postgres loyalty_pooled_app
-trap 'stop_pgbouncer bouncer; stop_cluster test' EXIT
+# tests/failover.rs and tests/router.rs start clusters of their own
+# (ha_*, router, node0-2): stop whatever they left running.
+trap 'stop_pgbouncer bouncer; stop_cluster test
+      for c in router node0 node1 node2 ha_sync_primary ha_sync_standby ha_reads_primary \
+               ha_reads_standby ha_async_primary ha_async_standby; do stop_cluster "$c"; done' EXIT
 
 # suite NAME RUNNER DIR INPUTS EXT DB: run pg_regress or pg_isolation_regress
 # over DIR/INPUTS/*.EXT against the test cluster; a test without an
@@ -66,6 +70,11 @@ suite() {
 }
 
 PGXS_TEST=/usr/lib/postgresql/15/lib/pgxs/src/test
+log "layer 1d: loyalty_router matches loyalty_ext's catalog (router/generate.py --check)"
+psql_at "$PORT" postgres -qc "DROP DATABASE IF EXISTS loyalty_router_check" -c "CREATE DATABASE loyalty_router_check"
+psql_at "$PORT" loyalty_router_check -qc "CREATE EXTENSION loyalty_ext"
+"$ROOT/router/generate.py" --check -h 127.0.0.1 -p "$PORT" -U postgres -d loyalty_router_check || failed+=("router drift")
+
 log "layer 2: pg_regress (tests/pg_regress)"
 suite pg_regress "$PGXS_TEST/regress/pg_regress" "$ROOT/tests/pg_regress" sql sql loyalty_regress
 

@@ -34,33 +34,6 @@ fn long() -> bool {
     std::env::var("LOYALTY_LONG").is_ok_and(|v| v == "1")
 }
 
-/// Where `scripts/test.sh` keeps its clusters (`LOYALTY_BASE`): two levels
-/// above the test server's data directory.
-fn base() -> String {
-    let pgdata = std::env::var("LOYALTY_TEST_PGDATA")
-        .expect("LOYALTY_TEST_PGDATA is not set: run scripts/test.sh");
-    let data = std::path::Path::new(&pgdata);
-    data.parent()
-        .and_then(|p| p.parent())
-        .expect("LOYALTY_TEST_PGDATA is BASE/NAME/data")
-        .display()
-        .to_string()
-}
-
-/// Runs `commands` after sourcing `scripts/common.sh`.
-fn shell(commands: &str) {
-    let script = format!(
-        "source {}/scripts/common.sh && {commands}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let status = Command::new("bash")
-        .args(["-c", &script])
-        .env("LOYALTY_BASE", base())
-        .status()
-        .expect("run bash");
-    assert!(status.success(), "failed: {commands}");
-}
-
 /// A primary and its hot standby, stopped when dropped.
 struct Pair {
     primary: String,
@@ -91,7 +64,7 @@ impl Pair {
                 pair.primary, pair.standby
             ));
         }
-        shell(&commands);
+        cluster_shell(&commands);
         // Made on the primary after the standby streams: the database and
         // the extension reach the standby through replication.
         let mut admin = connect_at(&pair.primary_server(), "postgres");
@@ -129,7 +102,7 @@ impl Pair {
     }
 
     fn data(&self, name: &str) -> String {
-        format!("{}/{name}/data", base())
+        format!("{}/{name}/data", cluster_base())
     }
 
     fn kill_primary(&self) {
@@ -137,14 +110,7 @@ impl Pair {
     }
 
     fn promote_standby(&self) {
-        let status = Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg("/usr/lib/postgresql/15/bin/pg_ctl")
-            .args(["-D", &self.data(&self.standby), "-w", "-t", "60", "promote"])
-            .stdout(std::process::Stdio::null())
-            .status()
-            .expect("run pg_ctl promote");
-        assert!(status.success(), "pg_ctl promote failed");
+        cluster_ctl(&self.standby, &["promote"]);
     }
 
     /// Waits until the standby has replayed everything the primary wrote.
@@ -175,7 +141,7 @@ impl Pair {
 
 impl Drop for Pair {
     fn drop(&mut self) {
-        shell(&format!(
+        cluster_shell(&format!(
             "stop_cluster {} && stop_cluster {}",
             self.primary, self.standby
         ));

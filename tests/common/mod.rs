@@ -313,7 +313,12 @@ pub struct Blocker {
 
 impl Blocker {
     pub fn lock_players(db: &str, players: &[String]) -> Blocker {
-        let mut client = connect(db);
+        Blocker::lock_players_at(&server(), db, players)
+    }
+
+    /// `lock_players` on another server.
+    pub fn lock_players_at(server: &str, db: &str, players: &[String]) -> Blocker {
+        let mut client = connect_at(server, db);
         client.batch_execute("BEGIN").unwrap();
         client
             .execute(
@@ -386,4 +391,47 @@ pub fn until_waiting(admin: &mut Client, db: &str, n: i64) {
         std::thread::sleep(std::time::Duration::from_millis(25));
     }
     panic!("{n} sessions never came to wait for a lock");
+}
+
+/// Where `scripts/test.sh` keeps its clusters (`LOYALTY_BASE`): two levels
+/// above the test server's data directory.
+pub fn cluster_base() -> String {
+    let pgdata = std::env::var("LOYALTY_TEST_PGDATA")
+        .expect("LOYALTY_TEST_PGDATA is not set: run scripts/test.sh");
+    let data = std::path::Path::new(&pgdata);
+    data.parent()
+        .and_then(|p| p.parent())
+        .expect("LOYALTY_TEST_PGDATA is BASE/NAME/data")
+        .display()
+        .to_string()
+}
+
+/// Runs `commands` in bash after sourcing `scripts/common.sh` (its
+/// `start_cluster`, `start_standby`, `stop_cluster`, ...), with the test
+/// run's `LOYALTY_BASE`.
+pub fn cluster_shell(commands: &str) {
+    let script = format!(
+        "source {}/scripts/common.sh && {commands}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let status = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .env("LOYALTY_BASE", cluster_base())
+        .status()
+        .expect("run bash");
+    assert!(status.success(), "failed: {commands}");
+}
+
+/// `pg_ctl ARGS` on the cluster `name` made by `cluster_shell`, as postgres.
+pub fn cluster_ctl(name: &str, args: &[&str]) {
+    let data = format!("{}/{name}/data", cluster_base());
+    let status = std::process::Command::new("env")
+        .args(["-u", "RUST_BACKTRACE", "runuser", "-u", "postgres", "--"])
+        .arg("/usr/lib/postgresql/15/bin/pg_ctl")
+        .args(["-D", &data, "-w", "-t", "60"])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run pg_ctl");
+    assert!(status.success(), "pg_ctl {args:?} on {name} failed");
 }
