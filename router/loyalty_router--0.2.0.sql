@@ -29,7 +29,7 @@ GRANT SELECT ON loyalty_router.placement TO PUBLIC;
 -- The casino claim of a staff token, read without verifying it: only to
 -- route.  The node verifies the token and refuses a forged one.
 CREATE FUNCTION loyalty_router.token_casino(p_token text) RETURNS uuid
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $f$
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     part text := split_part(p_token, '.', 2);
 BEGIN
@@ -55,7 +55,7 @@ COMMENT ON FUNCTION loyalty_router.token_casino(text) IS
 -- loyalty.session_casino_id) is what enforces it: on the router the setting
 -- is a placeholder any session may set, and it only routes.
 CREATE FUNCTION loyalty_router.scope(p_casino_id uuid) RETURNS uuid
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $f$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     token uuid := loyalty_router.token_casino(nullif(current_setting('loyalty.staff_token', true), ''));
     setting text := nullif(btrim(current_setting('loyalty.session_casino_id', true)), '');
@@ -89,22 +89,54 @@ COMMENT ON FUNCTION loyalty_router.scope(uuid) IS
 
 -- The casino a call acts for: its scope, else the default casino.
 CREATE FUNCTION loyalty_router.casino(p_casino_id uuid) RETURNS uuid
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $f$
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $f$
     SELECT coalesce(loyalty_router.scope(p_casino_id), '00000000-0000-0000-0000-000000000000'::uuid)
 $f$;
 COMMENT ON FUNCTION loyalty_router.casino(uuid) IS
   'The casino a call acts for, resolved as on a node; the default casino when nothing names one.';
 
--- The nodes a call runs on: its casino's node, or every node for NULL.
-CREATE FUNCTION loyalty_router.nodes(p_casino_id uuid) RETURNS SETOF integer
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $f$
+-- A value for a DETAIL field, written as loyalty_ext writes them: plain
+-- text as it is, anything else double-quoted with " and \ escaped and
+-- control characters escaped, so that no caller text can forge a field.
+CREATE FUNCTION loyalty_router.field(p_value text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $f$
+    SELECT CASE WHEN p_value ~ '^[A-Za-z0-9_.:+@/|-]+$' THEN p_value
+                ELSE '"' || regexp_replace(replace(replace(p_value, '\', '\\'), '"', '\"'),
+                                           '[[:cntrl:]]', '?', 'g') || '"' END
+$f$;
+COMMENT ON FUNCTION loyalty_router.field(text) IS
+  'A DETAIL field value quoted as loyalty_ext quotes caller text.';
+
+-- The nodes a routed call runs on: its casino's node, or every node for
+-- NULL.  Every routed call passes here (the PL/Proxy functions' RUN ON), so
+-- the router's own refusals are made here, for the wrappers and for direct
+-- calls alike:
+--   - PL/Proxy connects to a node as current_user, so after SET ROLE the
+--     node would see another login role (its capabilities, its limits, its
+--     name in actor_role): refused;
+--   - a change in a read-only router transaction: 25006, as on a node.
+CREATE FUNCTION loyalty_router.nodes(p_casino_id uuid, p_function text, p_writes boolean)
+RETURNS SETOF integer
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     n integer;
 BEGIN
+    IF current_user <> session_user THEN
+        RAISE EXCEPTION USING ERRCODE = '42501',
+            MESSAGE = 'loyalty_router acts on the nodes as the session''s login role: refused after SET ROLE',
+            DETAIL = format('session_user=%s, current_user=%s, function=loyalty.%s',
+                            loyalty_router.field(session_user), loyalty_router.field(current_user), p_function),
+            HINT = 'Connect as the role that should act on the nodes.';
+    END IF;
+    IF p_writes AND current_setting('transaction_read_only') = 'on' THEN
+        RAISE EXCEPTION USING ERRCODE = '25006',
+            MESSAGE = format('cannot execute loyalty.%s() in a read-only transaction', p_function),
+            DETAIL = 'server=router';
+    END IF;
     IF p_casino_id IS NULL THEN
         RETURN QUERY
             SELECT substring(o FROM '^p([0-9]+)=')::integer
-              FROM pg_foreign_server s, unnest(s.srvoptions) AS o
+              FROM pg_catalog.pg_foreign_server s, unnest(s.srvoptions) AS o
              WHERE s.srvname = 'loyalty_nodes' AND o ~ '^p[0-9]+=';
         RETURN;
     END IF;
@@ -118,57 +150,91 @@ BEGIN
     RETURN NEXT n;
 END
 $f$;
-COMMENT ON FUNCTION loyalty_router.nodes(uuid) IS
-  'The partition numbers of cluster loyalty_nodes a call runs on: the casino''s node, or all for NULL.';
+COMMENT ON FUNCTION loyalty_router.nodes(uuid, text, boolean) IS
+  'The partitions of cluster loyalty_nodes a routed call runs on (its casino''s node; all for NULL); refuses SET ROLE and changes in read-only transactions.';
 
--- Turns an error caught around a routed call into what the caller would get
--- from the node itself: a remote error keeps its SQLSTATE, message and
--- DETAIL (PL/Proxy prefixes them); a node that cannot be reached is 08001
--- (nothing was sent: retry later); a connection lost during the call is
--- 08006 (the outcome is unknown: retry with the same idempotency key).
+-- Turns an error caught around a routed call into what the caller can act
+-- on:
+--   - the node's own error: its SQLSTATE, message and DETAIL (PL/Proxy
+--     prefixes them);
+--   - 08006, the outcome is unknown: the connection was lost or the node's
+--     session ended during the call, a change was cancelled on the router
+--     while the node ran it, or a change that runs on every node could not
+--     reach one of them (the others may have done their part).  Retry with
+--     the same idempotency key;
+--   - 28000: a node refused the connection (role, password, pg_hba.conf);
+--   - 08001: a node could not be reached and nothing was sent.
 CREATE FUNCTION loyalty_router.reraise(
-    p_state text, p_message text, p_detail text, p_casino_id uuid, p_function text, p_correlation_id text)
-RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+    p_state text, p_message text, p_detail text, p_casino_id uuid, p_function text,
+    p_correlation_id text, p_writes boolean)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
-    remote text := substring(p_message FROM 'REMOTE ERROR: (.*)$');
+    remote_error boolean := p_message ~ 'REMOTE ERROR: ' AND p_state NOT IN ('57P01', '57P02', '57P03');
+    remote text := substring(p_message FROM 'REMOTE (?:ERROR|FATAL): (.*)$');
     detail text := coalesce(substring(p_detail FROM '^Remote detail: (.*)$'), p_detail);
-    at text := substring(p_message FROM '(connection to server at [^
-]*)');
+    connecting boolean := p_message ~ 'PQconnectPoll|PQconnectStart|could not connect|connect timeout';
+    refused boolean := p_message ~ '(password authentication failed|role "[^"]*" does not exist|no pg_hba.conf entry|permission denied for database|database "[^"]*" does not exist|is not permitted to log in)';
+    lost boolean := p_message ~ '(REMOTE FATAL|server closed the connection|connection to server was lost|could not receive data|could not send data|no connection to the server|query timeout|PQconsumeInput|PQflush|PQsendQuery)'
+                    OR p_state IN ('57P01', '57P02', '57P03');
+    at text := substring(p_message FROM '(connection to server at [^\n]*)');
     port text := substring(p_message FROM 'port ([0-9]+) failed');
-    -- The node the message names (by its port), else the call's nodes.
-    node text := coalesce(
-        (SELECT string_agg(substring(o FROM '^p([0-9]+)='), ',')
-           FROM pg_foreign_server s, unnest(s.srvoptions) AS o
-          WHERE s.srvname = 'loyalty_nodes' AND o ~ ('^p[0-9]+=.*port=' || port || '( |$)')),
-        (SELECT string_agg(n::text, ',') FROM loyalty_router.nodes(p_casino_id) AS n));
-    context text := format('node=%s, casino_id=%s, function=loyalty.%s, correlation_id=%s',
-                           node, coalesce(p_casino_id::text, 'all'), p_function,
-                           coalesce(p_correlation_id, nullif(current_setting('loyalty.correlation_id', true), ''),
-                                    'none'));
+    node text;
+    context text;
 BEGIN
-    IF remote IS NOT NULL AND p_state NOT IN ('57P01', '57P02', '57P03') THEN
+    IF remote_error THEN
         IF detail IS NULL THEN
             RAISE EXCEPTION USING ERRCODE = p_state, MESSAGE = remote;
         END IF;
         RAISE EXCEPTION USING ERRCODE = p_state, MESSAGE = remote, DETAIL = detail;
-    ELSIF p_message ~ 'PQconnectPoll|PQconnectStart|could not connect|connect timeout|the database system is (starting up|shutting down|in recovery mode)' THEN
-        RAISE EXCEPTION USING ERRCODE = '08001',
-            MESSAGE = format('loyalty node %s is unreachable: %s', node,
-                             coalesce(at, regexp_replace(p_message, '^.*\] ', ''))),
-            DETAIL = context,
-            HINT = 'Nothing was sent to the node; the call can be retried once it is back.';
-    ELSIF remote IS NOT NULL
-          OR p_message ~ 'server closed the connection|connection to server was lost|could not receive data|could not send data|no connection to the server|query timeout|PQconsumeInput|PQflush|PQsendQuery' THEN
+    END IF;
+    IF NOT (connecting OR lost OR (p_writes AND p_state = '57014')) THEN
+        -- Raised on the router before anything was sent (placement,
+        -- binding, SET ROLE, read-only), or a read cancelled.
+        IF p_detail IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = p_state, MESSAGE = p_message;
+        END IF;
+        RAISE EXCEPTION USING ERRCODE = p_state, MESSAGE = p_message, DETAIL = p_detail;
+    END IF;
+    -- The node the message names (by its port), else the call's nodes.
+    node := coalesce(
+        (SELECT string_agg(substring(o FROM '^p([0-9]+)='), ',')
+           FROM pg_catalog.pg_foreign_server s, unnest(s.srvoptions) AS o
+          WHERE s.srvname = 'loyalty_nodes' AND o ~ ('^p[0-9]+=.*port=' || port || '( |$)')),
+        (SELECT p.node::text FROM loyalty_router.placement p WHERE p.casino_id = p_casino_id),
+        'all');
+    context := format('node=%s, casino_id=%s, function=loyalty.%s, correlation_id=%s',
+                      loyalty_router.field(node), coalesce(p_casino_id::text, 'all'), p_function,
+                      loyalty_router.field(coalesce(p_correlation_id,
+                                                    nullif(current_setting('loyalty.correlation_id', true), ''),
+                                                    'none')));
+    IF lost OR (p_writes AND p_state = '57014') THEN
         RAISE EXCEPTION USING ERRCODE = '08006',
-            MESSAGE = format('lost the connection to loyalty node %s during the call: its outcome is unknown', node),
+            MESSAGE = CASE WHEN p_state = '57014'
+                           THEN format('the call on loyalty node %s was cancelled while it ran: its outcome is unknown', node)
+                           ELSE format('lost the connection to loyalty node %s during the call: its outcome is unknown', node) END,
             DETAIL = context,
             HINT = 'Retry with the same idempotency key: a change that was made is answered as a replay.';
+    ELSIF refused THEN
+        RAISE EXCEPTION USING ERRCODE = '28000',
+            MESSAGE = format('loyalty node %s refused the connection: %s', node,
+                             coalesce(substring(p_message FROM 'FATAL: *([^\n]*)'), p_message)),
+            DETAIL = context,
+            HINT = 'The calling role needs a login role, a password and a pg_hba.conf entry on every node.';
+    ELSIF p_writes AND p_casino_id IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '08006',
+            MESSAGE = format('loyalty node %s is unreachable, and the call runs on every node: the others may have done their part, so its outcome is unknown', node),
+            DETAIL = context,
+            HINT = 'Run it again once the node is back: it is idempotent.';
     END IF;
-    RAISE EXCEPTION USING ERRCODE = p_state, MESSAGE = p_message, DETAIL = coalesce(p_detail, '');
+    RAISE EXCEPTION USING ERRCODE = '08001',
+        MESSAGE = format('loyalty node %s is unreachable: %s', node,
+                         coalesce(at, regexp_replace(p_message, '^.*\] ', ''))),
+        DETAIL = context,
+        HINT = 'Nothing was sent to the node; the call can be retried once it is back.';
 END
 $f$;
-COMMENT ON FUNCTION loyalty_router.reraise(text, text, text, uuid, text, text) IS
-  'Maps an error of a routed call: the node''s own error, 08001 for an unreachable node, 08006 for a connection lost mid-call.';
+COMMENT ON FUNCTION loyalty_router.reraise(text, text, text, uuid, text, text, boolean) IS
+  'Maps an error of a routed call: the node''s own error; 08006 when the outcome is unknown; 28000 when a node refuses the connection; 08001 when a node is unreachable and nothing was sent.';
 
 
 CREATE TYPE loyalty.change_result AS (
@@ -207,137 +273,137 @@ CREATE TYPE loyalty.slip_result AS (
     error text
 );
 
-CREATE FUNCTION loyalty_router.adjust_points(p_player_id uuid, p_staff_id uuid, p_points integer, p_reason text, p_idempotency_key text, p_correlation_id text, p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.adjust_points(p_player_id uuid, p_staff_id uuid, p_points integer, p_reason text, p_idempotency_key text, p_correlation_id text, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS loyalty.change_result LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(coalesce(p_casino_id, '00000000-0000-0000-0000-000000000000'::uuid), 'adjust_points', true);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.adjust_points(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_player_id ELSE p_player_id END, p_staff_id, p_points, p_reason, p_idempotency_key, p_correlation_id, p_casino_id) AS r;
 $f$;
 CREATE FUNCTION loyalty.adjust_points(p_player_id uuid, p_staff_id uuid, p_points integer, p_reason text, p_idempotency_key text, p_correlation_id text DEFAULT NULL::text, p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS loyalty.change_result LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS loyalty.change_result LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.casino(p_casino_id);
     v_result loyalty.change_result;
     v_state text; v_message text; v_detail text;
 BEGIN
-    SELECT * INTO v_result FROM loyalty_router.adjust_points(p_player_id, p_staff_id, p_points, p_reason, p_idempotency_key, p_correlation_id, v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+    SELECT * INTO v_result FROM loyalty_router.adjust_points(p_player_id, p_staff_id, p_points, p_reason, p_idempotency_key, p_correlation_id, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
     RETURN v_result;
-EXCEPTION WHEN OTHERS THEN
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'adjust_points',
-                                   p_correlation_id);
+                                   p_correlation_id, true);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.adjust_points(p_player_id uuid, p_staff_id uuid, p_points integer, p_reason text, p_idempotency_key text, p_correlation_id text, p_casino_id uuid) IS
   'loyalty_ext''s loyalty.adjust_points, run on the node of the casino it acts for (loyalty_router).';
 
-CREATE FUNCTION loyalty_router.apply_promotion(p_player_id uuid, p_reward_id text, p_points integer, p_reason text, p_staff_id uuid, p_correlation_id text, p_sequence integer, p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.apply_promotion(p_player_id uuid, p_reward_id text, p_points integer, p_reason text, p_staff_id uuid, p_correlation_id text, p_sequence integer, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS loyalty.change_result LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(coalesce(p_casino_id, '00000000-0000-0000-0000-000000000000'::uuid), 'apply_promotion', true);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.apply_promotion(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_player_id ELSE p_player_id END, p_reward_id, p_points, p_reason, p_staff_id, p_correlation_id, p_sequence, p_casino_id) AS r;
 $f$;
 CREATE FUNCTION loyalty.apply_promotion(p_player_id uuid, p_reward_id text, p_points integer, p_reason text DEFAULT NULL::text, p_staff_id uuid DEFAULT NULL::uuid, p_correlation_id text DEFAULT NULL::text, p_sequence integer DEFAULT 1, p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS loyalty.change_result LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS loyalty.change_result LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.casino(p_casino_id);
     v_result loyalty.change_result;
     v_state text; v_message text; v_detail text;
 BEGIN
-    SELECT * INTO v_result FROM loyalty_router.apply_promotion(p_player_id, p_reward_id, p_points, p_reason, p_staff_id, p_correlation_id, p_sequence, v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+    SELECT * INTO v_result FROM loyalty_router.apply_promotion(p_player_id, p_reward_id, p_points, p_reason, p_staff_id, p_correlation_id, p_sequence, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
     RETURN v_result;
-EXCEPTION WHEN OTHERS THEN
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'apply_promotion',
-                                   p_correlation_id);
+                                   p_correlation_id, true);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.apply_promotion(p_player_id uuid, p_reward_id text, p_points integer, p_reason text, p_staff_id uuid, p_correlation_id text, p_sequence integer, p_casino_id uuid) IS
   'loyalty_ext''s loyalty.apply_promotion, run on the node of the casino it acts for (loyalty_router).';
 
-CREATE FUNCTION loyalty_router.apply_promotion_batch(p_reward_id text, p_player_ids uuid[], p_correlation_id text, p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.apply_promotion_batch(p_reward_id text, p_player_ids uuid[], p_correlation_id text, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS TABLE(player_id uuid, outcome text, ledger_id bigint, balance_after bigint, sqlstate text, message text) LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(coalesce(p_casino_id, '00000000-0000-0000-0000-000000000000'::uuid), 'apply_promotion_batch', true);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.apply_promotion_batch(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_reward_id ELSE p_reward_id END, p_player_ids, p_correlation_id, p_casino_id) AS r;
 $f$;
 CREATE FUNCTION loyalty.apply_promotion_batch(p_reward_id text, p_player_ids uuid[], p_correlation_id text DEFAULT NULL::text, p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS TABLE(player_id uuid, outcome text, ledger_id bigint, balance_after bigint, sqlstate text, message text) LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS TABLE(player_id uuid, outcome text, ledger_id bigint, balance_after bigint, sqlstate text, message text) LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.casino(p_casino_id);
     v_state text; v_message text; v_detail text;
 BEGIN
-    RETURN QUERY SELECT * FROM loyalty_router.apply_promotion_batch(p_reward_id, p_player_ids, p_correlation_id, v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
-EXCEPTION WHEN OTHERS THEN
+    RETURN QUERY SELECT * FROM loyalty_router.apply_promotion_batch(p_reward_id, p_player_ids, p_correlation_id, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'apply_promotion_batch',
-                                   p_correlation_id);
+                                   p_correlation_id, true);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.apply_promotion_batch(p_reward_id text, p_player_ids uuid[], p_correlation_id text, p_casino_id uuid) IS
   'loyalty_ext''s loyalty.apply_promotion_batch, run on the node of the casino it acts for (loyalty_router).';
 
-CREATE FUNCTION loyalty_router.balance_at(p_player_id uuid, p_at timestamp with time zone, p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.balance_at(p_player_id uuid, p_at timestamp with time zone, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS TABLE(balance bigint, tier text, lifetime_points bigint, last_ledger_id bigint, as_of timestamp with time zone) LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(coalesce(p_casino_id, '00000000-0000-0000-0000-000000000000'::uuid), 'balance_at', false);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.balance_at(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_player_id ELSE p_player_id END, p_at, p_casino_id) AS r;
 $f$;
 CREATE FUNCTION loyalty.balance_at(p_player_id uuid, p_at timestamp with time zone, p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS TABLE(balance bigint, tier text, lifetime_points bigint, last_ledger_id bigint, as_of timestamp with time zone) LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS TABLE(balance bigint, tier text, lifetime_points bigint, last_ledger_id bigint, as_of timestamp with time zone) LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.casino(p_casino_id);
     v_state text; v_message text; v_detail text;
 BEGIN
-    RETURN QUERY SELECT * FROM loyalty_router.balance_at(p_player_id, p_at, v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
-EXCEPTION WHEN OTHERS THEN
+    RETURN QUERY SELECT * FROM loyalty_router.balance_at(p_player_id, p_at, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'balance_at',
-                                   NULL);
+                                   NULL, false);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.balance_at(p_player_id uuid, p_at timestamp with time zone, p_casino_id uuid) IS
   'loyalty_ext''s loyalty.balance_at, run on the node of the casino it acts for (loyalty_router).';
 
-CREATE FUNCTION loyalty_router.base_tier(p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.base_tier(p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS text LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(coalesce(p_casino_id, '00000000-0000-0000-0000-000000000000'::uuid), 'base_tier', false);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.base_tier(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_casino_id ELSE p_casino_id END) AS r;
 $f$;
 CREATE FUNCTION loyalty.base_tier(p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.casino(p_casino_id);
     v_state text; v_message text; v_detail text;
 BEGIN
-    RETURN loyalty_router.base_tier(v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
-EXCEPTION WHEN OTHERS THEN
+    RETURN loyalty_router.base_tier(v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'base_tier',
-                                   NULL);
+                                   NULL, false);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.base_tier(p_casino_id uuid) IS
   'loyalty_ext''s loyalty.base_tier, run on the node of the casino it acts for (loyalty_router).';
 
 CREATE FUNCTION loyalty.bind_session_staff(p_staff_id uuid, p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 BEGIN
     RAISE EXCEPTION USING ERRCODE = '0A000',
         MESSAGE = 'loyalty.bind_session_staff() is not available through loyalty_router',
@@ -350,202 +416,202 @@ COMMENT ON FUNCTION loyalty.bind_session_staff(p_staff_id uuid, p_casino_id uuid
 CREATE FUNCTION loyalty_router.calculate_gameplay_points(p_average_bet numeric, p_duration_seconds integer, p_game_settings jsonb, p_tier text, router_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS integer LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(coalesce(router_casino_id, '00000000-0000-0000-0000-000000000000'::uuid), 'calculate_gameplay_points', false);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.calculate_gameplay_points(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_average_bet ELSE p_average_bet END, p_duration_seconds, p_game_settings, p_tier) AS r;
 $f$;
 CREATE FUNCTION loyalty.calculate_gameplay_points(p_average_bet numeric, p_duration_seconds integer, p_game_settings jsonb, p_tier text)
-RETURNS integer LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS integer LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.casino(NULL);
     v_state text; v_message text; v_detail text;
 BEGIN
     RETURN loyalty_router.calculate_gameplay_points(p_average_bet, p_duration_seconds, p_game_settings, p_tier, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
-EXCEPTION WHEN OTHERS THEN
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'calculate_gameplay_points',
-                                   NULL);
+                                   NULL, false);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.calculate_gameplay_points(p_average_bet numeric, p_duration_seconds integer, p_game_settings jsonb, p_tier text) IS
   'loyalty_ext''s loyalty.calculate_gameplay_points, run on the node of the session''s casino (loyalty_router).';
 
-CREATE FUNCTION loyalty_router.capture_hold(p_hold_id bigint, p_staff_id uuid, p_points integer, p_correlation_id text, p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.capture_hold(p_hold_id bigint, p_staff_id uuid, p_points integer, p_correlation_id text, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS loyalty.change_result LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(coalesce(p_casino_id, '00000000-0000-0000-0000-000000000000'::uuid), 'capture_hold', true);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.capture_hold(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_hold_id ELSE p_hold_id END, p_staff_id, p_points, p_correlation_id, p_casino_id) AS r;
 $f$;
 CREATE FUNCTION loyalty.capture_hold(p_hold_id bigint, p_staff_id uuid, p_points integer DEFAULT NULL::integer, p_correlation_id text DEFAULT NULL::text, p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS loyalty.change_result LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS loyalty.change_result LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.casino(p_casino_id);
     v_result loyalty.change_result;
     v_state text; v_message text; v_detail text;
 BEGIN
-    SELECT * INTO v_result FROM loyalty_router.capture_hold(p_hold_id, p_staff_id, p_points, p_correlation_id, v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+    SELECT * INTO v_result FROM loyalty_router.capture_hold(p_hold_id, p_staff_id, p_points, p_correlation_id, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
     RETURN v_result;
-EXCEPTION WHEN OTHERS THEN
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'capture_hold',
-                                   p_correlation_id);
+                                   p_correlation_id, true);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.capture_hold(p_hold_id bigint, p_staff_id uuid, p_points integer, p_correlation_id text, p_casino_id uuid) IS
   'loyalty_ext''s loyalty.capture_hold, run on the node of the casino it acts for (loyalty_router).';
 
-CREATE FUNCTION loyalty_router.casino_scope(p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.casino_scope(p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS uuid LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(p_casino_id, 'casino_scope', false);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.casino_scope(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_casino_id ELSE p_casino_id END) AS r;
 $f$;
 CREATE FUNCTION loyalty.casino_scope(p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS uuid LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS uuid LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.scope(p_casino_id);
     v_state text; v_message text; v_detail text;
 BEGIN
-    RETURN loyalty_router.casino_scope(v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
-EXCEPTION WHEN OTHERS THEN
+    RETURN loyalty_router.casino_scope(v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'casino_scope',
-                                   NULL);
+                                   NULL, false);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.casino_scope(p_casino_id uuid) IS
   'loyalty_ext''s loyalty.casino_scope, run on the node of the casino it names or is bound to, else on every node (rows merged) (loyalty_router).';
 
-CREATE FUNCTION loyalty_router.complete_rating_slip(p_rating_slip_id uuid, p_player_id uuid, p_average_bet numeric, p_duration_seconds integer, p_game_settings jsonb, p_visit_id uuid, p_correlation_id text, p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.complete_rating_slip(p_rating_slip_id uuid, p_player_id uuid, p_average_bet numeric, p_duration_seconds integer, p_game_settings jsonb, p_visit_id uuid, p_correlation_id text, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS loyalty.slip_result LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(coalesce(p_casino_id, '00000000-0000-0000-0000-000000000000'::uuid), 'complete_rating_slip', true);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.complete_rating_slip(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_rating_slip_id ELSE p_rating_slip_id END, p_player_id, p_average_bet, p_duration_seconds, p_game_settings, p_visit_id, p_correlation_id, p_casino_id) AS r;
 $f$;
 CREATE FUNCTION loyalty.complete_rating_slip(p_rating_slip_id uuid, p_player_id uuid, p_average_bet numeric, p_duration_seconds integer, p_game_settings jsonb, p_visit_id uuid DEFAULT NULL::uuid, p_correlation_id text DEFAULT NULL::text, p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS loyalty.slip_result LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS loyalty.slip_result LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.casino(p_casino_id);
     v_result loyalty.slip_result;
     v_state text; v_message text; v_detail text;
 BEGIN
-    SELECT * INTO v_result FROM loyalty_router.complete_rating_slip(p_rating_slip_id, p_player_id, p_average_bet, p_duration_seconds, p_game_settings, p_visit_id, p_correlation_id, v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+    SELECT * INTO v_result FROM loyalty_router.complete_rating_slip(p_rating_slip_id, p_player_id, p_average_bet, p_duration_seconds, p_game_settings, p_visit_id, p_correlation_id, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
     RETURN v_result;
-EXCEPTION WHEN OTHERS THEN
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'complete_rating_slip',
-                                   p_correlation_id);
+                                   p_correlation_id, true);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.complete_rating_slip(p_rating_slip_id uuid, p_player_id uuid, p_average_bet numeric, p_duration_seconds integer, p_game_settings jsonb, p_visit_id uuid, p_correlation_id text, p_casino_id uuid) IS
   'loyalty_ext''s loyalty.complete_rating_slip, run on the node of the casino it acts for (loyalty_router).';
 
-CREATE FUNCTION loyalty_router.current_casino_id(p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.current_casino_id(p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS uuid LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(coalesce(p_casino_id, '00000000-0000-0000-0000-000000000000'::uuid), 'current_casino_id', false);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.current_casino_id(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_casino_id ELSE p_casino_id END) AS r;
 $f$;
 CREATE FUNCTION loyalty.current_casino_id(p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS uuid LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS uuid LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.casino(p_casino_id);
     v_state text; v_message text; v_detail text;
 BEGIN
-    RETURN loyalty_router.current_casino_id(v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
-EXCEPTION WHEN OTHERS THEN
+    RETURN loyalty_router.current_casino_id(v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'current_casino_id',
-                                   NULL);
+                                   NULL, false);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.current_casino_id(p_casino_id uuid) IS
   'loyalty_ext''s loyalty.current_casino_id, run on the node of the casino it acts for (loyalty_router).';
 
-CREATE FUNCTION loyalty_router.drift_check(p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.drift_check(p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS TABLE(problem text, player_id uuid, ledger_id bigint, detail text, casino_id uuid) LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(p_casino_id, 'drift_check', false);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.drift_check(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_casino_id ELSE p_casino_id END) AS r;
 $f$;
 CREATE FUNCTION loyalty.drift_check(p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS TABLE(problem text, player_id uuid, ledger_id bigint, detail text, casino_id uuid) LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS TABLE(problem text, player_id uuid, ledger_id bigint, detail text, casino_id uuid) LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.scope(p_casino_id);
     v_state text; v_message text; v_detail text;
 BEGIN
-    RETURN QUERY SELECT * FROM loyalty_router.drift_check(v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
-EXCEPTION WHEN OTHERS THEN
+    RETURN QUERY SELECT * FROM loyalty_router.drift_check(v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'drift_check',
-                                   NULL);
+                                   NULL, false);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.drift_check(p_casino_id uuid) IS
   'loyalty_ext''s loyalty.drift_check, run on the node of the casino it names or is bound to, else on every node (rows merged) (loyalty_router).';
 
-CREATE FUNCTION loyalty_router.expire_holds(p_max integer, p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.expire_holds(p_max integer, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS TABLE(hold_id bigint, casino_id uuid, player_id uuid, points integer) LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(p_casino_id, 'expire_holds', true);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.expire_holds(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_max ELSE p_max END, p_casino_id) AS r;
 $f$;
 CREATE FUNCTION loyalty.expire_holds(p_max integer DEFAULT 1000, p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS TABLE(hold_id bigint, casino_id uuid, player_id uuid, points integer) LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS TABLE(hold_id bigint, casino_id uuid, player_id uuid, points integer) LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.scope(p_casino_id);
     v_state text; v_message text; v_detail text;
 BEGIN
-    RETURN QUERY SELECT * FROM loyalty_router.expire_holds(p_max, v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
-EXCEPTION WHEN OTHERS THEN
+    RETURN QUERY SELECT * FROM loyalty_router.expire_holds(p_max, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'expire_holds',
-                                   NULL);
+                                   NULL, true);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.expire_holds(p_max integer, p_casino_id uuid) IS
   'loyalty_ext''s loyalty.expire_holds, run on the node of the casino it names or is bound to, else on every node (rows merged) (loyalty_router).';
 
-CREATE FUNCTION loyalty_router.expire_points(p_max integer, p_as_of timestamp with time zone, p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.expire_points(p_max integer, p_as_of timestamp with time zone, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS TABLE(casino_id uuid, player_id uuid, points bigint, ledger_id bigint) LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(p_casino_id, 'expire_points', true);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.expire_points(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_max ELSE p_max END, p_as_of, p_casino_id) AS r;
 $f$;
 CREATE FUNCTION loyalty.expire_points(p_max integer DEFAULT 1000, p_as_of timestamp with time zone DEFAULT NULL::timestamp with time zone, p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS TABLE(casino_id uuid, player_id uuid, points bigint, ledger_id bigint) LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS TABLE(casino_id uuid, player_id uuid, points bigint, ledger_id bigint) LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.scope(p_casino_id);
     v_state text; v_message text; v_detail text;
 BEGIN
-    RETURN QUERY SELECT * FROM loyalty_router.expire_points(p_max, p_as_of, v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
-EXCEPTION WHEN OTHERS THEN
+    RETURN QUERY SELECT * FROM loyalty_router.expire_points(p_max, p_as_of, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'expire_points',
-                                   NULL);
+                                   NULL, true);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.expire_points(p_max integer, p_as_of timestamp with time zone, p_casino_id uuid) IS
@@ -554,75 +620,75 @@ COMMENT ON FUNCTION loyalty.expire_points(p_max integer, p_as_of timestamp with 
 CREATE FUNCTION loyalty_router.gameplay_key(p_rating_slip_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS text LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(coalesce(router_casino_id, '00000000-0000-0000-0000-000000000000'::uuid), 'gameplay_key', false);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.gameplay_key(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_rating_slip_id ELSE p_rating_slip_id END) AS r;
 $f$;
 CREATE FUNCTION loyalty.gameplay_key(p_rating_slip_id uuid)
-RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.casino(NULL);
     v_state text; v_message text; v_detail text;
 BEGIN
     RETURN loyalty_router.gameplay_key(p_rating_slip_id, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
-EXCEPTION WHEN OTHERS THEN
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'gameplay_key',
-                                   NULL);
+                                   NULL, false);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.gameplay_key(p_rating_slip_id uuid) IS
   'loyalty_ext''s loyalty.gameplay_key, run on the node of the session''s casino (loyalty_router).';
 
-CREATE FUNCTION loyalty_router.gaming_day(p_at timestamp with time zone, p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.gaming_day(p_at timestamp with time zone, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS date LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(coalesce(p_casino_id, '00000000-0000-0000-0000-000000000000'::uuid), 'gaming_day', false);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.gaming_day(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_at ELSE p_at END, p_casino_id) AS r;
 $f$;
 CREATE FUNCTION loyalty.gaming_day(p_at timestamp with time zone DEFAULT now(), p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS date LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS date LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.casino(p_casino_id);
     v_state text; v_message text; v_detail text;
 BEGIN
-    RETURN loyalty_router.gaming_day(p_at, v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
-EXCEPTION WHEN OTHERS THEN
+    RETURN loyalty_router.gaming_day(p_at, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'gaming_day',
-                                   NULL);
+                                   NULL, false);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.gaming_day(p_at timestamp with time zone, p_casino_id uuid) IS
   'loyalty_ext''s loyalty.gaming_day, run on the node of the casino it acts for (loyalty_router).';
 
-CREATE FUNCTION loyalty_router.hold_points(p_player_id uuid, p_points integer, p_staff_id uuid, p_reason text, p_idempotency_key text, p_expires_at timestamp with time zone, p_correlation_id text, p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.hold_points(p_player_id uuid, p_points integer, p_staff_id uuid, p_reason text, p_idempotency_key text, p_expires_at timestamp with time zone, p_correlation_id text, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS loyalty.hold_result LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(coalesce(p_casino_id, '00000000-0000-0000-0000-000000000000'::uuid), 'hold_points', true);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.hold_points(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_player_id ELSE p_player_id END, p_points, p_staff_id, p_reason, p_idempotency_key, p_expires_at, p_correlation_id, p_casino_id) AS r;
 $f$;
 CREATE FUNCTION loyalty.hold_points(p_player_id uuid, p_points integer, p_staff_id uuid, p_reason text, p_idempotency_key text, p_expires_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_correlation_id text DEFAULT NULL::text, p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS loyalty.hold_result LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS loyalty.hold_result LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.casino(p_casino_id);
     v_result loyalty.hold_result;
     v_state text; v_message text; v_detail text;
 BEGIN
-    SELECT * INTO v_result FROM loyalty_router.hold_points(p_player_id, p_points, p_staff_id, p_reason, p_idempotency_key, p_expires_at, p_correlation_id, v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+    SELECT * INTO v_result FROM loyalty_router.hold_points(p_player_id, p_points, p_staff_id, p_reason, p_idempotency_key, p_expires_at, p_correlation_id, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
     RETURN v_result;
-EXCEPTION WHEN OTHERS THEN
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'hold_points',
-                                   p_correlation_id);
+                                   p_correlation_id, true);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.hold_points(p_player_id uuid, p_points integer, p_staff_id uuid, p_reason text, p_idempotency_key text, p_expires_at timestamp with time zone, p_correlation_id text, p_casino_id uuid) IS
@@ -631,177 +697,177 @@ COMMENT ON FUNCTION loyalty.hold_points(p_player_id uuid, p_points integer, p_st
 CREATE FUNCTION loyalty_router.idempotency_key(components jsonb, router_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS text LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(coalesce(router_casino_id, '00000000-0000-0000-0000-000000000000'::uuid), 'idempotency_key', false);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.idempotency_key(CASE WHEN s.t IS NULL AND s.c IS NULL THEN components ELSE components END) AS r;
 $f$;
 CREATE FUNCTION loyalty.idempotency_key(components jsonb)
-RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.casino(NULL);
     v_state text; v_message text; v_detail text;
 BEGIN
     RETURN loyalty_router.idempotency_key(components, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
-EXCEPTION WHEN OTHERS THEN
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'idempotency_key',
-                                   NULL);
+                                   NULL, false);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.idempotency_key(components jsonb) IS
   'loyalty_ext''s loyalty.idempotency_key, run on the node of the session''s casino (loyalty_router).';
 
-CREATE FUNCTION loyalty_router.increment_player_loyalty(p_player_id uuid, p_delta_points integer, p_transaction_type text, p_idempotency_key text, p_reason text, p_staff_id uuid, p_rating_slip_id uuid, p_visit_id uuid, p_correlation_id text, p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.increment_player_loyalty(p_player_id uuid, p_delta_points integer, p_transaction_type text, p_idempotency_key text, p_reason text, p_staff_id uuid, p_rating_slip_id uuid, p_visit_id uuid, p_correlation_id text, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS loyalty.change_result LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(coalesce(p_casino_id, '00000000-0000-0000-0000-000000000000'::uuid), 'increment_player_loyalty', true);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.increment_player_loyalty(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_player_id ELSE p_player_id END, p_delta_points, p_transaction_type, p_idempotency_key, p_reason, p_staff_id, p_rating_slip_id, p_visit_id, p_correlation_id, p_casino_id) AS r;
 $f$;
 CREATE FUNCTION loyalty.increment_player_loyalty(p_player_id uuid, p_delta_points integer, p_transaction_type text, p_idempotency_key text, p_reason text DEFAULT NULL::text, p_staff_id uuid DEFAULT NULL::uuid, p_rating_slip_id uuid DEFAULT NULL::uuid, p_visit_id uuid DEFAULT NULL::uuid, p_correlation_id text DEFAULT NULL::text, p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS loyalty.change_result LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS loyalty.change_result LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.casino(p_casino_id);
     v_result loyalty.change_result;
     v_state text; v_message text; v_detail text;
 BEGIN
-    SELECT * INTO v_result FROM loyalty_router.increment_player_loyalty(p_player_id, p_delta_points, p_transaction_type, p_idempotency_key, p_reason, p_staff_id, p_rating_slip_id, p_visit_id, p_correlation_id, v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+    SELECT * INTO v_result FROM loyalty_router.increment_player_loyalty(p_player_id, p_delta_points, p_transaction_type, p_idempotency_key, p_reason, p_staff_id, p_rating_slip_id, p_visit_id, p_correlation_id, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
     RETURN v_result;
-EXCEPTION WHEN OTHERS THEN
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'increment_player_loyalty',
-                                   p_correlation_id);
+                                   p_correlation_id, true);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.increment_player_loyalty(p_player_id uuid, p_delta_points integer, p_transaction_type text, p_idempotency_key text, p_reason text, p_staff_id uuid, p_rating_slip_id uuid, p_visit_id uuid, p_correlation_id text, p_casino_id uuid) IS
   'loyalty_ext''s loyalty.increment_player_loyalty, run on the node of the casino it acts for (loyalty_router).';
 
-CREATE FUNCTION loyalty_router.liability(p_as_of timestamp with time zone, p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.liability(p_as_of timestamp with time zone, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS TABLE(casino_id uuid, tier text, players bigint, outstanding_points bigint, held_points bigint, expiring_30d bigint, expiring_60d bigint, expiring_90d bigint, point_value numeric, outstanding_value numeric) LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(p_casino_id, 'liability', false);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.liability(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_as_of ELSE p_as_of END, p_casino_id) AS r;
 $f$;
 CREATE FUNCTION loyalty.liability(p_as_of timestamp with time zone DEFAULT now(), p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS TABLE(casino_id uuid, tier text, players bigint, outstanding_points bigint, held_points bigint, expiring_30d bigint, expiring_60d bigint, expiring_90d bigint, point_value numeric, outstanding_value numeric) LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS TABLE(casino_id uuid, tier text, players bigint, outstanding_points bigint, held_points bigint, expiring_30d bigint, expiring_60d bigint, expiring_90d bigint, point_value numeric, outstanding_value numeric) LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.scope(p_casino_id);
     v_state text; v_message text; v_detail text;
 BEGIN
-    RETURN QUERY SELECT * FROM loyalty_router.liability(p_as_of, v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
-EXCEPTION WHEN OTHERS THEN
+    RETURN QUERY SELECT * FROM loyalty_router.liability(p_as_of, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'liability',
-                                   NULL);
+                                   NULL, false);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.liability(p_as_of timestamp with time zone, p_casino_id uuid) IS
   'loyalty_ext''s loyalty.liability, run on the node of the casino it names or is bound to, else on every node (rows merged) (loyalty_router).';
 
-CREATE FUNCTION loyalty_router.manual_reward(p_player_id uuid, p_staff_id uuid, p_points integer, p_reason text, p_sequence integer, p_correlation_id text, p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.manual_reward(p_player_id uuid, p_staff_id uuid, p_points integer, p_reason text, p_sequence integer, p_correlation_id text, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS loyalty.change_result LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(coalesce(p_casino_id, '00000000-0000-0000-0000-000000000000'::uuid), 'manual_reward', true);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.manual_reward(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_player_id ELSE p_player_id END, p_staff_id, p_points, p_reason, p_sequence, p_correlation_id, p_casino_id) AS r;
 $f$;
 CREATE FUNCTION loyalty.manual_reward(p_player_id uuid, p_staff_id uuid, p_points integer, p_reason text, p_sequence integer DEFAULT 1, p_correlation_id text DEFAULT NULL::text, p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS loyalty.change_result LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS loyalty.change_result LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.casino(p_casino_id);
     v_result loyalty.change_result;
     v_state text; v_message text; v_detail text;
 BEGIN
-    SELECT * INTO v_result FROM loyalty_router.manual_reward(p_player_id, p_staff_id, p_points, p_reason, p_sequence, p_correlation_id, v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+    SELECT * INTO v_result FROM loyalty_router.manual_reward(p_player_id, p_staff_id, p_points, p_reason, p_sequence, p_correlation_id, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
     RETURN v_result;
-EXCEPTION WHEN OTHERS THEN
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'manual_reward',
-                                   p_correlation_id);
+                                   p_correlation_id, true);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.manual_reward(p_player_id uuid, p_staff_id uuid, p_points integer, p_reason text, p_sequence integer, p_correlation_id text, p_casino_id uuid) IS
   'loyalty_ext''s loyalty.manual_reward, run on the node of the casino it acts for (loyalty_router).';
 
-CREATE FUNCTION loyalty_router.manual_reward_key(p_player_id uuid, p_staff_id uuid, p_points integer, p_reason text, p_gaming_day date, p_sequence integer, p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.manual_reward_key(p_player_id uuid, p_staff_id uuid, p_points integer, p_reason text, p_gaming_day date, p_sequence integer, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS text LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(coalesce(p_casino_id, '00000000-0000-0000-0000-000000000000'::uuid), 'manual_reward_key', false);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.manual_reward_key(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_player_id ELSE p_player_id END, p_staff_id, p_points, p_reason, p_gaming_day, p_sequence, p_casino_id) AS r;
 $f$;
 CREATE FUNCTION loyalty.manual_reward_key(p_player_id uuid, p_staff_id uuid, p_points integer, p_reason text, p_gaming_day date DEFAULT NULL::date, p_sequence integer DEFAULT 1, p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.casino(p_casino_id);
     v_state text; v_message text; v_detail text;
 BEGIN
-    RETURN loyalty_router.manual_reward_key(p_player_id, p_staff_id, p_points, p_reason, p_gaming_day, p_sequence, v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
-EXCEPTION WHEN OTHERS THEN
+    RETURN loyalty_router.manual_reward_key(p_player_id, p_staff_id, p_points, p_reason, p_gaming_day, p_sequence, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'manual_reward_key',
-                                   NULL);
+                                   NULL, false);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.manual_reward_key(p_player_id uuid, p_staff_id uuid, p_points integer, p_reason text, p_gaming_day date, p_sequence integer, p_casino_id uuid) IS
   'loyalty_ext''s loyalty.manual_reward_key, run on the node of the casino it acts for (loyalty_router).';
 
-CREATE FUNCTION loyalty_router.player_account(p_player_id uuid, p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.player_account(p_player_id uuid, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS TABLE(current_balance bigint, held_points bigint, available bigint, lifetime_points bigint, tier text, next_expiry_at timestamp with time zone, next_expiry_points bigint) LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(coalesce(p_casino_id, '00000000-0000-0000-0000-000000000000'::uuid), 'player_account', false);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.player_account(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_player_id ELSE p_player_id END, p_casino_id) AS r;
 $f$;
 CREATE FUNCTION loyalty.player_account(p_player_id uuid, p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS TABLE(current_balance bigint, held_points bigint, available bigint, lifetime_points bigint, tier text, next_expiry_at timestamp with time zone, next_expiry_points bigint) LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS TABLE(current_balance bigint, held_points bigint, available bigint, lifetime_points bigint, tier text, next_expiry_at timestamp with time zone, next_expiry_points bigint) LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.casino(p_casino_id);
     v_state text; v_message text; v_detail text;
 BEGIN
-    RETURN QUERY SELECT * FROM loyalty_router.player_account(p_player_id, v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
-EXCEPTION WHEN OTHERS THEN
+    RETURN QUERY SELECT * FROM loyalty_router.player_account(p_player_id, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'player_account',
-                                   NULL);
+                                   NULL, false);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.player_account(p_player_id uuid, p_casino_id uuid) IS
   'loyalty_ext''s loyalty.player_account, run on the node of the casino it acts for (loyalty_router).';
 
-CREATE FUNCTION loyalty_router.player_statement(p_player_id uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_after_ledger_id bigint, p_limit integer, p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.player_statement(p_player_id uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_after_ledger_id bigint, p_limit integer, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS TABLE(ledger_id bigint, created_at timestamp with time zone, transaction_type text, points_change integer, balance_before bigint, running_balance bigint, tier_after text, reason text, staff_id uuid, rating_slip_id uuid, reverses_ledger_id bigint, correlation_id text) LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(coalesce(p_casino_id, '00000000-0000-0000-0000-000000000000'::uuid), 'player_statement', false);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.player_statement(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_player_id ELSE p_player_id END, p_from, p_to, p_after_ledger_id, p_limit, p_casino_id) AS r;
 $f$;
 CREATE FUNCTION loyalty.player_statement(p_player_id uuid, p_from timestamp with time zone DEFAULT NULL::timestamp with time zone, p_to timestamp with time zone DEFAULT NULL::timestamp with time zone, p_after_ledger_id bigint DEFAULT NULL::bigint, p_limit integer DEFAULT 100, p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS TABLE(ledger_id bigint, created_at timestamp with time zone, transaction_type text, points_change integer, balance_before bigint, running_balance bigint, tier_after text, reason text, staff_id uuid, rating_slip_id uuid, reverses_ledger_id bigint, correlation_id text) LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS TABLE(ledger_id bigint, created_at timestamp with time zone, transaction_type text, points_change integer, balance_before bigint, running_balance bigint, tier_after text, reason text, staff_id uuid, rating_slip_id uuid, reverses_ledger_id bigint, correlation_id text) LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.casino(p_casino_id);
     v_state text; v_message text; v_detail text;
 BEGIN
-    RETURN QUERY SELECT * FROM loyalty_router.player_statement(p_player_id, p_from, p_to, p_after_ledger_id, p_limit, v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
-EXCEPTION WHEN OTHERS THEN
+    RETURN QUERY SELECT * FROM loyalty_router.player_statement(p_player_id, p_from, p_to, p_after_ledger_id, p_limit, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'player_statement',
-                                   NULL);
+                                   NULL, false);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.player_statement(p_player_id uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_after_ledger_id bigint, p_limit integer, p_casino_id uuid) IS
@@ -810,283 +876,283 @@ COMMENT ON FUNCTION loyalty.player_statement(p_player_id uuid, p_from timestamp 
 CREATE FUNCTION loyalty_router.promotion_key(p_player_id uuid, p_reward_id text, router_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS text LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(coalesce(router_casino_id, '00000000-0000-0000-0000-000000000000'::uuid), 'promotion_key', false);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.promotion_key(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_player_id ELSE p_player_id END, p_reward_id) AS r;
 $f$;
 CREATE FUNCTION loyalty.promotion_key(p_player_id uuid, p_reward_id text)
-RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.casino(NULL);
     v_state text; v_message text; v_detail text;
 BEGIN
     RETURN loyalty_router.promotion_key(p_player_id, p_reward_id, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
-EXCEPTION WHEN OTHERS THEN
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'promotion_key',
-                                   NULL);
+                                   NULL, false);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.promotion_key(p_player_id uuid, p_reward_id text) IS
   'loyalty_ext''s loyalty.promotion_key, run on the node of the session''s casino (loyalty_router).';
 
-CREATE FUNCTION loyalty_router.rate_limit_status(p_staff_id uuid, p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.rate_limit_status(p_staff_id uuid, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS TABLE(remaining integer, reset_at timestamp with time zone, used integer, rate_limit integer, window_seconds integer) LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(coalesce(p_casino_id, '00000000-0000-0000-0000-000000000000'::uuid), 'rate_limit_status', false);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.rate_limit_status(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_staff_id ELSE p_staff_id END, p_casino_id) AS r;
 $f$;
 CREATE FUNCTION loyalty.rate_limit_status(p_staff_id uuid, p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS TABLE(remaining integer, reset_at timestamp with time zone, used integer, rate_limit integer, window_seconds integer) LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS TABLE(remaining integer, reset_at timestamp with time zone, used integer, rate_limit integer, window_seconds integer) LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.casino(p_casino_id);
     v_state text; v_message text; v_detail text;
 BEGIN
-    RETURN QUERY SELECT * FROM loyalty_router.rate_limit_status(p_staff_id, v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
-EXCEPTION WHEN OTHERS THEN
+    RETURN QUERY SELECT * FROM loyalty_router.rate_limit_status(p_staff_id, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'rate_limit_status',
-                                   NULL);
+                                   NULL, false);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.rate_limit_status(p_staff_id uuid, p_casino_id uuid) IS
   'loyalty_ext''s loyalty.rate_limit_status, run on the node of the casino it acts for (loyalty_router).';
 
-CREATE FUNCTION loyalty_router.reconcile_player(p_player_id uuid, p_staff_id uuid, p_reason text, p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.reconcile_player(p_player_id uuid, p_staff_id uuid, p_reason text, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS TABLE(player_id uuid, changed boolean, balance_before bigint, balance_after bigint, lifetime_before bigint, lifetime_after bigint, tier_before text, tier_after text, reconciliation_id bigint, correlation_id text) LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(coalesce(p_casino_id, '00000000-0000-0000-0000-000000000000'::uuid), 'reconcile_player', true);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.reconcile_player(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_player_id ELSE p_player_id END, p_staff_id, p_reason, p_casino_id) AS r;
 $f$;
 CREATE FUNCTION loyalty.reconcile_player(p_player_id uuid, p_staff_id uuid, p_reason text, p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS TABLE(player_id uuid, changed boolean, balance_before bigint, balance_after bigint, lifetime_before bigint, lifetime_after bigint, tier_before text, tier_after text, reconciliation_id bigint, correlation_id text) LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS TABLE(player_id uuid, changed boolean, balance_before bigint, balance_after bigint, lifetime_before bigint, lifetime_after bigint, tier_before text, tier_after text, reconciliation_id bigint, correlation_id text) LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.casino(p_casino_id);
     v_state text; v_message text; v_detail text;
 BEGIN
-    RETURN QUERY SELECT * FROM loyalty_router.reconcile_player(p_player_id, p_staff_id, p_reason, v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
-EXCEPTION WHEN OTHERS THEN
+    RETURN QUERY SELECT * FROM loyalty_router.reconcile_player(p_player_id, p_staff_id, p_reason, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'reconcile_player',
-                                   NULL);
+                                   NULL, true);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.reconcile_player(p_player_id uuid, p_staff_id uuid, p_reason text, p_casino_id uuid) IS
   'loyalty_ext''s loyalty.reconcile_player, run on the node of the casino it acts for (loyalty_router).';
 
-CREATE FUNCTION loyalty_router.recover_pending(p_max integer, p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.recover_pending(p_max integer, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS TABLE(rating_slip_id uuid, status text, points integer, ledger_id bigint, balance_after bigint, tier_after text, correlation_id text, error text) LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(p_casino_id, 'recover_pending', true);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.recover_pending(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_max ELSE p_max END, p_casino_id) AS r;
 $f$;
 CREATE FUNCTION loyalty.recover_pending(p_max integer DEFAULT 100, p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS TABLE(rating_slip_id uuid, status text, points integer, ledger_id bigint, balance_after bigint, tier_after text, correlation_id text, error text) LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS TABLE(rating_slip_id uuid, status text, points integer, ledger_id bigint, balance_after bigint, tier_after text, correlation_id text, error text) LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.scope(p_casino_id);
     v_state text; v_message text; v_detail text;
 BEGIN
-    RETURN QUERY SELECT * FROM loyalty_router.recover_pending(p_max, v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
-EXCEPTION WHEN OTHERS THEN
+    RETURN QUERY SELECT * FROM loyalty_router.recover_pending(p_max, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'recover_pending',
-                                   NULL);
+                                   NULL, true);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.recover_pending(p_max integer, p_casino_id uuid) IS
   'loyalty_ext''s loyalty.recover_pending, run on the node of the casino it names or is bound to, else on every node (rows merged) (loyalty_router).';
 
-CREATE FUNCTION loyalty_router.recover_rating_slip(p_rating_slip_id uuid, p_correlation_id text, p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.recover_rating_slip(p_rating_slip_id uuid, p_correlation_id text, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS loyalty.slip_result LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(coalesce(p_casino_id, '00000000-0000-0000-0000-000000000000'::uuid), 'recover_rating_slip', true);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.recover_rating_slip(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_rating_slip_id ELSE p_rating_slip_id END, p_correlation_id, p_casino_id) AS r;
 $f$;
 CREATE FUNCTION loyalty.recover_rating_slip(p_rating_slip_id uuid, p_correlation_id text DEFAULT NULL::text, p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS loyalty.slip_result LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS loyalty.slip_result LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.casino(p_casino_id);
     v_result loyalty.slip_result;
     v_state text; v_message text; v_detail text;
 BEGIN
-    SELECT * INTO v_result FROM loyalty_router.recover_rating_slip(p_rating_slip_id, p_correlation_id, v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+    SELECT * INTO v_result FROM loyalty_router.recover_rating_slip(p_rating_slip_id, p_correlation_id, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
     RETURN v_result;
-EXCEPTION WHEN OTHERS THEN
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'recover_rating_slip',
-                                   p_correlation_id);
+                                   p_correlation_id, true);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.recover_rating_slip(p_rating_slip_id uuid, p_correlation_id text, p_casino_id uuid) IS
   'loyalty_ext''s loyalty.recover_rating_slip, run on the node of the casino it acts for (loyalty_router).';
 
-CREATE FUNCTION loyalty_router.redeem_points(p_player_id uuid, p_points integer, p_staff_id uuid, p_reason text, p_idempotency_key text, p_correlation_id text, p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.redeem_points(p_player_id uuid, p_points integer, p_staff_id uuid, p_reason text, p_idempotency_key text, p_correlation_id text, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS loyalty.change_result LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(coalesce(p_casino_id, '00000000-0000-0000-0000-000000000000'::uuid), 'redeem_points', true);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.redeem_points(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_player_id ELSE p_player_id END, p_points, p_staff_id, p_reason, p_idempotency_key, p_correlation_id, p_casino_id) AS r;
 $f$;
 CREATE FUNCTION loyalty.redeem_points(p_player_id uuid, p_points integer, p_staff_id uuid, p_reason text, p_idempotency_key text, p_correlation_id text DEFAULT NULL::text, p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS loyalty.change_result LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS loyalty.change_result LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.casino(p_casino_id);
     v_result loyalty.change_result;
     v_state text; v_message text; v_detail text;
 BEGIN
-    SELECT * INTO v_result FROM loyalty_router.redeem_points(p_player_id, p_points, p_staff_id, p_reason, p_idempotency_key, p_correlation_id, v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+    SELECT * INTO v_result FROM loyalty_router.redeem_points(p_player_id, p_points, p_staff_id, p_reason, p_idempotency_key, p_correlation_id, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
     RETURN v_result;
-EXCEPTION WHEN OTHERS THEN
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'redeem_points',
-                                   p_correlation_id);
+                                   p_correlation_id, true);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.redeem_points(p_player_id uuid, p_points integer, p_staff_id uuid, p_reason text, p_idempotency_key text, p_correlation_id text, p_casino_id uuid) IS
   'loyalty_ext''s loyalty.redeem_points, run on the node of the casino it acts for (loyalty_router).';
 
-CREATE FUNCTION loyalty_router.release_hold(p_hold_id bigint, p_staff_id uuid, p_reason text, p_correlation_id text, p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.release_hold(p_hold_id bigint, p_staff_id uuid, p_reason text, p_correlation_id text, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS loyalty.hold_result LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(coalesce(p_casino_id, '00000000-0000-0000-0000-000000000000'::uuid), 'release_hold', true);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.release_hold(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_hold_id ELSE p_hold_id END, p_staff_id, p_reason, p_correlation_id, p_casino_id) AS r;
 $f$;
 CREATE FUNCTION loyalty.release_hold(p_hold_id bigint, p_staff_id uuid, p_reason text, p_correlation_id text DEFAULT NULL::text, p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS loyalty.hold_result LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS loyalty.hold_result LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.casino(p_casino_id);
     v_result loyalty.hold_result;
     v_state text; v_message text; v_detail text;
 BEGIN
-    SELECT * INTO v_result FROM loyalty_router.release_hold(p_hold_id, p_staff_id, p_reason, p_correlation_id, v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+    SELECT * INTO v_result FROM loyalty_router.release_hold(p_hold_id, p_staff_id, p_reason, p_correlation_id, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
     RETURN v_result;
-EXCEPTION WHEN OTHERS THEN
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'release_hold',
-                                   p_correlation_id);
+                                   p_correlation_id, true);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.release_hold(p_hold_id bigint, p_staff_id uuid, p_reason text, p_correlation_id text, p_casino_id uuid) IS
   'loyalty_ext''s loyalty.release_hold, run on the node of the casino it acts for (loyalty_router).';
 
-CREATE FUNCTION loyalty_router.resolve_accrual(p_rating_slip_id uuid, p_staff_id uuid, p_action text, p_reason text, p_correlation_id text, p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.resolve_accrual(p_rating_slip_id uuid, p_staff_id uuid, p_action text, p_reason text, p_correlation_id text, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS loyalty.slip_result LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(coalesce(p_casino_id, '00000000-0000-0000-0000-000000000000'::uuid), 'resolve_accrual', true);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.resolve_accrual(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_rating_slip_id ELSE p_rating_slip_id END, p_staff_id, p_action, p_reason, p_correlation_id, p_casino_id) AS r;
 $f$;
 CREATE FUNCTION loyalty.resolve_accrual(p_rating_slip_id uuid, p_staff_id uuid, p_action text, p_reason text, p_correlation_id text DEFAULT NULL::text, p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS loyalty.slip_result LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS loyalty.slip_result LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.casino(p_casino_id);
     v_result loyalty.slip_result;
     v_state text; v_message text; v_detail text;
 BEGIN
-    SELECT * INTO v_result FROM loyalty_router.resolve_accrual(p_rating_slip_id, p_staff_id, p_action, p_reason, p_correlation_id, v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+    SELECT * INTO v_result FROM loyalty_router.resolve_accrual(p_rating_slip_id, p_staff_id, p_action, p_reason, p_correlation_id, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
     RETURN v_result;
-EXCEPTION WHEN OTHERS THEN
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'resolve_accrual',
-                                   p_correlation_id);
+                                   p_correlation_id, true);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.resolve_accrual(p_rating_slip_id uuid, p_staff_id uuid, p_action text, p_reason text, p_correlation_id text, p_casino_id uuid) IS
   'loyalty_ext''s loyalty.resolve_accrual, run on the node of the casino it acts for (loyalty_router).';
 
-CREATE FUNCTION loyalty_router.reverse_entry(p_ledger_id bigint, p_staff_id uuid, p_reason text, p_correlation_id text, p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.reverse_entry(p_ledger_id bigint, p_staff_id uuid, p_reason text, p_correlation_id text, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS loyalty.change_result LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(coalesce(p_casino_id, '00000000-0000-0000-0000-000000000000'::uuid), 'reverse_entry', true);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.reverse_entry(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_ledger_id ELSE p_ledger_id END, p_staff_id, p_reason, p_correlation_id, p_casino_id) AS r;
 $f$;
 CREATE FUNCTION loyalty.reverse_entry(p_ledger_id bigint, p_staff_id uuid, p_reason text, p_correlation_id text DEFAULT NULL::text, p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS loyalty.change_result LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS loyalty.change_result LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.casino(p_casino_id);
     v_result loyalty.change_result;
     v_state text; v_message text; v_detail text;
 BEGIN
-    SELECT * INTO v_result FROM loyalty_router.reverse_entry(p_ledger_id, p_staff_id, p_reason, p_correlation_id, v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+    SELECT * INTO v_result FROM loyalty_router.reverse_entry(p_ledger_id, p_staff_id, p_reason, p_correlation_id, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
     RETURN v_result;
-EXCEPTION WHEN OTHERS THEN
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'reverse_entry',
-                                   p_correlation_id);
+                                   p_correlation_id, true);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.reverse_entry(p_ledger_id bigint, p_staff_id uuid, p_reason text, p_correlation_id text, p_casino_id uuid) IS
   'loyalty_ext''s loyalty.reverse_entry, run on the node of the casino it acts for (loyalty_router).';
 
-CREATE FUNCTION loyalty_router.trace(p_correlation_id text, p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.trace(p_correlation_id text, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS TABLE(source text, ledger_id bigint, rating_slip_id uuid, player_id uuid, kind text, points integer, balance_before bigint, balance_after bigint, staff_id uuid, detail text, at timestamp with time zone, casino_id uuid) LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(p_casino_id, 'trace', false);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.trace(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_correlation_id ELSE p_correlation_id END, p_casino_id) AS r;
 $f$;
 CREATE FUNCTION loyalty.trace(p_correlation_id text, p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS TABLE(source text, ledger_id bigint, rating_slip_id uuid, player_id uuid, kind text, points integer, balance_before bigint, balance_after bigint, staff_id uuid, detail text, at timestamp with time zone, casino_id uuid) LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS TABLE(source text, ledger_id bigint, rating_slip_id uuid, player_id uuid, kind text, points integer, balance_before bigint, balance_after bigint, staff_id uuid, detail text, at timestamp with time zone, casino_id uuid) LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.scope(p_casino_id);
     v_state text; v_message text; v_detail text;
 BEGIN
-    RETURN QUERY SELECT * FROM loyalty_router.trace(p_correlation_id, v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
-EXCEPTION WHEN OTHERS THEN
+    RETURN QUERY SELECT * FROM loyalty_router.trace(p_correlation_id, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'trace',
-                                   p_correlation_id);
+                                   p_correlation_id, false);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.trace(p_correlation_id text, p_casino_id uuid) IS
   'loyalty_ext''s loyalty.trace, run on the node of the casino it names or is bound to, else on every node (rows merged) (loyalty_router).';
 
-CREATE FUNCTION loyalty_router.validate_reward(p_points integer, p_reason text, p_staff_id uuid, p_casino_id uuid, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+CREATE FUNCTION loyalty_router.validate_reward(p_points integer, p_reason text, p_staff_id uuid, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS TABLE(valid boolean, sqlstate text, message text, remaining integer) LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
-    RUN ON loyalty_router.nodes(router_casino_id);
+    RUN ON loyalty_router.nodes(coalesce(p_casino_id, '00000000-0000-0000-0000-000000000000'::uuid), 'validate_reward', false);
     SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
                         set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
          CROSS JOIN LATERAL loyalty.validate_reward(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_points ELSE p_points END, p_reason, p_staff_id, p_casino_id) AS r;
 $f$;
 CREATE FUNCTION loyalty.validate_reward(p_points integer, p_reason text, p_staff_id uuid, p_casino_id uuid DEFAULT NULL::uuid)
-RETURNS TABLE(valid boolean, sqlstate text, message text, remaining integer) LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+RETURNS TABLE(valid boolean, sqlstate text, message text, remaining integer) LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_casino uuid := loyalty_router.casino(p_casino_id);
     v_state text; v_message text; v_detail text;
 BEGIN
-    RETURN QUERY SELECT * FROM loyalty_router.validate_reward(p_points, p_reason, p_staff_id, v_casino, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
-EXCEPTION WHEN OTHERS THEN
+    RETURN QUERY SELECT * FROM loyalty_router.validate_reward(p_points, p_reason, p_staff_id, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                             v_detail = PG_EXCEPTION_DETAIL;
     PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'validate_reward',
-                                   NULL);
+                                   NULL, false);
 END
 $f$;
 COMMENT ON FUNCTION loyalty.validate_reward(p_points integer, p_reason text, p_staff_id uuid, p_casino_id uuid) IS

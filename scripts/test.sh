@@ -43,7 +43,7 @@ start_pgbouncer bouncer "$BOUNCER_PORT" "$PORT" postgres loyalty_pooled_app
 # tests/failover.rs and tests/router.rs start clusters of their own
 # (ha_*, router, node0-2): stop whatever they left running.
 trap 'stop_pgbouncer bouncer; stop_cluster test
-      for c in router node0 node1 node2 ha_sync_primary ha_sync_standby ha_reads_primary \
+      for c in router node0 node1 node2 ha_sync_primary ha_sync_standby ha_reads_primary ha_replay_primary ha_replay_standby \
                ha_reads_standby ha_async_primary ha_async_standby; do stop_cluster "$c"; done' EXIT
 
 # suite NAME RUNNER DIR INPUTS EXT DB: run pg_regress or pg_isolation_regress

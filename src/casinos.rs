@@ -88,8 +88,13 @@ fn acting_id(
         .inspect_err(|e| refused(e, named.as_deref(), corr))
 }
 
-/// The casino with this id, from the backend's copy when it has one.
+/// The casino with this id, from the backend's copy when it has one; P0002
+/// when it does not exist or this node does not keep it
+/// (`loyalty.hosted_casinos`).
 pub fn load(id: &str) -> Result<Rc<Casino>, LoyaltyError> {
+    if let Some(hosted) = gucs::hosted_casinos() {
+        casino::hosted_here(id, &hosted)?;
+    }
     if let Some(c) = KEPT.with(|k| k.borrow().get(id).cloned()) {
         return Ok(c);
     }

@@ -55,8 +55,34 @@ pub fn write_call<T>(
         if read_only || standby {
             return Err(LoyaltyError::ReadOnly { function, standby });
         }
-        body(corr)
+        let answer = body(corr)?;
+        replicated_before_answering();
+        Ok(answer)
     })
+}
+
+/// A call that wrote nothing (a replay, or a job that found nothing to do)
+/// commits without a commit record, and PostgreSQL then waits for no
+/// synchronous standby.  But a replay reports an earlier change as done: if
+/// that change's own commit never heard from the standby (its caller was
+/// cut off while it waited, and retried), acknowledging the replay at once
+/// would acknowledge a change a failover can still lose.  So such an answer
+/// waits, as a commit would, until the synchronous standby has flushed the
+/// WAL this server has flushed (which holds every commit the call can have
+/// read).  Without a synchronous standby this returns at once.
+fn replicated_before_answering() {
+    // SAFETY: reads of backend state, and the wait a commit makes, with
+    // interrupts held as SyncRepWaitForLSN requires; a cancel ends the wait
+    // with PostgreSQL's own warning, as it does for a commit.
+    unsafe {
+        if pg_sys::GetCurrentTransactionIdIfAny() != pg_sys::InvalidTransactionId {
+            return; // the commit itself waits
+        }
+        let flushed = pg_sys::GetFlushRecPtr(std::ptr::null_mut());
+        pg_sys::InterruptHoldoffCount += 1;
+        pg_sys::SyncRepWaitForLSN(flushed, true);
+        pg_sys::InterruptHoldoffCount -= 1;
+    }
 }
 
 /// The current time on PostgreSQL's clock (microseconds since 2000), as

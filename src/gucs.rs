@@ -151,6 +151,15 @@ static SESSION_CASINO_ID: Setting<Option<CString>> = Setting::new(
     GucSetting::<Option<CString>>::new(None),
 );
 
+/// `loyalty.hosted_casinos`: on a node of a sharded deployment (SPEC 17),
+/// the casinos this database keeps, comma-separated; any other casino is
+/// refused here (P0002), so a casino's players never span nodes whatever
+/// reaches the node.  Empty (the default): every casino of the database.
+static HOSTED_CASINOS: Setting<Option<CString>> = Setting::new(
+    c"loyalty.hosted_casinos",
+    GucSetting::<Option<CString>>::new(None),
+);
+
 /// `loyalty.manual_reward_rate_limit`: manual rewards per staff member per window.
 static RATE_LIMIT: Setting<i32> = Setting::new(
     c"loyalty.manual_reward_rate_limit",
@@ -508,6 +517,16 @@ pub fn init() {
             GucFlags::NO_RESET_ALL,
         )
     });
+    HOSTED_CASINOS.register(|name, guc| {
+        GucRegistry::define_string_guc(
+            name,
+            c"Casinos this database keeps (comma-separated ids); any other is refused. Empty: every casino.",
+            c"Superuser only; set per node of a sharded deployment (ALTER DATABASE ... SET).",
+            guc,
+            GucContext::Suset,
+            GucFlags::default(),
+        )
+    });
     RATE_LIMIT.register(|name, guc| {
         GucRegistry::define_int_guc(
             name,
@@ -659,6 +678,11 @@ pub fn session_staff_id() -> Option<String> {
 /// `loyalty.session_casino_id`, when set.
 pub fn session_casino_id() -> Option<String> {
     SESSION_CASINO_ID.get()
+}
+
+/// `loyalty.hosted_casinos` as set, when not blank.
+pub fn hosted_casinos() -> Option<String> {
+    HOSTED_CASINOS.get().filter(|s| !s.trim().is_empty())
 }
 
 /// `loyalty.gaming_day_start` as set (the default when blank).

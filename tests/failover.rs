@@ -22,6 +22,7 @@ mod common;
 
 use common::load::{self, LoadConfig};
 use common::*;
+use postgres::Client;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -417,4 +418,85 @@ fn hot_standby_answers_audit_reads_and_refuses_every_change_with_25006() {
         .unwrap()
         .get(0);
     assert_eq!(rows, 2);
+}
+
+/// A call cut off while its commit waited for the synchronous standby is in
+/// doubt, and its caller retries with the same key.  The retry is a replay
+/// and writes nothing, so PostgreSQL would let it commit without waiting:
+/// the caller would be told "done" for a change the standby does not have,
+/// and a failover then would lose it.  The replay must wait for the
+/// standby as the original's commit did.
+#[test]
+fn a_replay_of_a_change_the_standby_lacks_waits_for_the_standby() {
+    let pair = Pair::start("ha_replay", 55436, true);
+    let player = "a1000000-0000-0000-0000-0000000000b1";
+    let receiver: i32 = connect_at(&pair.standby_server(), "postgres")
+        .query_one("SELECT pid FROM pg_stat_wal_receiver", &[])
+        .expect("the standby's WAL receiver")
+        .get(0);
+    let call = "SELECT ledger_id, idempotent_replay FROM loyalty.increment_player_loyalty(
+                    $1::text::uuid, 500, 'PROMOTION', 'ha-replay-1', 'in doubt, then retried')";
+    let mut admin = connect_at(&pair.primary_server(), DB);
+    signal(receiver, "STOP");
+    let waiting = |admin: &mut Client, n: i64| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep' AND query LIKE '%ha-replay-1%'",
+                &[],
+            )
+            .unwrap()
+            .get::<_, i64>(0)
+            < n
+        {
+            assert!(Instant::now() < deadline, "no call waits for the standby");
+            thread::sleep(Duration::from_millis(50));
+        }
+    };
+    // The original: committed here, waiting for the standby; cut off.
+    let server = pair.primary_server();
+    let original = thread::spawn(move || {
+        connect_at(&server, DB)
+            .query_one(call, &[&player])
+            .map(|r| r.get::<_, i64>(0))
+    });
+    waiting(&mut admin, 1);
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+              WHERE wait_event = 'SyncRep' AND query LIKE '%ha-replay-1%'",
+            &[],
+        )
+        .unwrap();
+    assert!(
+        original.join().unwrap().is_err(),
+        "the original's caller never learns the outcome"
+    );
+    // The retry: a replay of the committed change; not acknowledged while
+    // the standby lacks it.
+    let server = pair.primary_server();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let retry = thread::spawn(move || {
+        let r = connect_at(&server, DB).query_one(call, &[&player]);
+        let _ = tx.send(());
+        r.map(|r| (r.get::<_, i64>(0), r.get::<_, bool>(1)))
+    });
+    waiting(&mut admin, 1);
+    thread::sleep(Duration::from_millis(500));
+    assert!(
+        rx.try_recv().is_err(),
+        "the replay was acknowledged while the standby lacked the change it reports"
+    );
+    signal(receiver, "CONT");
+    let (ledger_id, replay) = retry.join().unwrap().expect("the retry, once replicated");
+    assert!(replay, "the retry is a replay");
+    pair.caught_up();
+    let on_standby: i64 = connect_at(&pair.standby_server(), DB)
+        .query_one(
+            "SELECT count(*) FROM loyalty.loyalty_ledger WHERE id = $1",
+            &[&ledger_id],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(on_standby, 1, "what the retry was told is on the standby");
 }

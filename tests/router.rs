@@ -66,6 +66,12 @@ fn setup() {
                 &[&CASINOS[n], &STAFF],
             )
             .unwrap();
+            // The node refuses every other casino, whatever reaches it.
+            c.batch_execute(&format!(
+                "ALTER DATABASE {DB} SET loyalty.hosted_casinos = '{}'",
+                CASINOS[n]
+            ))
+            .unwrap();
         }
         connect_at(&router_server(), "postgres")
             .batch_execute(&format!("CREATE DATABASE {ROUTER_DB}"))
@@ -82,7 +88,8 @@ fn setup() {
             "CREATE EXTENSION loyalty_router CASCADE;
              CREATE SERVER loyalty_nodes FOREIGN DATA WRAPPER plproxy
                  OPTIONS (modular_mapping '1', {});
-             CREATE USER MAPPING FOR PUBLIC SERVER loyalty_nodes;",
+             CREATE USER MAPPING FOR PUBLIC SERVER loyalty_nodes;
+             GRANT USAGE ON FOREIGN SERVER loyalty_nodes TO PUBLIC;",
             nodes.join(", ")
         ))
         .expect("the router");
@@ -461,6 +468,21 @@ fn a_stopped_node_fails_only_its_casinos_and_everything_is_consistent_after_rest
             "{first}"
         );
     }
+    // A correlation id that tries to forge fields of the router's DETAIL.
+    let forged = r
+        .query_one(
+            "SELECT 1 FROM loyalty.increment_player_loyalty($1::text::uuid, 10, 'PROMOTION', 'router-down-forge',
+                 p_correlation_id => $2, p_casino_id => $3::text::uuid)",
+            &[&player(30, 1), &"abc, node=2, casino_id=x\nloyalty event=spoofed", &CASINOS[1]],
+        )
+        .expect_err("node 1 is down");
+    assert_eq!(
+        forged.as_db_error().unwrap().detail().unwrap_or(""),
+        format!(
+            "node=1, casino_id={}, function=loyalty.increment_player_loyalty, correlation_id=\"abc, node=2, casino_id=x?loyalty event=spoofed\"",
+            CASINOS[1]
+        )
+    );
     let e = credit(&mut r, 1, "router-down-2").expect_err("node 1 is down");
     let db = e.as_db_error().expect("a server error");
     assert_eq!(db.code().code(), "08001", "{db}");
@@ -515,5 +537,220 @@ fn a_stopped_node_fails_only_its_casinos_and_everything_is_consistent_after_rest
     for n in 0..3 {
         assert_eq!(rows_per_node(&player(30, n)), only_on(n, 2));
         assert_invariants(&mut node(n));
+    }
+}
+
+// The attack layer of the router: what an insider with a router login tries.
+
+/// The PL/Proxy functions behind schema `loyalty` are callable directly
+/// (PL/Proxy connects as the caller, so they must be).  A direct call that
+/// names no casino must not run on another node than the default casino's,
+/// and a node must refuse a casino it does not keep, however it is reached:
+/// otherwise one slip could be credited once per node.
+#[test]
+fn attack_direct_calls_cannot_put_one_casino_on_two_nodes() {
+    setup();
+    let p = player(40, 0);
+    let slip = "51000000-0000-0000-0040-000000000001";
+    let key: String = node(0)
+        .query_one("SELECT loyalty.gameplay_key($1::text::uuid)", &[&slip])
+        .unwrap()
+        .get(0);
+    let mut r = router();
+    let direct = "SELECT ledger_id, idempotent_replay FROM loyalty_router.increment_player_loyalty(
+        $1::text::uuid, 50, 'GAMEPLAY', $2, NULL, NULL, $3::text::uuid, NULL, NULL, $4::text::uuid, NULL, NULL)";
+    let first = r
+        .query_one(direct, &[&p, &key, &slip, &None::<String>])
+        .unwrap();
+    assert!(!first.get::<_, bool>(1));
+    let again = r
+        .query_one(direct, &[&p, &key, &slip, &Some(CASINOS[0].to_string())])
+        .unwrap();
+    assert!(again.get::<_, bool>(1), "the same node answers: a replay");
+    // Straight to node 1, as if the router were bypassed: the default
+    // casino is not kept there.
+    let e = node(1)
+        .query_one(
+            "SELECT 1 FROM loyalty.increment_player_loyalty($1::text::uuid, 50, 'GAMEPLAY', $2,
+                 p_rating_slip_id => $3::text::uuid)",
+            &[&p, &key, &slip],
+        )
+        .expect_err("the default casino on node 1");
+    let db = e.as_db_error().unwrap();
+    assert_eq!(db.code().code(), "P0002");
+    assert_eq!(db.message(), "casino is not kept on this node");
+    assert_eq!(rows_per_node(&p), only_on(0, 1));
+}
+
+/// A router transaction does not contain the node's change (each routed
+/// call commits on its node), so a read-only router transaction must be
+/// refused a change, through the wrapper and directly.
+#[test]
+fn attack_a_read_only_router_transaction_cannot_change_a_node() {
+    setup();
+    let p = player(41, 2);
+    let mut r = router();
+    for call in [
+        "SELECT 1 FROM loyalty.increment_player_loyalty($1::text::uuid, 40, 'PROMOTION', 'router-ro-1', p_casino_id => $2::text::uuid)",
+        "SELECT 1 FROM loyalty_router.increment_player_loyalty($1::text::uuid, 40, 'PROMOTION', 'router-ro-1',
+             NULL, NULL, NULL, NULL, NULL, $2::text::uuid, NULL, NULL)",
+    ] {
+        let mut tx = r.build_transaction().read_only(true).start().unwrap();
+        let e = tx.query_one(call, &[&p, &CASINOS[2]]).expect_err("read only");
+        let db = e.as_db_error().unwrap();
+        assert_eq!(db.code().code(), "25006", "{db}");
+        assert_eq!(db.detail(), Some("server=router"));
+        tx.rollback().unwrap();
+    }
+    // Reads are fine there.
+    let mut tx = r.build_transaction().read_only(true).start().unwrap();
+    tx.query(
+        "SELECT * FROM loyalty.drift_check($1::text::uuid)",
+        &[&CASINOS[2]],
+    )
+    .expect("a read in a read-only transaction");
+    tx.rollback().unwrap();
+    assert_eq!(rows_per_node(&p), vec![0, 0, 0]);
+}
+
+/// PL/Proxy connects to a node as the router's current role: after SET ROLE
+/// a login would act on the nodes as another role (its capabilities and
+/// limits, its name in actor_role).  Refused, directly too.
+#[test]
+fn attack_set_role_cannot_act_on_the_nodes_as_another_role() {
+    setup();
+    let mut r = router();
+    r.batch_execute(
+        "DO $$ BEGIN CREATE ROLE r17_other; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+         SET ROLE r17_other",
+    )
+    .unwrap();
+    let p = player(42, 1);
+    for call in [
+        "SELECT 1 FROM loyalty.increment_player_loyalty($1::text::uuid, 40, 'PROMOTION', 'router-role-1', p_casino_id => $2::text::uuid)",
+        "SELECT 1 FROM loyalty_router.increment_player_loyalty($1::text::uuid, 40, 'PROMOTION', 'router-role-1',
+             NULL, NULL, NULL, NULL, NULL, $2::text::uuid, NULL, NULL)",
+    ] {
+        let e = r.query_one(call, &[&p, &CASINOS[1]]).expect_err("after SET ROLE");
+        let db = e.as_db_error().unwrap();
+        assert_eq!(db.code().code(), "42501", "{db}");
+        assert!(db.message().contains("SET ROLE"), "{}", db.message());
+    }
+    r.batch_execute("RESET ROLE").unwrap();
+    assert_eq!(rows_per_node(&p), vec![0, 0, 0]);
+}
+
+/// A router login that has no role on a node is refused by that node: that
+/// is not an outage, and it says so (28000, not "unreachable").
+#[test]
+fn a_node_that_refuses_the_caller_is_not_reported_as_unreachable() {
+    setup();
+    router()
+        .batch_execute(
+            "DO $$ BEGIN CREATE ROLE r17_router_only LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+        )
+        .unwrap();
+    let mut c = connect_at(
+        &format!("host=127.0.0.1 port={ROUTER_PORT} user=r17_router_only"),
+        ROUTER_DB,
+    );
+    let e = c
+        .query_one(
+            "SELECT 1 FROM loyalty.increment_player_loyalty($1::text::uuid, 40, 'PROMOTION', 'router-nobody-1',
+                 p_casino_id => $2::text::uuid)",
+            &[&player(43, 2), &CASINOS[2]],
+        )
+        .expect_err("no role on the node");
+    let db = e.as_db_error().unwrap();
+    assert_eq!(db.code().code(), "28000", "{db}");
+    assert!(
+        db.message()
+            .starts_with("loyalty node 2 refused the connection")
+            && db.message().contains("r17_router_only"),
+        "{}",
+        db.message()
+    );
+}
+
+/// A change whose node session ends during the call (terminated, or the
+/// node shutting down), or that the router cancels while the node runs it,
+/// has an unknown outcome: 08006, never the node's or the router's own
+/// "cancelled"/"terminated" (which read as "nothing happened" or "your
+/// session is ending").  A retry with the same key then lands once.
+#[test]
+fn a_call_cut_off_on_the_node_is_reported_as_outcome_unknown() {
+    setup();
+    let p = player(44, 0);
+    let mut r = router();
+    let credit = move |r: &mut Client, key: &str| {
+        r.query_one(
+            "SELECT ledger_id, idempotent_replay FROM loyalty.increment_player_loyalty($1::text::uuid, 10, 'PROMOTION', $2,
+                 p_correlation_id => $2, p_casino_id => $3::text::uuid)",
+            &[&player(44, 0), &key, &CASINOS[0]],
+        )
+    };
+    credit(&mut r, "router-cut-0").unwrap();
+    // The node's session terminated while it waits for the player's row.
+    let blocker = Blocker::lock_players_at(&node_server(0), DB, &[p.clone()]);
+    let waiting = thread::spawn(move || credit(&mut router(), "router-cut-1").map(|_| ()));
+    let mut admin = node(0);
+    until_waiting_at(&mut admin, 1);
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+              WHERE wait_event_type = 'Lock' AND query LIKE '%increment_player_loyalty%'",
+            &[],
+        )
+        .unwrap();
+    let e = waiting.join().unwrap().expect_err("terminated on the node");
+    let db = e.as_db_error().unwrap();
+    assert_eq!(db.code().code(), "08006", "{db}");
+    assert!(
+        db.message()
+            .starts_with("lost the connection to loyalty node 0 during the call"),
+        "{}",
+        db.message()
+    );
+    assert!(db
+        .detail()
+        .unwrap_or("")
+        .contains("correlation_id=router-cut-1"));
+    // Cancelled on the router (statement_timeout) while the node runs it.
+    let mut impatient = router();
+    impatient
+        .batch_execute("SET statement_timeout = '700ms'")
+        .unwrap();
+    let e = credit(&mut impatient, "router-cut-2").expect_err("cancelled while the node waits");
+    let db = e.as_db_error().unwrap();
+    assert_eq!(db.code().code(), "08006", "{db}");
+    assert!(
+        db.message().contains("was cancelled while it ran"),
+        "{}",
+        db.message()
+    );
+    blocker.release();
+    // Retried with the same keys: each lands once.
+    for key in ["router-cut-1", "router-cut-2"] {
+        credit(&mut r, key).expect("the retry");
+        let again = credit(&mut r, key).unwrap();
+        assert!(again.get::<_, bool>(1), "{key} replays");
+    }
+    assert_eq!(rows_per_node(&p), only_on(0, 3));
+}
+
+/// Waits until `n` sessions of the node wait for a lock.
+fn until_waiting_at(admin: &mut Client, n: i64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+            &[],
+        )
+        .unwrap()
+        .get::<_, i64>(0)
+        < n
+    {
+        assert!(std::time::Instant::now() < deadline, "nobody waits");
+        thread::sleep(std::time::Duration::from_millis(50));
     }
 }

@@ -74,6 +74,24 @@ pub fn acting(named: Option<&str>, bound: Option<&str>) -> Result<String, Loyalt
     Ok(scope(named, bound)?.unwrap_or_else(|| DEFAULT_CASINO.to_string()))
 }
 
+/// A node of a sharded deployment keeps only the casinos of its
+/// `loyalty.hosted_casinos` list (comma-separated ids, any UUID spelling):
+/// any other is not found here (P0002), so that no path can put a casino's
+/// players on a second node.
+pub fn hosted_here(casino: &str, hosted: &str) -> Result<(), LoyaltyError> {
+    let wanted = canonical(casino);
+    if hosted
+        .split(',')
+        .any(|h| canonical(h).is_some() && canonical(h) == wanted)
+    {
+        return Ok(());
+    }
+    Err(LoyaltyError::NotFound {
+        message: "casino is not kept on this node".into(),
+        context: vec![("casino_id", casino.to_string())],
+    })
+}
+
 /// A UUID in canonical lowercase form, if `s` is one.
 pub fn canonical(s: &str) -> Option<String> {
     let s = s.trim().to_ascii_lowercase();
@@ -293,5 +311,19 @@ mod tests {
         assert_eq!(c.limits(bounds).max_manual_reward, 10_000);
         c.max_manual_reward = Some(500);
         assert_eq!(c.limits(bounds).max_manual_reward, 500);
+    }
+
+    #[test]
+    fn a_node_keeps_only_its_hosted_casinos() {
+        let a = "c0ffee00-0000-0000-0000-00000000000b";
+        assert!(
+            hosted_here(a, "C0FFEE00000000000000-00000000000B").is_err(),
+            "not a UUID spelling"
+        );
+        assert!(hosted_here(a, " C0FFEE00-0000-0000-0000-00000000000B , x").is_ok());
+        assert!(hosted_here(a, "c0ffee0000000000000000000000000b").is_ok());
+        let e = hosted_here(DEFAULT_CASINO, a).unwrap_err();
+        assert_eq!(e.sqlstate(), "P0002");
+        assert!(hosted_here(a, "").is_err());
     }
 }
