@@ -234,10 +234,11 @@ fn failover_to_a_synchronous_standby_loses_no_acknowledged_change() {
 }
 
 /// An asynchronous standby acknowledges nothing: commits return once the
-/// primary's WAL is flushed.  Paused (SIGSTOP to its WAL receiver) while
-/// the load goes on, it misses the last seconds of acknowledged changes;
-/// promoted after the primary dies, it has lost them, and the checker must
-/// say so.  If it did not, it could not be trusted to report real losses.
+/// primary's WAL is flushed.  Stopped (as a standby that lost its link
+/// would stop receiving) while the load goes on, it misses the last seconds
+/// of acknowledged changes; started again and promoted after the primary
+/// dies, it has lost them, and the checker must say so.  If it did not, it
+/// could not be trusted to report real losses.
 #[test]
 fn negative_control_lagging_async_standby_loses_acknowledged_changes_and_the_checker_sees_it() {
     let pair = Pair::start("ha_async", 55438, false);
@@ -249,15 +250,11 @@ fn negative_control_lagging_async_standby_loses_acknowledged_changes_and_the_che
         thread::spawn(move || load::run_load(&cfg, stop))
     };
     thread::sleep(Duration::from_secs(2));
-    let receiver: i32 = connect_at(&pair.standby_server(), "postgres")
-        .query_one("SELECT pid FROM pg_stat_wal_receiver", &[])
-        .expect("the standby's WAL receiver")
-        .get(0);
-    signal(receiver, "STOP");
-    // Longer than the loopback socket buffers take to fill.
-    thread::sleep(Duration::from_secs(4));
+    cluster_ctl(&pair.standby, &["-m", "immediate", "stop"]);
+    thread::sleep(Duration::from_secs(3));
     pair.kill_primary();
-    signal(receiver, "CONT");
+    let log = format!("{}/{}/server.log", cluster_base(), pair.standby);
+    cluster_ctl(&pair.standby, &["start", "-l", &log]);
     pair.promote_standby();
     thread::sleep(Duration::from_secs(2));
     stop.store(true, Ordering::Relaxed);
@@ -267,10 +264,13 @@ fn negative_control_lagging_async_standby_loses_acknowledged_changes_and_the_che
         "negative-control-failover",
         &log,
         &v,
-        "asynchronous standby, WAL receiver paused 4 s before kill -9",
+        "asynchronous standby, stopped 3 s before kill -9 of the primary",
     );
+    // An acknowledged change is missing from the promoted standby: reported
+    // as lost, or as mismatched once the new primary handed its ledger id to
+    // another change.
     assert!(
-        !v.lost.is_empty(),
+        !v.lost.is_empty() || !v.mismatched.is_empty(),
         "a lagging asynchronous standby must lose acknowledged changes, and the checker must report them"
     );
     // What the standby has is consistent; only acknowledged work is missing.
