@@ -20,7 +20,7 @@ groups = defaultdict(dict)
 for (w, s, c, v), rows in runs.items():
     groups[(w, s, c)][v] = (med(rows, "tps"), med(rows, "mean_ms"), med(rows, "p99_ms"))
 
-order = ["uniform", "zipf", "hot", "replay", "slip", "reward"]
+order = ["uniform", "zipf", "hot", "replay", "slip", "reward", "events"]
 lines = [f"Machine: {machine}", "",
          "| workload | sync commit | clients | variant | tps | mean ms | p99 ms | ext/raw | ext/raw in a function | ext/plpgsql | ext/client |",
          "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -28,7 +28,7 @@ table = []
 for (w, s, c) in sorted(groups, key=lambda k: (k[1] != "on", order.index(k[0]), k[2])):
     g = groups[(w, s, c)]
     ext = g.get("ext")
-    for v in ["raw", "rawfn", "plpgsql", "client", "ext"]:
+    for v in ["raw", "rawfn", "plpgsql", "client", "ext", "extev"]:
         if v not in g:
             continue
         tps, mean, p99 = g[v]
@@ -38,7 +38,8 @@ for (w, s, c) in sorted(groups, key=lambda k: (k[1] != "on", order.index(k[0]), 
                 if other in g and g[other][0] > 0:
                     ratios[i] = f"{ext[0] / g[other][0]:.2f}"
         label = {"raw": "raw" if w != "replay" else "raw (unique-index lookup)",
-                 "rawfn": "raw in a function"}.get(v, v)
+                 "rawfn": "raw in a function",
+                 "extev": "ext, balance events on"}.get(v, v)
         lines.append(f"| {w} | {s} | {c} | {label} | {tps:.0f} | {mean:.2f} | {p99:.2f} | " + " | ".join(ratios) + " |")
         table.append([w, s, c, v, f"{tps:.1f}", f"{mean:.3f}", f"{p99:.3f}"] + ratios)
 
@@ -50,6 +51,11 @@ reward = groups.get(("reward", "on", 8), {}).get("ext")
 increment = groups.get(("uniform", "on", 8), {}).get("ext")
 if reward and increment:
     lines += ["", f"manual_reward (token, velocity-limited) / increment_player_loyalty (uniform), ext: {reward[0] / increment[0]:.2f}"]
+
+events = groups.get(("events", "on", 8), {})
+if "ext" in events and "extev" in events:
+    lines += ["", f"Outbox (SPEC 16): increments at a casino with balance_events on / off: {events['extev'][0] / events['ext'][0]:.2f}"
+                  " (the notable kinds add an insert only to the changes they report: none to a plain increment)"]
 
 bulk_runs = defaultdict(list)
 for r in csv.DictReader(open(bulk_csv)):

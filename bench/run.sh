@@ -12,7 +12,7 @@
 # each for the same duration and client count.  Prints a table and writes
 # bench/results/latest.{csv,md}.
 # Knobs: BENCH_SECONDS (10), BENCH_ROUNDS (2), BENCH_CLIENTS (8),
-# BENCH_ONLY (a subset of: uniform zipf hot replay slip reward bulk),
+# BENCH_ONLY (a subset of: uniform zipf hot replay slip reward events bulk),
 # BENCH_PGOPTIONS (extra settings for every pgbench session, e.g.
 # "-c loyalty.log_events=off"), BENCH_NAME (output name, default latest),
 # BENCH_SETUP_ONLY=1 (set the cluster and database up, leave it running on
@@ -56,6 +56,12 @@ INSERT INTO loyalty.player_loyalty (player_id, tier) SELECT bench.pid(g), 'BRONZ
 SELECT count(*) FROM generate_series(1, 10000) g,
        LATERAL loyalty.increment_player_loyalty(bench.pid(g), 10, 'PROMOTION', 'replay-' || g);
 INSERT INTO loyalty.staff_permission SELECT bench.pid(900000 + g), ARRAY['loyalty:award'] FROM generate_series(0, 64) g;
+-- A casino that asks for an outbox event per balance change (SPEC 16), with
+-- the same 100,000 players: the events workload runs against it and the
+-- default casino alternately.
+INSERT INTO loyalty.casino (casino_id, name, balance_events) VALUES ('e7e7e7e7-0000-0000-0000-000000000000', 'bench events', true);
+INSERT INTO loyalty.player_loyalty (casino_id, player_id, tier)
+SELECT 'e7e7e7e7-0000-0000-0000-000000000000', bench.pid(g), 'BRONZE' FROM generate_series(1, 100000) g;
 SQL
 # Manual rewards are token-authenticated: one HS256 token per host.
 { python3 "$ROOT/bench/tokens.py"; echo "VACUUM ANALYZE;"; } | psql_at "$PORT" bench -q
@@ -116,6 +122,7 @@ for c in 1 2 8 32; do compare hot on "$c" raw rawfn plpgsql client ext; done
 compare replay  on "$CLIENTS" raw plpgsql ext
 compare slip    on "$CLIENTS" ext
 compare reward  on "$CLIENTS" ext
+compare events  on "$CLIENTS" ext extev
 log "workloads (synchronous_commit = off)"
 compare uniform off "$CLIENTS" raw plpgsql client ext
 compare hot     off "$CLIENTS" raw plpgsql client ext

@@ -49,6 +49,13 @@ SPANNING = {
 # connection it would reach other callers.  The router refuses it.
 NOT_ROUTED = {
     "bind_session_staff": "bind a staff member per transaction with SET LOCAL loyalty.staff_token instead",
+    # Each node keeps its own outbox (event ids are per node): consumers
+    # claim and acknowledge on each node directly.
+    "claim_events": "claim events on each node directly: every node keeps its own outbox",
+    "ack_events": "acknowledge events on the node that returned them",
+    "prune_events": "prune events on each node",
+    "event_consumer_row": "an internal helper of the nodes' outboxes",
+    "refuse_in_read_only": "an internal helper of the nodes' outboxes",
 }
 
 CATALOG = r"""

@@ -273,6 +273,17 @@ CREATE TYPE loyalty.slip_result AS (
     error text
 );
 
+CREATE FUNCTION loyalty.ack_events(p_consumer text, p_event_ids bigint[])
+RETURNS integer LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = '0A000',
+        MESSAGE = 'loyalty.ack_events() is not available through loyalty_router',
+        HINT = 'acknowledge events on the node that returned them';
+END
+$f$;
+COMMENT ON FUNCTION loyalty.ack_events(p_consumer text, p_event_ids bigint[]) IS
+  'loyalty_ext''s loyalty.ack_events, refused on the router (0A000): acknowledge events on the node that returned them.';
+
 CREATE FUNCTION loyalty_router.adjust_points(p_player_id uuid, p_staff_id uuid, p_points integer, p_reason text, p_idempotency_key text, p_correlation_id text, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS loyalty.change_result LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
@@ -490,6 +501,17 @@ $f$;
 COMMENT ON FUNCTION loyalty.casino_scope(p_casino_id uuid) IS
   'loyalty_ext''s loyalty.casino_scope, run on the node of the casino it names or is bound to, else on every node (rows merged) (loyalty_router).';
 
+CREATE FUNCTION loyalty.claim_events(p_consumer text, p_max integer DEFAULT 100)
+RETURNS TABLE(event_id bigint, kind text, casino_id uuid, player_id uuid, payload jsonb, correlation_id text, created_at timestamp with time zone) LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = '0A000',
+        MESSAGE = 'loyalty.claim_events() is not available through loyalty_router',
+        HINT = 'claim events on each node directly: every node keeps its own outbox';
+END
+$f$;
+COMMENT ON FUNCTION loyalty.claim_events(p_consumer text, p_max integer) IS
+  'loyalty_ext''s loyalty.claim_events, refused on the router (0A000): claim events on each node directly: every node keeps its own outbox.';
+
 CREATE FUNCTION loyalty_router.complete_rating_slip(p_rating_slip_id uuid, p_player_id uuid, p_average_bet numeric, p_duration_seconds integer, p_game_settings jsonb, p_visit_id uuid, p_correlation_id text, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS loyalty.slip_result LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
@@ -566,6 +588,17 @@ END
 $f$;
 COMMENT ON FUNCTION loyalty.drift_check(p_casino_id uuid) IS
   'loyalty_ext''s loyalty.drift_check, run on the node of the casino it names or is bound to, else on every node (rows merged) (loyalty_router).';
+
+CREATE FUNCTION loyalty.event_consumer_row(p_consumer text, OUT consumer text, OUT casino_id uuid, OUT "position" pg_snapshot, OUT next_batch bigint)
+RETURNS record LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = '0A000',
+        MESSAGE = 'loyalty.event_consumer_row() is not available through loyalty_router',
+        HINT = 'an internal helper of the nodes'' outboxes';
+END
+$f$;
+COMMENT ON FUNCTION loyalty.event_consumer_row(p_consumer text, OUT consumer text, OUT casino_id uuid, OUT "position" pg_snapshot, OUT next_batch bigint) IS
+  'loyalty_ext''s loyalty.event_consumer_row, refused on the router (0A000): an internal helper of the nodes'' outboxes.';
 
 CREATE FUNCTION loyalty_router.expire_holds(p_max integer, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS TABLE(hold_id bigint, casino_id uuid, player_id uuid, points integer) LANGUAGE plproxy AS $f$
@@ -898,6 +931,17 @@ $f$;
 COMMENT ON FUNCTION loyalty.promotion_key(p_player_id uuid, p_reward_id text) IS
   'loyalty_ext''s loyalty.promotion_key, run on the node of the session''s casino (loyalty_router).';
 
+CREATE FUNCTION loyalty.prune_events(p_keep interval DEFAULT '7 days'::interval)
+RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = '0A000',
+        MESSAGE = 'loyalty.prune_events() is not available through loyalty_router',
+        HINT = 'prune events on each node';
+END
+$f$;
+COMMENT ON FUNCTION loyalty.prune_events(p_keep interval) IS
+  'loyalty_ext''s loyalty.prune_events, refused on the router (0A000): prune events on each node.';
+
 CREATE FUNCTION loyalty_router.rate_limit_status(p_staff_id uuid, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS TABLE(remaining integer, reset_at timestamp with time zone, used integer, rate_limit integer, window_seconds integer) LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
@@ -1026,6 +1070,17 @@ END
 $f$;
 COMMENT ON FUNCTION loyalty.redeem_points(p_player_id uuid, p_points integer, p_staff_id uuid, p_reason text, p_idempotency_key text, p_correlation_id text, p_casino_id uuid) IS
   'loyalty_ext''s loyalty.redeem_points, run on the node of the casino it acts for (loyalty_router).';
+
+CREATE FUNCTION loyalty.refuse_in_read_only(p_function text)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = '0A000',
+        MESSAGE = 'loyalty.refuse_in_read_only() is not available through loyalty_router',
+        HINT = 'an internal helper of the nodes'' outboxes';
+END
+$f$;
+COMMENT ON FUNCTION loyalty.refuse_in_read_only(p_function text) IS
+  'loyalty_ext''s loyalty.refuse_in_read_only, refused on the router (0A000): an internal helper of the nodes'' outboxes.';
 
 CREATE FUNCTION loyalty_router.release_hold(p_hold_id bigint, p_staff_id uuid, p_reason text, p_correlation_id text, p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS loyalty.hold_result LANGUAGE plproxy AS $f$

@@ -36,6 +36,7 @@ CREATE TABLE loyalty.casino (
     expiry_policy                   text        NOT NULL DEFAULT 'none'
                                                 CHECK (expiry_policy IN ('none', 'fixed', 'inactivity')),
     expiry_months                   integer     CHECK (expiry_months BETWEEN 1 AND 1200),
+    balance_events                  boolean     NOT NULL DEFAULT false,
     CONSTRAINT casino_expiry CHECK (expiry_policy = 'none' OR expiry_months IS NOT NULL)
 );
 COMMENT ON TABLE loyalty.casino IS
@@ -46,6 +47,8 @@ COMMENT ON COLUMN loyalty.casino.expiry_policy IS
     'When points expire: none (never), fixed (expiry_months after they were earned), inactivity (all of a player''s points, expiry_months after the player''s last change); loyalty.expire_points writes them off.';
 COMMENT ON COLUMN loyalty.casino.point_value IS
     'Money per point, for liability reports; NULL when not set.';
+COMMENT ON COLUMN loyalty.casino.balance_events IS
+    'Write an event to the outbox (loyalty.event) for every balance change at this casino, not only the notable ones; off by default (it costs every change an insert).';
 
 -- Every point value a casino has had and since when, so that a liability
 -- of a past moment is valued as it was then (loyalty.liability).
@@ -103,7 +106,8 @@ BEGIN
            role_redemption_rate_limit = NEW.role_redemption_rate_limit,
            role_redemption_points_limit = NEW.role_redemption_points_limit,
            point_value = NEW.point_value, created_at = NEW.created_at,
-           expiry_policy = NEW.expiry_policy, expiry_months = NEW.expiry_months
+           expiry_policy = NEW.expiry_policy, expiry_months = NEW.expiry_months,
+           balance_events = NEW.balance_events
      WHERE c.casino_id = NEW.casino_id;
     IF FOUND THEN
         RETURN NULL;

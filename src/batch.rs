@@ -405,13 +405,15 @@ fn credit_all(
         match credited.get(&p.player) {
             Some(ledger_id) => {
                 total += points as i64;
-                ledger::announce_upgrade(
+                ledger::announce(
+                    &caller.casino,
                     &ladder,
                     &p.applied,
                     &p.player.to_string(),
+                    TxType::Promotion,
                     *ledger_id,
                     corr,
-                );
+                )?;
                 outcomes.insert(
                     p.player,
                     Outcome::Credited {

@@ -116,6 +116,7 @@ pub fn load(id: &str) -> Result<Rc<Casino>, LoyaltyError> {
             max_manual_reward: int(6)?,
             velocity: Default::default(),
             expiry: Policy::parse(&required::<String>(r.get(22)?, "expiry_policy")?, int(23)?),
+            balance_events: required(r.get::<bool>(24)?, "balance_events")?,
         };
         // Columns 7.. hold the limits in `casino::velocity_index` order.
         for kind in VelocityKind::ALL {
@@ -177,7 +178,7 @@ SELECT c.tableoid, c.casino_id, c.name, c.gaming_day_start, c.gaming_day_timezon
        c.redemption_rate_limit, c.redemption_points_limit,
        c.role_redemption_rate_limit, c.role_redemption_points_limit,
        c.manual_reward_rate_window, c.adjustment_rate_window, c.redemption_rate_window,
-       c.expiry_policy, c.expiry_months
+       c.expiry_policy, c.expiry_months, c.balance_events
   FROM loyalty.casino c
  WHERE c.casino_id = $1::uuid",
 };

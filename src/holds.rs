@@ -157,15 +157,18 @@ fn hold_points(
                 idempotent_replay: false,
                 correlation_id: corr.to_string(),
             };
-            events::emit(
+            events::publish(
                 "hold",
                 corr,
+                casino,
+                Some(&player.to_string()),
                 &[
                     ("hold_id", result.hold_id.to_string()),
                     ("player_id", player.to_string()),
                     ("points", points.to_string()),
+                    ("expires_at", result.expires_at.to_string()),
                 ],
-            );
+            )?;
             Ok(result)
         })
     })
@@ -229,16 +232,19 @@ fn capture_hold(
             )
             .map(|_| ())
         })?;
-        events::emit(
+        events::publish(
             "hold_captured",
             corr,
+            caller.casino_id(),
+            Some(&locked.player_id.to_string()),
             &[
                 ("hold_id", hold_id.to_string()),
+                ("player_id", locked.player_id.to_string()),
                 ("points", points.to_string()),
                 ("held", locked.hold.points.to_string()),
                 ("ledger_id", change.ledger_id.to_string()),
             ],
-        );
+        )?;
         Ok(change)
     })
     .into_tuple()
@@ -281,14 +287,17 @@ fn release_hold(
                     Option::<i64>::None.into(),
                 ],
             )?;
-            events::emit(
+            events::publish(
                 "hold_released",
                 corr,
+                caller.casino_id(),
+                Some(&locked.player_id.to_string()),
                 &[
                     ("hold_id", hold_id.to_string()),
+                    ("player_id", locked.player_id.to_string()),
                     ("points", locked.hold.points.to_string()),
                 ],
-            );
+            )?;
             Ok(HoldResult {
                 hold_id,
                 player_id: locked.player_id,
@@ -339,15 +348,17 @@ fn expire_holds(
             for (casino, player) in players {
                 let casino = casino.to_string();
                 for (hold_id, points) in sweep(c, &casino, player)? {
-                    events::emit(
+                    events::publish(
                         "hold_expired",
                         corr,
+                        &casino,
+                        Some(&player.to_string()),
                         &[
                             ("hold_id", hold_id.to_string()),
                             ("player_id", player.to_string()),
                             ("points", points.to_string()),
                         ],
-                    );
+                    )?;
                     expired.push((hold_id, casinos::uuid(&casino)?, player, points));
                 }
             }

@@ -13,6 +13,7 @@
 
 use crate::authorize::{self, Caller};
 use crate::campaigns::{self, Credit};
+use crate::domain::casino::Casino;
 use crate::domain::error::{LockTarget, LoyaltyError};
 use crate::domain::expiry::Lots;
 use crate::domain::keys;
@@ -277,7 +278,15 @@ pub fn change(args: &ChangeArgs, correlation_id: &str) -> Result<ChangeResult, L
             return prior.answer(&req, &fingerprint, correlation_id);
         };
 
-        announce_upgrade(&ladder, &applied, &req.player_id, ledger_id, correlation_id);
+        announce(
+            &caller.casino,
+            &ladder,
+            &applied,
+            &req.player_id,
+            req.tx_type,
+            ledger_id,
+            correlation_id,
+        )?;
         Ok(ChangeResult {
             player_id,
             balance_before: applied.balance_before,
@@ -565,28 +574,54 @@ fn queue_for(casino: &str, player: pgrx::Uuid) -> Result<(), LoyaltyError> {
 /// `objsubid` of a player's queue lock in `pg_locks` ('LY').
 const QUEUE_LOCK_FIELD4: u16 = 0x4c59;
 
-/// Logs a tier upgrade (SPEC section 7) when the change raised the tier.
-pub(crate) fn announce_upgrade(
+/// What a written change tells consumers (SPEC 16) and the log (SPEC 7): a
+/// tier upgrade when it raised the tier; every balance change where the
+/// casino asks for them (`loyalty.casino.balance_events`).
+pub(crate) fn announce(
+    casino: &Casino,
     ladder: &Ladder,
     applied: &Applied,
     player_id: &str,
+    tx_type: TxType,
     ledger_id: i64,
     correlation_id: &str,
-) {
+) -> Result<(), LoyaltyError> {
     if applied.tier_after != applied.tier_before
         && ladder.rank(&applied.tier_after) > ladder.rank(&applied.tier_before)
     {
-        events::emit(
+        events::publish(
             "tier_upgrade",
             correlation_id,
+            &casino.id,
+            Some(player_id),
             &[
                 ("player_id", player_id.to_string()),
                 ("tier_before", applied.tier_before.clone()),
                 ("tier_after", applied.tier_after.clone()),
                 ("ledger_id", ledger_id.to_string()),
             ],
-        );
+        )?;
     }
+    if casino.balance_events {
+        events::publish(
+            "balance_changed",
+            correlation_id,
+            &casino.id,
+            Some(player_id),
+            &[
+                ("player_id", player_id.to_string()),
+                ("ledger_id", ledger_id.to_string()),
+                ("transaction_type", tx_type.as_str().to_string()),
+                (
+                    "points_change",
+                    (applied.balance_after - applied.balance_before).to_string(),
+                ),
+                ("balance_after", applied.balance_after.to_string()),
+                ("tier_after", applied.tier_after.clone()),
+            ],
+        )?;
+    }
+    Ok(())
 }
 
 /// The key a change is written under, and the row already holding it if

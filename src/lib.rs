@@ -25,6 +25,7 @@
 //! | `trusted_key_changed` (trigger) | `src/tokens.rs` |
 //! | `drift_check`, `trace`, `player_statement`, `balance_at`, `player_account`, `liability` (SQL) | `sql/audit.sql` |
 //! | `replace_tier`, `replace_casino`, `start_tier_ladder`, `refuse_ledger_change` (PL/pgSQL triggers) | `sql/schema.sql` |
+//! | `claim_events`, `ack_events`, `prune_events`, `event_consumer_row`, `event_written` (trigger) (SQL) | `sql/events.sql` |
 
 use pgrx::prelude::*;
 
@@ -35,7 +36,7 @@ mod batch; // apply_promotion_batch: one campaign credited to many players in on
 mod campaigns; // apply_promotion: credits of registered campaigns
 mod casinos; // which casino a call acts for, kept casino rows, casino_scope, current_casino_id
 mod correlation; // correlation ids: argument, setting, or one per transaction
-mod events; // notable events written to the server log
+mod events; // notable events: the server log and the outbox (loyalty.event)
 mod gaming_day; // loyalty.gaming_day and the current gaming day of a key
 mod guard; // the SQL boundary: errors with correlation ids, lock waits, row types
 mod gucs; // the loyalty.* settings
@@ -101,6 +102,19 @@ extension_sql_file!(
     "../sql/audit.sql",
     name = "audit",
     requires = ["schema", "slips", "reconcile", "tenancy", base_tier]
+);
+// The outbox and its consumers (SPEC 16).
+extension_sql_file!(
+    "../sql/events.sql",
+    name = "events",
+    requires = [
+        "schema",
+        "slips",
+        "reconcile",
+        "tenancy",
+        "audit",
+        casino_scope
+    ]
 );
 // COMMENT ON for every generated function, after all of them.
 extension_sql_file!("../sql/comments.sql", name = "comments", finalize);

@@ -274,16 +274,20 @@ fn expire_points(
                 },
                 corr,
             )?;
-            events::emit(
-                "points_expired",
-                corr,
-                &[
-                    ("player_id", player.to_string()),
-                    ("points", total.to_string()),
-                    ("ledger_id", change.ledger_id.to_string()),
-                    ("lots", expired.len().to_string()),
-                ],
-            );
+            if !change.idempotent_replay {
+                events::publish(
+                    "points_expired",
+                    corr,
+                    &casino_id.to_string(),
+                    Some(&player.to_string()),
+                    &[
+                        ("player_id", player.to_string()),
+                        ("points", total.to_string()),
+                        ("ledger_id", change.ledger_id.to_string()),
+                        ("lots", expired.len().to_string()),
+                    ],
+                )?;
+            }
             written.push((casino_id, player, total, change.ledger_id));
         }
         Ok(written)

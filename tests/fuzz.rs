@@ -99,6 +99,18 @@ fn pool(kind: &str) -> Vec<&'static str> {
             "'{not-a-uuid}'",
             "ARRAY[ARRAY['f0220000-0000-0000-0000-000000000001'::uuid]]",
         ],
+        "interval" => vec![
+            "'0 seconds'::interval",
+            "'-1 day'::interval",
+            "'178000000 years'::interval",
+            "'not an interval'",
+        ],
+        "bigint[]" => vec![
+            "ARRAY[]::bigint[]",
+            "ARRAY[NULL]::bigint[]",
+            "ARRAY[9223372036854775807, -1]::bigint[]",
+            "ARRAY(SELECT generate_series(1, 20000))::bigint[]",
+        ],
         "date" => vec![
             "'2026-01-01'::date",
             "'infinity'::date",
@@ -122,6 +134,8 @@ fn kind_of(sql_type: &str) -> Option<&'static str> {
         "timestamp with time zone" => "timestamptz",
         "date" => "date",
         "uuid[]" => "uuid[]",
+        "interval" => "interval",
+        "bigint[]" => "bigint[]",
         _ => return None,
     })
 }

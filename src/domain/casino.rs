@@ -136,6 +136,8 @@ pub struct Casino {
     pub velocity: [LimitOverride; 6],
     /// When its points expire (SPEC section 15).
     pub expiry: crate::domain::expiry::Policy,
+    /// An outbox event for every balance change (SPEC 16), opt-in.
+    pub balance_events: bool,
 }
 
 impl Casino {

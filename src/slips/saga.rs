@@ -314,13 +314,15 @@ fn attempt(req: &Request, corr: &str) -> Outcome {
                 // the caller's transaction (and its slip close) rolls back.
                 e.raise(corr);
             }
-            events::emit(
+            let published = events::publish(
                 if state == AccrualState::Stuck {
                     "accrual_stuck"
                 } else {
                     "partial_completion"
                 },
                 corr,
+                &req.casino,
+                Some(&req.player.to_string()),
                 &[
                     ("rating_slip_id", req.slip.to_string()),
                     ("player_id", req.player.to_string()),
@@ -330,6 +332,11 @@ fn attempt(req: &Request, corr: &str) -> Outcome {
                     ("status", state.as_str().to_string()),
                 ],
             );
+            if let Err(e) = published {
+                // As for the failure's record: the outbox row must exist
+                // whenever the partial completion does.
+                e.raise(corr);
+            }
             Outcome {
                 status: SlipStatus::PartialCompletion,
                 points: None,

@@ -194,6 +194,20 @@ SELECT count(*) AS definer_functions_without_fixed_search_path
 
 SELECT * FROM loyalty.drift_check();
 
+-- Event consumer: claims and acknowledges events (SPEC 16), reads nothing else.
+CREATE ROLE loyalty_events NOLOGIN;
+GRANT USAGE ON SCHEMA loyalty TO loyalty_events;
+GRANT EXECUTE ON FUNCTION loyalty.claim_events, loyalty.ack_events TO loyalty_events;
+-- The consumer claims and acknowledges, and reads no table.
+CREATE ROLE events_reader LOGIN IN ROLE loyalty_events;
+\c - events_reader
+SELECT count(*) >= 0 AS claimed FROM loyalty.claim_events('sec-feed', 10);
+SELECT loyalty.ack_events('sec-feed', ARRAY[]::bigint[]) AS acked;
+SELECT count(*) FROM loyalty.event;
+SELECT * FROM loyalty.prune_events();
+\c - postgres
+DELETE FROM loyalty.event_consumer WHERE consumer = 'sec-feed';
+
 -- The casinos' auditors: Reno's sees Reno's staff only, the group's all.
 \c - auditor_reno
 SELECT casino_id, staff_id FROM loyalty.staff_permission ORDER BY 1, 2;
@@ -205,5 +219,5 @@ SELECT count(DISTINCT casino_id) AS casinos_seen FROM loyalty.staff_permission;
 DELETE FROM loyalty.staff_permission WHERE casino_id = 'ca510000-0000-0000-0000-0000000000e0';
 DELETE FROM loyalty.tier WHERE casino_id = 'ca510000-0000-0000-0000-0000000000e0';
 DELETE FROM loyalty.casino WHERE casino_id = 'ca510000-0000-0000-0000-0000000000e0';
-DROP OWNED BY floor_reno, auditor_reno, auditor_group, loyalty_app, loyalty_auditor, loyalty_admin;
-DROP ROLE floor_reno, auditor_reno, auditor_group, loyalty_app, loyalty_auditor, loyalty_admin;
+DROP OWNED BY floor_reno, auditor_reno, auditor_group, events_reader, loyalty_app, loyalty_auditor, loyalty_admin, loyalty_events;
+DROP ROLE floor_reno, auditor_reno, auditor_group, events_reader, loyalty_app, loyalty_auditor, loyalty_admin, loyalty_events;
