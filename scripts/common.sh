@@ -103,6 +103,28 @@ install_tree() {
     done
 }
 
+# ensure_python_client: a virtualenv with psycopg 3 and pytest for the
+# Python client's tests (clients/python), made once and kept.
+PY_VENV="$LOYALTY_BASE/venv-python-client"
+ensure_python_client() {
+    if ! "$PY_VENV/bin/python" -c 'import psycopg, pytest' 2>/dev/null; then
+        log "installing psycopg 3 and pytest for the Python client (once)"
+        python3 -m venv "$PY_VENV" &&
+            "$PY_VENV/bin/pip" install -q "psycopg[binary]>=3.2" "pytest>=7" || return 1
+    fi
+}
+
+# ensure_typescript_client: node-postgres and TypeScript for the
+# TypeScript client's tests (clients/typescript/node_modules, from its
+# package-lock.json), installed once.
+ensure_typescript_client() {
+    command -v npm >/dev/null || { echo "npm is missing (Node.js 20)" >&2; return 1; }
+    if [ ! -x "$ROOT/clients/typescript/node_modules/.bin/tsc" ]; then
+        log "installing the TypeScript client's packages (npm ci, once)"
+        (cd "$ROOT/clients/typescript" && npm ci --no-audit --no-fund >/dev/null) || return 1
+    fi
+}
+
 setup_all() {
     [ "$(id -u)" = 0 ] || { echo "run as root (it installs packages and the extension)" >&2; exit 1; }
     ensure_packages

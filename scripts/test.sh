@@ -89,6 +89,24 @@ if ! (cd "$ROOT" && LOYALTY_TEST_PG="host=127.0.0.1 port=$PORT user=postgres" \
     failed+=("integration")
 fi
 
+log "layer 3c: the Python client (clients/python) through PgBouncer in transaction mode"
+if ensure_python_client; then
+    (cd "$ROOT/clients/python" && PYTHONPATH="$ROOT/clients/python" LOYALTY_TEST_PG="host=127.0.0.1 port=$PORT user=postgres" \
+        LOYALTY_TEST_PGBOUNCER="host=127.0.0.1 port=$BOUNCER_PORT" \
+        "$PY_VENV/bin/python" -m pytest -q -p no:cacheprovider tests) || failed+=("python client")
+else
+    failed+=("python client (set-up)")
+fi
+
+log "layer 3d: the TypeScript client (clients/typescript) through PgBouncer in transaction mode"
+if ensure_typescript_client; then
+    (cd "$ROOT/clients/typescript" && npx tsc -p . && LOYALTY_TEST_PG="host=127.0.0.1 port=$PORT user=postgres" \
+        LOYALTY_TEST_PGBOUNCER="host=127.0.0.1 port=$BOUNCER_PORT" node --test dist/test/) \
+        || failed+=("typescript client")
+else
+    failed+=("typescript client (set-up)")
+fi
+
 # The attack layer can fail: against the first release (0.1.0, installed by
 # the package beside the current version, with the grants its README gave)
 # every attack must still succeed, so every attack test must fail.
