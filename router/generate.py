@@ -54,6 +54,7 @@ NOT_ROUTED = {
     "claim_events": "claim events on each node directly: every node keeps its own outbox",
     "ack_events": "acknowledge events on the node that returned them",
     "prune_events": "prune events on each node",
+    "drop_event_consumer": "drop a consumer on each node",
     "event_consumer_row": "an internal helper of the nodes' outboxes",
     "refuse_in_read_only": "an internal helper of the nodes' outboxes",
 }

@@ -564,6 +564,31 @@ $f$;
 COMMENT ON FUNCTION loyalty.current_casino_id(p_casino_id uuid) IS
   'loyalty_ext''s loyalty.current_casino_id, run on the node of the casino it acts for (loyalty_router).';
 
+CREATE FUNCTION loyalty_router.detail_value(p_value text, router_casino_id uuid, router_staff_token text, router_correlation_id text)
+RETURNS text LANGUAGE plproxy AS $f$
+    CLUSTER 'loyalty_nodes';
+    RUN ON loyalty_router.nodes(coalesce(router_casino_id, '00000000-0000-0000-0000-000000000000'::uuid), 'detail_value', false);
+    SELECT r.* FROM (SELECT set_config('loyalty.staff_token', router_staff_token, true) AS t,
+                        set_config('loyalty.correlation_id', router_correlation_id, true) AS c) AS s
+         CROSS JOIN LATERAL loyalty.detail_value(CASE WHEN s.t IS NULL AND s.c IS NULL THEN p_value ELSE p_value END) AS r;
+$f$;
+CREATE FUNCTION loyalty.detail_value(p_value text)
+RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
+DECLARE
+    v_casino uuid := loyalty_router.casino(NULL);
+    v_state text; v_message text; v_detail text;
+BEGIN
+    RETURN loyalty_router.detail_value(p_value, v_casino, current_setting('loyalty.staff_token', true), current_setting('loyalty.correlation_id', true));
+EXCEPTION WHEN OTHERS OR query_canceled THEN
+    GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
+                            v_detail = PG_EXCEPTION_DETAIL;
+    PERFORM loyalty_router.reraise(v_state, v_message, nullif(v_detail, ''), v_casino, 'detail_value',
+                                   NULL, false);
+END
+$f$;
+COMMENT ON FUNCTION loyalty.detail_value(p_value text) IS
+  'loyalty_ext''s loyalty.detail_value, run on the node of the session''s casino (loyalty_router).';
+
 CREATE FUNCTION loyalty_router.drift_check(p_casino_id uuid, router_staff_token text, router_correlation_id text)
 RETURNS TABLE(problem text, player_id uuid, ledger_id bigint, detail text, casino_id uuid) LANGUAGE plproxy AS $f$
     CLUSTER 'loyalty_nodes';
@@ -589,7 +614,18 @@ $f$;
 COMMENT ON FUNCTION loyalty.drift_check(p_casino_id uuid) IS
   'loyalty_ext''s loyalty.drift_check, run on the node of the casino it names or is bound to, else on every node (rows merged) (loyalty_router).';
 
-CREATE FUNCTION loyalty.event_consumer_row(p_consumer text, OUT consumer text, OUT casino_id uuid, OUT "position" pg_snapshot, OUT next_batch bigint)
+CREATE FUNCTION loyalty.drop_event_consumer(p_consumer text)
+RETURNS boolean LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = '0A000',
+        MESSAGE = 'loyalty.drop_event_consumer() is not available through loyalty_router',
+        HINT = 'drop a consumer on each node';
+END
+$f$;
+COMMENT ON FUNCTION loyalty.drop_event_consumer(p_consumer text) IS
+  'loyalty_ext''s loyalty.drop_event_consumer, refused on the router (0A000): drop a consumer on each node.';
+
+CREATE FUNCTION loyalty.event_consumer_row(p_consumer text, OUT consumer_id bigint, OUT casino_id uuid, OUT "position" pg_snapshot, OUT next_batch bigint)
 RETURNS record LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 BEGIN
     RAISE EXCEPTION USING ERRCODE = '0A000',
@@ -597,7 +633,7 @@ BEGIN
         HINT = 'an internal helper of the nodes'' outboxes';
 END
 $f$;
-COMMENT ON FUNCTION loyalty.event_consumer_row(p_consumer text, OUT consumer text, OUT casino_id uuid, OUT "position" pg_snapshot, OUT next_batch bigint) IS
+COMMENT ON FUNCTION loyalty.event_consumer_row(p_consumer text, OUT consumer_id bigint, OUT casino_id uuid, OUT "position" pg_snapshot, OUT next_batch bigint) IS
   'loyalty_ext''s loyalty.event_consumer_row, refused on the router (0A000): an internal helper of the nodes'' outboxes.';
 
 CREATE FUNCTION loyalty_router.expire_holds(p_max integer, p_casino_id uuid, router_staff_token text, router_correlation_id text)

@@ -28,28 +28,43 @@ COMMENT ON TABLE loyalty.event IS
     'The outbox (SPEC 16): one row per notable event (tier upgrades, holds, expiries, partial completions, stuck accruals; balance changes where the casino asks for them), written in the transaction of the change; read with loyalty.claim_events.';
 
 CREATE TABLE loyalty.event_consumer (
-    consumer    text        PRIMARY KEY CHECK (consumer ~ '^[A-Za-z0-9_.:-]{1,100}$'),
+    consumer_id bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    consumer    text        NOT NULL CHECK (consumer ~ '^[A-Za-z0-9_.:-]{1,100}$'),
     casino_id   uuid,
     position    pg_snapshot NOT NULL DEFAULT '1:1:',
     next_batch  bigint      NOT NULL DEFAULT 1,
     actor_role  text        NOT NULL DEFAULT session_user,
     created_at  timestamptz NOT NULL DEFAULT now(),
-    claimed_at  timestamptz
+    claimed_at  timestamptz,
+    CONSTRAINT event_consumer_name UNIQUE NULLS NOT DISTINCT (casino_id, consumer)
 );
 COMMENT ON TABLE loyalty.event_consumer IS
-    'Each consumer of loyalty.event: the casino whose events it takes (NULL: every casino), and the snapshot up to which it has taken them. Made by its first claim_events, from the casino the session is bound to.';
+    'Each consumer of loyalty.event: its name within its casino (NULL: a consumer of every casino''s events), and the snapshot up to which it has taken events. Made by its first claim_events, for the casino the session is bound to; dropped with loyalty.drop_event_consumer.';
 
 CREATE TABLE loyalty.event_pending (
-    consumer    text    NOT NULL REFERENCES loyalty.event_consumer ON DELETE CASCADE,
+    consumer_id bigint  NOT NULL REFERENCES loyalty.event_consumer ON DELETE CASCADE,
     batch       bigint  NOT NULL,
     event_id    bigint  NOT NULL,
-    PRIMARY KEY (consumer, event_id)
+    PRIMARY KEY (consumer_id, event_id)
 );
-CREATE INDEX event_pending_order_idx ON loyalty.event_pending (consumer, batch, event_id);
+CREATE INDEX event_pending_order_idx ON loyalty.event_pending (consumer_id, batch, event_id);
 COMMENT ON TABLE loyalty.event_pending IS
     'Events a consumer has taken and not yet acknowledged (loyalty.ack_events), in the order claim_events returns them.';
 
 REVOKE ALL ON loyalty.event, loyalty.event_consumer, loyalty.event_pending FROM PUBLIC;
+
+-- Row-level security as on every table (sql/tenancy.sql): a session bound to
+-- a casino reads only its casino's events and consumers (an auditor's
+-- SELECT ON ALL TABLES included); an unbound one reads all.
+ALTER TABLE loyalty.event ENABLE ROW LEVEL SECURITY;
+CREATE POLICY casino_read ON loyalty.event FOR SELECT
+    USING (casino_id = COALESCE((SELECT loyalty.casino_scope()), casino_id));
+ALTER TABLE loyalty.event_consumer ENABLE ROW LEVEL SECURITY;
+CREATE POLICY casino_read ON loyalty.event_consumer FOR SELECT
+    USING ((SELECT loyalty.casino_scope()) IS NULL OR casino_id = (SELECT loyalty.casino_scope()));
+ALTER TABLE loyalty.event_pending ENABLE ROW LEVEL SECURITY;
+CREATE POLICY casino_read ON loyalty.event_pending FOR SELECT
+    USING (EXISTS (SELECT 1 FROM loyalty.event_consumer c WHERE c.consumer_id = event_pending.consumer_id));
 
 -- Consumers wake on NOTIFY loyalty_events: one per transaction that wrote
 -- events (PostgreSQL folds equal notifications of a transaction).
@@ -65,6 +80,19 @@ COMMENT ON FUNCTION loyalty.event_written() IS
 CREATE TRIGGER event_written AFTER INSERT ON loyalty.event
     FOR EACH STATEMENT EXECUTE FUNCTION loyalty.event_written();
 
+-- A DETAIL value written as loyalty_ext writes caller text (src/domain/
+-- text.rs): plain text as it is, anything else double-quoted with its
+-- quotes, backslashes and control characters escaped (JSON's escaping), so
+-- that no value can forge a field or a log line.
+CREATE FUNCTION loyalty.detail_value(p_value text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $f$
+    SELECT CASE WHEN p_value IS NULL THEN 'NULL'
+                WHEN p_value ~ '^[A-Za-z0-9_.:+@/|-]+$' THEN p_value
+                ELSE pg_catalog.to_json(p_value)::text END
+$f$;
+COMMENT ON FUNCTION loyalty.detail_value(text) IS
+    'A value for a DETAIL field, quoted as loyalty_ext quotes caller text (NULL as NULL).';
+
 -- Refuses a change of the outbox's state in a read-only transaction (a hot
 -- standby included) with 25006, as every function that changes data does.
 CREATE FUNCTION loyalty.refuse_in_read_only(p_function text) RETURNS void
@@ -78,8 +106,9 @@ BEGIN
                       || CASE WHEN v_standby THEN ' (this server is a hot standby: send changes to the primary)' ELSE '' END,
             DETAIL = pg_catalog.format('server=%s, correlation_id=%s',
                                        CASE WHEN v_standby THEN 'standby' ELSE 'primary' END,
-                                       coalesce(nullif(pg_catalog.current_setting('loyalty.correlation_id', true), ''),
-                                                pg_catalog.gen_random_uuid()::text));
+                                       loyalty.detail_value(coalesce(
+                                           nullif(pg_catalog.current_setting('loyalty.correlation_id', true), ''),
+                                           pg_catalog.gen_random_uuid()::text)));
     END IF;
 END
 $f$;
@@ -87,10 +116,11 @@ COMMENT ON FUNCTION loyalty.refuse_in_read_only(text) IS
     'Raises 25006 in a read-only transaction or on a hot standby, naming the function that would change data.';
 
 -- The consumer's row, locked, made on first use for the casino the session
--- is bound to (none: every casino).  A consumer belongs to that casino: a
--- session bound to another one can neither claim nor acknowledge its events.
+-- is bound to (none: a consumer of every casino).  Names are per casino: a
+-- session bound to casino A and one bound to B each have their own
+-- "hotel-sync", and neither can claim or acknowledge the other's events.
 CREATE FUNCTION loyalty.event_consumer_row(p_consumer text,
-    OUT consumer text, OUT casino_id uuid, OUT "position" pg_snapshot, OUT next_batch bigint)
+    OUT consumer_id bigint, OUT casino_id uuid, OUT "position" pg_snapshot, OUT next_batch bigint)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_scope uuid := loyalty.casino_scope(NULL);
@@ -100,26 +130,22 @@ BEGIN
     IF p_consumer IS NULL OR p_consumer !~ '^[A-Za-z0-9_.:-]{1,100}$' THEN
         RAISE EXCEPTION USING ERRCODE = '22023',
             MESSAGE = 'p_consumer must be 1 to 100 letters, digits or _.:-',
-            DETAIL = 'consumer=' || coalesce(pg_catalog.quote_ident(p_consumer), 'NULL');
+            DETAIL = 'consumer=' || loyalty.detail_value(p_consumer);
     END IF;
     INSERT INTO loyalty.event_consumer (consumer, casino_id) VALUES (p_consumer, v_scope)
-        ON CONFLICT DO NOTHING;
-    SELECT c.consumer, c.casino_id, c.position, c.next_batch INTO v_row
-      FROM loyalty.event_consumer c WHERE c.consumer = p_consumer FOR UPDATE;
-    IF v_row.casino_id IS DISTINCT FROM v_scope THEN
-        RAISE EXCEPTION USING ERRCODE = '42501',
-            MESSAGE = 'this event consumer belongs to another casino',
-            DETAIL = pg_catalog.format('consumer=%s, casino_id=%s, session_casino_id=%s', p_consumer,
-                                       coalesce(v_row.casino_id::text, 'all'), coalesce(v_scope::text, 'all'));
-    END IF;
-    consumer := v_row.consumer;
+        ON CONFLICT ON CONSTRAINT event_consumer_name DO NOTHING;
+    SELECT c.consumer_id, c.casino_id, c.position, c.next_batch INTO v_row
+      FROM loyalty.event_consumer c
+     WHERE c.consumer = p_consumer AND c.casino_id IS NOT DISTINCT FROM v_scope
+       FOR UPDATE;
+    consumer_id := v_row.consumer_id;
     casino_id := v_row.casino_id;
     "position" := v_row.position;
     next_batch := v_row.next_batch;
 END
 $f$;
 COMMENT ON FUNCTION loyalty.event_consumer_row(text) IS
-    'The event consumer''s row, locked and made on first use; 42501 for a session bound to another casino than the consumer''s.';
+    'The event consumer of this name at the session''s casino, locked, made on first use.';
 
 CREATE FUNCTION loyalty.claim_events(p_consumer text, p_max integer DEFAULT 100)
 RETURNS TABLE (event_id bigint, kind text, casino_id uuid, player_id uuid, payload jsonb,
@@ -136,26 +162,42 @@ BEGIN
             DETAIL = 'p_max=' || coalesce(p_max::text, 'NULL');
     END IF;
     -- One statement, one snapshot: what it reads is exactly what committed
-    -- before the snapshot it records as the new position.
-    WITH moved AS (
-        INSERT INTO loyalty.event_pending (consumer, batch, event_id)
-        SELECT p_consumer, v_consumer.next_batch, e.event_id
-          FROM loyalty.event e
+    -- before the snapshot it records as the new position.  This
+    -- transaction's own events are not taken yet, and the position counts
+    -- it as still running, so they are taken once it commits (a consumer
+    -- that claims and then writes in one transaction misses nothing).
+    WITH own AS (SELECT pg_catalog.pg_current_xact_id() AS xid,
+                        pg_catalog.pg_current_snapshot() AS snap),
+    moved AS (
+        INSERT INTO loyalty.event_pending (consumer_id, batch, event_id)
+        SELECT v_consumer.consumer_id, v_consumer.next_batch, e.event_id
+          FROM loyalty.event e, own
          WHERE e.xid >= pg_catalog.pg_snapshot_xmin(v_consumer.position)
            AND NOT pg_catalog.pg_visible_in_snapshot(e.xid, v_consumer.position)
+           AND e.xid <> own.xid
            AND (v_consumer.casino_id IS NULL OR e.casino_id = v_consumer.casino_id)
         ON CONFLICT DO NOTHING
         RETURNING 1)
     UPDATE loyalty.event_consumer c
-       SET position = pg_catalog.pg_current_snapshot(),
+       SET position = (SELECT CASE
+                   -- An id taken after the snapshot is not yet started in it.
+                   WHEN own.xid >= pg_catalog.pg_snapshot_xmax(own.snap) THEN own.snap
+                   -- Taken before (the transaction wrote earlier): running.
+                   ELSE (LEAST(pg_catalog.pg_snapshot_xmin(own.snap), own.xid)::text || ':'
+                         || pg_catalog.pg_snapshot_xmax(own.snap)::text || ':'
+                         || (SELECT pg_catalog.string_agg(x::text, ',' ORDER BY x)
+                               FROM (SELECT pg_catalog.pg_snapshot_xip(own.snap) AS x
+                                     UNION SELECT own.xid) AS running))::pg_snapshot
+                   END
+                         FROM own),
            next_batch = c.next_batch + 1,
            claimed_at = pg_catalog.now()
-     WHERE c.consumer = p_consumer;
+     WHERE c.consumer_id = v_consumer.consumer_id;
     RETURN QUERY
         SELECT e.event_id, e.kind, e.casino_id, e.player_id, e.payload, e.correlation_id, e.created_at
           FROM loyalty.event_pending p
           JOIN loyalty.event e ON e.event_id = p.event_id
-         WHERE p.consumer = p_consumer
+         WHERE p.consumer_id = v_consumer.consumer_id
          ORDER BY p.batch, p.event_id
          LIMIT p_max;
 END
@@ -173,13 +215,28 @@ BEGIN
     PERFORM loyalty.refuse_in_read_only('ack_events');
     SELECT * INTO v_consumer FROM loyalty.event_consumer_row(p_consumer);
     DELETE FROM loyalty.event_pending p
-     WHERE p.consumer = v_consumer.consumer AND p.event_id = ANY (p_event_ids);
+     WHERE p.consumer_id = v_consumer.consumer_id AND p.event_id = ANY (p_event_ids);
     GET DIAGNOSTICS v_acked = ROW_COUNT;
     RETURN v_acked;
 END
 $f$;
 COMMENT ON FUNCTION loyalty.ack_events(text, bigint[]) IS
     'Acknowledges events a consumer claimed: they are not returned to it again. Returns how many were pending.';
+
+CREATE FUNCTION loyalty.drop_event_consumer(p_consumer text)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+DECLARE
+    v_scope uuid := loyalty.casino_scope(NULL);
+BEGIN
+    PERFORM loyalty.refuse_in_read_only('drop_event_consumer');
+    DELETE FROM loyalty.event_consumer c
+     WHERE c.consumer = p_consumer AND c.casino_id IS NOT DISTINCT FROM v_scope;
+    RETURN FOUND;
+END
+$f$;
+COMMENT ON FUNCTION loyalty.drop_event_consumer(text) IS
+    'Drops the session''s casino''s consumer of this name and what it had pending: a consumer no longer run would keep every later event from being pruned.';
 
 CREATE FUNCTION loyalty.prune_events(p_keep interval DEFAULT '7 days')
 RETURNS bigint
@@ -201,4 +258,5 @@ COMMENT ON FUNCTION loyalty.prune_events(interval) IS
     'Deletes events older than p_keep that every consumer has taken and acknowledged; schedule it with pg_cron.';
 
 REVOKE ALL ON FUNCTION loyalty.claim_events(text, integer), loyalty.ack_events(text, bigint[]),
-    loyalty.prune_events(interval), loyalty.event_consumer_row(text), loyalty.refuse_in_read_only(text) FROM PUBLIC;
+    loyalty.drop_event_consumer(text), loyalty.prune_events(interval), loyalty.event_consumer_row(text),
+    loyalty.refuse_in_read_only(text) FROM PUBLIC;

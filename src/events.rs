@@ -70,13 +70,28 @@ pub fn publish(
     Ok(())
 }
 
-/// The event's payload: its fields as a JSON object, integers as numbers.
+/// Fields whose values are numbers in a payload; every other value is a
+/// string, whatever it looks like (an SQLSTATE such as 40001, a tier named
+/// 1000), so a consumer sees one type per field.
+const NUMERIC_FIELDS: &[&str] = &[
+    "ledger_id",
+    "reconciliation_id",
+    "hold_id",
+    "points",
+    "held",
+    "lots",
+    "attempts",
+    "points_change",
+    "balance_after",
+];
+
+/// The event's payload: its fields as a JSON object.
 fn payload(context: &[(&str, String)]) -> String {
     let map: serde_json::Map<String, serde_json::Value> = context
         .iter()
         .map(|(k, v)| {
             let value = match v.parse::<i64>() {
-                Ok(n) if n.to_string() == *v => serde_json::Value::from(n),
+                Ok(n) if NUMERIC_FIELDS.contains(k) => serde_json::Value::from(n),
                 _ => serde_json::Value::from(v.as_str()),
             };
             (k.to_string(), value)

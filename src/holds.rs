@@ -347,18 +347,7 @@ fn expire_holds(
             let mut expired = Vec::new();
             for (casino, player) in players {
                 let casino = casino.to_string();
-                for (hold_id, points) in sweep(c, &casino, player)? {
-                    events::publish(
-                        "hold_expired",
-                        corr,
-                        &casino,
-                        Some(&player.to_string()),
-                        &[
-                            ("hold_id", hold_id.to_string()),
-                            ("player_id", player.to_string()),
-                            ("points", points.to_string()),
-                        ],
-                    )?;
+                for (hold_id, points) in sweep(c, &casino, player, corr)? {
                     expired.push((hold_id, casinos::uuid(&casino)?, player, points));
                 }
             }
@@ -375,15 +364,32 @@ pub fn sweep(
     c: &mut SpiClient<'_>,
     casino: &str,
     player: Uuid,
+    corr: &str,
 ) -> Result<Vec<(i64, i32)>, LoyaltyError> {
-    plans::run(c, &SWEEP, &[casino.into(), player.into()])?
+    let expired: Vec<(i64, i32)> = plans::run(c, &SWEEP, &[casino.into(), player.into()])?
         .map(|r| {
             Ok((
                 required(r.get(1)?, "hold_id")?,
                 required(r.get(2)?, "points")?,
             ))
         })
-        .collect()
+        .collect::<Result<_, LoyaltyError>>()?;
+    // Whoever sweeps (expire_holds, or any change that locks the player),
+    // each expired hold is one event.
+    for (hold_id, points) in &expired {
+        events::publish(
+            "hold_expired",
+            corr,
+            casino,
+            Some(&player.to_string()),
+            &[
+                ("hold_id", hold_id.to_string()),
+                ("player_id", player.to_string()),
+                ("points", points.to_string()),
+            ],
+        )?;
+    }
+    Ok(expired)
 }
 
 /// A hold found by its key.

@@ -810,7 +810,7 @@ fn lock_row(
         // An expired hold releases itself before anything reads the
         // points held (the row is locked now).
         Some(mut a) if sweep && a.held > 0 => {
-            let expired: i64 = holds::sweep(client, casino, player_id)?
+            let expired: i64 = holds::sweep(client, casino, player_id, correlation_id)?
                 .iter()
                 .map(|(_, points)| *points as i64)
                 .sum();

@@ -111,6 +111,24 @@ fn reconcile_player(
                 ],
             )?;
             let id: i64 = required(logged.first().get(1)?, "reconciliation id")?;
+            // A rebuilt balance is a balance change too, for a casino that
+            // asks for every one (no ledger row: the reconciliation's id).
+            if changed && account.balance != balance && caller.casino.balance_events {
+                events::publish(
+                    "balance_changed",
+                    corr,
+                    casino,
+                    Some(&player.to_string()),
+                    &[
+                        ("player_id", player.to_string()),
+                        ("reconciliation_id", id.to_string()),
+                        ("transaction_type", "RECONCILIATION".to_string()),
+                        ("points_change", (balance - account.balance).to_string()),
+                        ("balance_after", balance.to_string()),
+                        ("tier_after", standing.tier.clone()),
+                    ],
+                )?;
+            }
             events::emit(
                 "reconcile",
                 corr,

@@ -15,7 +15,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import threading
 import uuid
+import weakref
 from typing import Any, Iterator, List, Optional, Sequence
 
 import psycopg
@@ -87,6 +89,10 @@ class Event:
     created_at: dt.datetime
 
 
+_LOCKS: "weakref.WeakKeyDictionary[psycopg.Connection, threading.Lock]" = weakref.WeakKeyDictionary()
+_LOCKS_LOCK = threading.Lock()
+
+
 def connect(conninfo: str, **kwargs: Any) -> psycopg.Connection:
     """A connection with pooler-safe defaults: no automatic prepared
     statements (PgBouncer in transaction mode hands a client a different
@@ -107,6 +113,11 @@ class LoyaltyClient:
     def __init__(self, conn: psycopg.Connection, staff_token: Optional[str] = None,
                  casino_id: Optional[UUIDish] = None):
         self.conn = conn
+        # One call at a time on the connection, whichever client makes it: a
+        # call is a transaction of several statements, which another
+        # thread's call must not join.
+        with _LOCKS_LOCK:
+            self._lock = _LOCKS.setdefault(conn, threading.Lock())
         self.staff_token = staff_token
         self.casino_id = str(casino_id) if casino_id is not None else None
 
@@ -114,7 +125,7 @@ class LoyaltyClient:
     @contextlib.contextmanager
     def _call(self, correlation_id: Optional[str]) -> Iterator[psycopg.Cursor]:
         try:
-            with self.conn.transaction():
+            with self._lock, self.conn.transaction():
                 with self.conn.cursor(row_factory=dict_row) as cur:
                     cur.execute(
                         "SELECT set_config('loyalty.staff_token', %s, true),"

@@ -26,6 +26,9 @@ def consume(client: LoyaltyClient, consumer: str, handle: Callable[[Event], None
     """
     handled = 0
     if listen_conn is not None:
+        # LISTEN takes effect at commit, and a session idle in a
+        # transaction gets no notifications: listen in autocommit.
+        listen_conn.autocommit = True
         listen_conn.execute("LISTEN loyalty_events")
     while not stop():
         events = client.claim_events(consumer, batch)

@@ -185,3 +185,26 @@ def test_concurrent_clients_share_the_poolers_server_connections_without_prepare
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_one_shared_connection_concurrent_calls_keep_their_own_transaction_and_token(admin):
+    alice, bob = staff(admin, "loyalty:award"), staff(admin, "loyalty:award")
+    player = new_id()
+    out = {}
+    with pooled() as shared:
+        clients = {alice: LoyaltyClient(shared, staff_token=token(alice)),
+                   bob: LoyaltyClient(shared, staff_token=token(bob))}
+
+        def work(who, i):
+            out[i] = (who, clients[who].manual_reward(player, 5, f"interleaved reward number {i}").ledger_id)
+
+        threads = [threading.Thread(target=work, args=(alice if i % 2 else bob, i)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    for who, ledger_id in out.values():
+        stored = admin.execute("SELECT staff_id::text FROM loyalty.loyalty_ledger WHERE id = %s",
+                               (ledger_id,)).fetchone()[0]
+        assert stored == who
+    assert len(out) == 6

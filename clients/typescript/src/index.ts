@@ -56,14 +56,30 @@ export interface LoyaltyEvent {
 }
 
 type Queryable = Client | Pool;
+const queues = new WeakMap<object, Promise<unknown>>();
+/** A Pool (it hands out clients) rather than a Client, also from another copy of pg. */
+function isPool(db: Queryable): db is Pool {
+  return db instanceof Pool || "totalCount" in (db as object);
+}
 export interface CallOptions { correlationId?: string; casinoId?: string }
 
 export class LoyaltyClient {
   /** `db`: a Client or a Pool (each call borrows a connection for one transaction). */
   constructor(readonly db: Queryable, public staffToken?: string, public casinoId?: string) {}
 
-  private async call<T>(sql: string, args: unknown[], correlationId?: string): Promise<T[]> {
-    const conn: Client | PoolClient = this.db instanceof Pool ? await this.db.connect() : (this.db as Client);
+  private call<T>(sql: string, args: unknown[], correlationId?: string): Promise<T[]> {
+    if (isPool(this.db)) return this.run<T>(sql, args, correlationId);
+    // Calls on one Client run one after another, whichever LoyaltyClient
+    // makes them: a call is a transaction of several statements that
+    // another call must not join.
+    const next = (queues.get(this.db) ?? Promise.resolve()).then(() => this.run<T>(sql, args, correlationId));
+    queues.set(this.db, next.catch(() => undefined));
+    return next;
+  }
+
+  private async run<T>(sql: string, args: unknown[], correlationId?: string): Promise<T[]> {
+    const pooled = isPool(this.db);
+    const conn: Client | PoolClient = pooled ? await (this.db as Pool).connect() : (this.db as Client);
     try {
       await conn.query("BEGIN");
       try {
@@ -80,7 +96,7 @@ export class LoyaltyClient {
         throw translate(e);
       }
     } finally {
-      if (this.db instanceof Pool) (conn as PoolClient).release();
+      if (pooled) (conn as PoolClient).release();
     }
   }
 

@@ -221,3 +221,22 @@ test("the outbox: a consumer loop woken by NOTIFY gets every event, per player i
     await admin.query("UPDATE loyalty.casino SET balance_events = false WHERE casino_id = $1", [DEFAULT_CASINO]);
   }
 });
+
+test("one shared Client: concurrent calls do not share a transaction or a staff token", async () => {
+  const [alice, bob] = [await staff("loyalty:award"), await staff("loyalty:award")];
+  const shared = new Client(conf("LOYALTY_TEST_PGBOUNCER", DB));
+  await shared.connect();
+  try {
+    const a = new LoyaltyClient(shared, token(alice));
+    const b = new LoyaltyClient(shared, token(bob));
+    const player = randomUUID();
+    const results = await Promise.all(Array.from({ length: 6 }, (_, i) =>
+      (i % 2 ? b : a).manualReward(player, 5, `interleaved reward number ${i}`)));
+    const staffOf = await admin.query(
+      "SELECT id::text, staff_id::text FROM loyalty.loyalty_ledger WHERE player_id = $1", [player]);
+    const byId = new Map(staffOf.rows.map((r) => [r.id, r.staff_id]));
+    results.forEach((r, i) => assert.equal(byId.get(r.ledger_id.toString()), i % 2 ? bob : alice));
+  } finally {
+    await shared.end();
+  }
+});

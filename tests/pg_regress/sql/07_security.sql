@@ -197,7 +197,7 @@ SELECT * FROM loyalty.drift_check();
 -- Event consumer: claims and acknowledges events (SPEC 16), reads nothing else.
 CREATE ROLE loyalty_events NOLOGIN;
 GRANT USAGE ON SCHEMA loyalty TO loyalty_events;
-GRANT EXECUTE ON FUNCTION loyalty.claim_events, loyalty.ack_events TO loyalty_events;
+GRANT EXECUTE ON FUNCTION loyalty.claim_events, loyalty.ack_events, loyalty.drop_event_consumer TO loyalty_events;
 -- The consumer claims and acknowledges, and reads no table.
 CREATE ROLE events_reader LOGIN IN ROLE loyalty_events;
 \c - events_reader

@@ -48,6 +48,14 @@ SELECT balance_after FROM loyalty.redeem_points('e7000000-0000-0000-0000-0000000
     '5aff0000-0000-0000-0016-000000000001', 'coffee and a sandwich', 'regress-ev-4');
 SELECT kind, player_id, payload - 'ledger_id' AS payload FROM loyalty.claim_events('regress-feed');
 SELECT loyalty.ack_events('regress-feed', ARRAY(SELECT event_id FROM loyalty.claim_events('regress-feed'))) AS acked;
+-- A reconciliation that rebuilds a balance is a balance change too.
+INSERT INTO loyalty.staff_permission (staff_id, capabilities)
+VALUES ('5aff0000-0000-0000-0016-000000000002', ARRAY['loyalty:adjust']);
+UPDATE loyalty.player_loyalty SET current_balance = current_balance + 7 WHERE player_id = 'e7000000-0000-0000-0000-000000000002';
+SELECT changed, balance_before, balance_after FROM loyalty.reconcile_player('e7000000-0000-0000-0000-000000000002',
+    '5aff0000-0000-0000-0016-000000000002', 'drift found by the night audit');
+SELECT kind, player_id, payload - 'reconciliation_id' AS payload FROM loyalty.claim_events('regress-feed');
+SELECT loyalty.ack_events('regress-feed', ARRAY(SELECT event_id FROM loyalty.claim_events('regress-feed'))) AS acked;
 UPDATE loyalty.casino SET balance_events = false WHERE casino_id = '00000000-0000-0000-0000-000000000000';
 
 -- Bad input is refused, and names what is wrong.
@@ -57,15 +65,28 @@ SELECT * FROM loyalty.claim_events('bad consumer!');
 SELECT * FROM loyalty.claim_events(NULL);
 SELECT * FROM loyalty.claim_events('regress-feed', 0);
 SELECT * FROM loyalty.claim_events('regress-feed', 10001);
--- A consumer belongs to its casino: a session bound to another one can
--- neither claim its events nor acknowledge them away.
+-- Consumer names are per casino: a session bound to another casino gets a
+-- consumer of its own under the same name, which takes only that casino's
+-- events and cannot acknowledge the other's away.
 INSERT INTO loyalty.casino (casino_id, name) VALUES ('e7000000-0000-0000-0000-0000000000ca', 'events casino');
+SELECT balance_after, tier_after FROM loyalty.increment_player_loyalty('e7000000-0000-0000-0000-000000000004', 20000, 'PROMOTION', 'regress-ev-6');
 SET loyalty.session_casino_id = 'e7000000-0000-0000-0000-0000000000ca';
-SELECT * FROM loyalty.claim_events('regress-feed');
-SELECT loyalty.ack_events('regress-feed', ARRAY[1, 2, 3]);
--- Its own consumer sees only its casino's events.
-SELECT count(*) AS events FROM loyalty.claim_events('regress-casino-feed');
+SELECT count(*) AS events FROM loyalty.claim_events('regress-feed');
+SELECT loyalty.ack_events('regress-feed', ARRAY(SELECT event_id FROM loyalty.event)) AS acked;
+SELECT balance_after, tier_after FROM loyalty.increment_player_loyalty('e7000000-0000-0000-0000-000000000005', 20000, 'PROMOTION', 'regress-ev-7');
+SELECT kind, casino_id, player_id FROM loyalty.claim_events('regress-feed');
+-- A bound auditor reading the outbox directly sees its casino's events only.
+CREATE ROLE regress_events_auditor;
+GRANT USAGE ON SCHEMA loyalty TO regress_events_auditor;
+GRANT SELECT ON loyalty.event, loyalty.event_consumer, loyalty.event_pending TO regress_events_auditor;
+SET ROLE regress_events_auditor;
+SELECT DISTINCT casino_id FROM loyalty.event;
+SELECT consumer, casino_id FROM loyalty.event_consumer;
+RESET ROLE;
 RESET loyalty.session_casino_id;
+-- The unbound consumer's event is still there for it.
+SELECT kind, casino_id, player_id FROM loyalty.claim_events('regress-feed');
+SELECT loyalty.ack_events('regress-feed', ARRAY(SELECT event_id FROM loyalty.claim_events('regress-feed'))) AS acked;
 \set VERBOSITY default
 \set SHOW_CONTEXT errors
 SELECT consumer, casino_id FROM loyalty.event_consumer WHERE consumer LIKE 'regress-%' ORDER BY consumer;
@@ -79,5 +100,13 @@ SELECT count(*) AS pending FROM loyalty.claim_events('regress-feed');
 SELECT loyalty.prune_events('0 seconds') > 0 AS pruned;
 SELECT count(*) AS pending_kept FROM loyalty.claim_events('regress-feed');
 SELECT count(*) AS events_left FROM loyalty.event;
+
+-- A consumer no longer run is dropped, with what it had pending.
+SET loyalty.session_casino_id = 'e7000000-0000-0000-0000-0000000000ca';
+SELECT loyalty.drop_event_consumer('regress-feed') AS dropped;
+RESET loyalty.session_casino_id;
+SELECT consumer, casino_id FROM loyalty.event_consumer WHERE consumer LIKE 'regress-%' ORDER BY consumer;
+DROP OWNED BY regress_events_auditor;
+DROP ROLE regress_events_auditor;
 
 SELECT * FROM loyalty.drift_check();
