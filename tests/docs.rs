@@ -49,3 +49,11 @@ fn the_upgrade_steps_are_the_tested_steps() {
 fn the_documented_grants_are_the_tested_grants() {
     assert_blocks_in("Roles and GRANTs", "tests/pg_regress/sql/07_security.sql");
 }
+
+#[test]
+fn the_integrators_role_setup_is_the_tested_one() {
+    assert_blocks_in(
+        "Integrating: clients, poolers and drivers",
+        "tests/pg_regress/sql/07_security.sql",
+    );
+}

@@ -215,6 +215,19 @@ SELECT casino_id, staff_id FROM loyalty.staff_permission ORDER BY 1, 2;
 SELECT count(DISTINCT casino_id) AS casinos_seen FROM loyalty.staff_permission;
 \c - postgres
 
+-- The README's idempotent role set-up ("Integrating"): run twice, as for a
+-- second database, it fails neither time.
+DO $$ BEGIN CREATE ROLE loyalty_app NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+GRANT USAGE ON SCHEMA loyalty TO loyalty_app;
+GRANT EXECUTE ON FUNCTION loyalty.increment_player_loyalty, loyalty.manual_reward TO loyalty_app;
+INSERT INTO loyalty.role_permission (role_name, capabilities)
+VALUES ('loyalty_app', ARRAY['loyalty:accrue']) ON CONFLICT DO NOTHING;
+DO $$ BEGIN CREATE ROLE loyalty_app NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+GRANT USAGE ON SCHEMA loyalty TO loyalty_app;
+GRANT EXECUTE ON FUNCTION loyalty.increment_player_loyalty, loyalty.manual_reward TO loyalty_app;
+INSERT INTO loyalty.role_permission (role_name, capabilities)
+VALUES ('loyalty_app', ARRAY['loyalty:accrue']) ON CONFLICT DO NOTHING;
+
 -- Clean up the roles (roles are cluster-wide) and the README's casino.
 DELETE FROM loyalty.staff_permission WHERE casino_id = 'ca510000-0000-0000-0000-0000000000e0';
 DELETE FROM loyalty.tier WHERE casino_id = 'ca510000-0000-0000-0000-0000000000e0';
