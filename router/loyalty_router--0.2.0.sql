@@ -967,7 +967,7 @@ $f$;
 COMMENT ON FUNCTION loyalty.promotion_key(p_player_id uuid, p_reward_id text) IS
   'loyalty_ext''s loyalty.promotion_key, run on the node of the session''s casino (loyalty_router).';
 
-CREATE FUNCTION loyalty.prune_events(p_keep interval DEFAULT '7 days'::interval)
+CREATE FUNCTION loyalty.prune_events(p_keep interval DEFAULT '7 days'::interval, p_drop_idle interval DEFAULT NULL::interval)
 RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 BEGIN
     RAISE EXCEPTION USING ERRCODE = '0A000',
@@ -975,7 +975,7 @@ BEGIN
         HINT = 'prune events on each node';
 END
 $f$;
-COMMENT ON FUNCTION loyalty.prune_events(p_keep interval) IS
+COMMENT ON FUNCTION loyalty.prune_events(p_keep interval, p_drop_idle interval) IS
   'loyalty_ext''s loyalty.prune_events, refused on the router (0A000): prune events on each node.';
 
 CREATE FUNCTION loyalty_router.rate_limit_status(p_staff_id uuid, p_casino_id uuid, router_staff_token text, router_correlation_id text)

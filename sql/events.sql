@@ -93,7 +93,8 @@ CREATE FUNCTION loyalty.detail_value(p_value text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $f$
     SELECT CASE WHEN p_value IS NULL THEN 'NULL'
                 WHEN p_value ~ '^[A-Za-z0-9_.:+@/|-]+$' THEN p_value
-                ELSE pg_catalog.to_json(p_value)::text END
+                ELSE pg_catalog.regexp_replace(pg_catalog.to_json(p_value)::text,
+                                               '[\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]', '?', 'g') END
 $f$;
 COMMENT ON FUNCTION loyalty.detail_value(text) IS
     'A value for a DETAIL field, quoted as loyalty_ext quotes caller text (NULL as NULL).';
@@ -111,9 +112,9 @@ BEGIN
                       || CASE WHEN v_standby THEN ' (this server is a hot standby: send changes to the primary)' ELSE '' END,
             DETAIL = pg_catalog.format('server=%s, correlation_id=%s',
                                        CASE WHEN v_standby THEN 'standby' ELSE 'primary' END,
-                                       loyalty.detail_value(coalesce(
+                                       loyalty.detail_value(pg_catalog.left(coalesce(
                                            nullif(pg_catalog.current_setting('loyalty.correlation_id', true), ''),
-                                           pg_catalog.gen_random_uuid()::text)));
+                                           pg_catalog.gen_random_uuid()::text), 200)));
     END IF;
 END
 $f$;
@@ -137,12 +138,30 @@ BEGIN
             MESSAGE = 'p_consumer must be 1 to 100 letters, digits or _.:-',
             DETAIL = 'consumer=' || loyalty.detail_value(p_consumer);
     END IF;
+    IF NOT EXISTS (SELECT 1 FROM loyalty.event_consumer c
+                    WHERE c.consumer = p_consumer AND c.casino_id IS NOT DISTINCT FROM v_scope)
+       AND (SELECT count(*) FROM loyalty.event_consumer c WHERE c.casino_id IS NOT DISTINCT FROM v_scope) >= 100 THEN
+        RAISE EXCEPTION USING ERRCODE = '53400',
+            MESSAGE = 'this casino has 100 event consumers already',
+            DETAIL = pg_catalog.format('consumer=%s, casino_id=%s', loyalty.detail_value(p_consumer),
+                                       coalesce(v_scope::text, 'all')),
+            HINT = 'Drop one no longer run with loyalty.drop_event_consumer.';
+    END IF;
     INSERT INTO loyalty.event_consumer (consumer, casino_id) VALUES (p_consumer, v_scope)
         ON CONFLICT ON CONSTRAINT event_consumer_name DO NOTHING;
-    SELECT c.consumer_id, c.casino_id, c.position, c.next_batch INTO v_row
+    SELECT c.consumer_id, c.casino_id, c.position, c.next_batch, c.actor_role INTO v_row
       FROM loyalty.event_consumer c
      WHERE c.consumer = p_consumer AND c.casino_id IS NOT DISTINCT FROM v_scope
        FOR UPDATE;
+    -- A consumer is its login role's: another login of the same casino can
+    -- neither take its events nor acknowledge them away.
+    IF v_row.actor_role <> session_user
+       AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = session_user) THEN
+        RAISE EXCEPTION USING ERRCODE = '42501',
+            MESSAGE = 'this event consumer belongs to another login role',
+            DETAIL = pg_catalog.format('consumer=%s, actor_role=%s, session_user=%s', loyalty.detail_value(p_consumer),
+                                       loyalty.detail_value(v_row.actor_role), loyalty.detail_value(session_user));
+    END IF;
     consumer_id := v_row.consumer_id;
     casino_id := v_row.casino_id;
     "position" := v_row.position;
@@ -236,32 +255,44 @@ DECLARE
 BEGIN
     PERFORM loyalty.refuse_in_read_only('drop_event_consumer');
     DELETE FROM loyalty.event_consumer c
-     WHERE c.consumer = p_consumer AND c.casino_id IS NOT DISTINCT FROM v_scope;
+     WHERE c.consumer = p_consumer AND c.casino_id IS NOT DISTINCT FROM v_scope
+       AND (c.actor_role = session_user
+            OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = session_user));
     RETURN FOUND;
 END
 $f$;
 COMMENT ON FUNCTION loyalty.drop_event_consumer(text) IS
-    'Drops the session''s casino''s consumer of this name and what it had pending: a consumer no longer run would keep every later event from being pruned.';
+    'Drops the session''s casino''s consumer of this name (the login role''s own; a superuser''s any) and what it had pending: a consumer no longer run would keep its casino''s events from being pruned.';
 
-CREATE FUNCTION loyalty.prune_events(p_keep interval DEFAULT '7 days')
+CREATE FUNCTION loyalty.prune_events(p_keep interval DEFAULT '7 days', p_drop_idle interval DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v_pruned bigint;
 BEGIN
     PERFORM loyalty.refuse_in_read_only('prune_events');
+    -- Consumers not run for p_drop_idle go first, with what they had
+    -- pending: an abandoned consumer would keep its casino's events forever.
+    IF p_drop_idle IS NOT NULL THEN
+        DELETE FROM loyalty.event_consumer c
+         WHERE coalesce(c.claimed_at, c.created_at) < pg_catalog.now() - p_drop_idle;
+    END IF;
+    -- An event waits only for the consumers that take it: its casino's and
+    -- those of every casino.
     DELETE FROM loyalty.event e
      WHERE e.created_at < pg_catalog.now() - p_keep
-       AND e.xid < coalesce((SELECT min(pg_catalog.pg_snapshot_xmin(c.position)) FROM loyalty.event_consumer c),
+       AND e.xid < coalesce((SELECT min(pg_catalog.pg_snapshot_xmin(c.position))
+                               FROM loyalty.event_consumer c
+                              WHERE c.casino_id IS NULL OR c.casino_id = e.casino_id),
                             pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot()))
        AND NOT EXISTS (SELECT 1 FROM loyalty.event_pending p WHERE p.event_id = e.event_id);
     GET DIAGNOSTICS v_pruned = ROW_COUNT;
     RETURN v_pruned;
 END
 $f$;
-COMMENT ON FUNCTION loyalty.prune_events(interval) IS
-    'Deletes events older than p_keep that every consumer has taken and acknowledged; schedule it with pg_cron.';
+COMMENT ON FUNCTION loyalty.prune_events(interval, interval) IS
+    'Deletes events older than p_keep that every consumer of their casino has taken and acknowledged, after dropping consumers not run for p_drop_idle (when given); schedule it with pg_cron.';
 
 REVOKE ALL ON FUNCTION loyalty.claim_events(text, integer), loyalty.ack_events(text, bigint[]),
-    loyalty.drop_event_consumer(text), loyalty.prune_events(interval), loyalty.event_consumer_row(text),
+    loyalty.drop_event_consumer(text), loyalty.prune_events(interval, interval), loyalty.event_consumer_row(text),
     loyalty.refuse_in_read_only(text) FROM PUBLIC;

@@ -129,6 +129,22 @@ fn reconcile_player(
                     ],
                 )?;
             }
+            // A rebuilt tier above the one the player had is a tier
+            // upgrade like any other (a lowered threshold, say).
+            if had_row && ladder.rank(&standing.tier) > ladder.rank(&account.tier) {
+                events::publish(
+                    "tier_upgrade",
+                    corr,
+                    casino,
+                    Some(&player.to_string()),
+                    &[
+                        ("player_id", player.to_string()),
+                        ("tier_before", account.tier.clone()),
+                        ("tier_after", standing.tier.clone()),
+                        ("reconciliation_id", id.to_string()),
+                    ],
+                )?;
+            }
             events::emit(
                 "reconcile",
                 corr,

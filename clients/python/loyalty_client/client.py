@@ -105,6 +105,10 @@ def connect(conninfo: str, **kwargs: Any) -> psycopg.Connection:
 class LoyaltyClient:
     """Calls of loyalty_ext, one transaction each.
 
+    A connection may be shared by threads (calls on it are serialized), but
+    not while one of them holds a transaction of its own on it: a call then
+    runs inside that transaction (as a savepoint) and goes with it.
+
     ``staff_token``: the signed staff token of whoever acts (from your
     identity service), sent with every call; ``casino_id``: the casino the
     calls act for (None: the session's).

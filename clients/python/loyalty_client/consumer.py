@@ -8,6 +8,7 @@ LISTEN). Claims and acknowledgements may go through the pooler.
 
 from __future__ import annotations
 
+import time
 from typing import Callable, Optional
 
 import psycopg
@@ -45,6 +46,6 @@ def consume(client: LoyaltyClient, consumer: str, handle: Callable[[Event], None
             if listen_conn is not None:
                 for _ in listen_conn.notifies(timeout=idle_timeout, stop_after=1):
                     pass
-            elif stop():
-                break
+            elif not stop():
+                time.sleep(idle_timeout)
     return handled

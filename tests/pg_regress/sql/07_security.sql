@@ -205,6 +205,12 @@ SELECT count(*) >= 0 AS claimed FROM loyalty.claim_events('sec-feed', 10);
 SELECT loyalty.ack_events('sec-feed', ARRAY[]::bigint[]) AS acked;
 SELECT count(*) FROM loyalty.event;
 SELECT * FROM loyalty.prune_events();
+-- Another login of the consumer role cannot take its consumer over.
+\c - postgres
+CREATE ROLE events_intruder LOGIN IN ROLE loyalty_events;
+\c - events_intruder
+SELECT * FROM loyalty.claim_events('sec-feed', 10);
+SELECT loyalty.drop_event_consumer('sec-feed') AS dropped;
 \c - postgres
 DELETE FROM loyalty.event_consumer WHERE consumer = 'sec-feed';
 
@@ -232,5 +238,5 @@ VALUES ('loyalty_app', ARRAY['loyalty:accrue']) ON CONFLICT DO NOTHING;
 DELETE FROM loyalty.staff_permission WHERE casino_id = 'ca510000-0000-0000-0000-0000000000e0';
 DELETE FROM loyalty.tier WHERE casino_id = 'ca510000-0000-0000-0000-0000000000e0';
 DELETE FROM loyalty.casino WHERE casino_id = 'ca510000-0000-0000-0000-0000000000e0';
-DROP OWNED BY floor_reno, auditor_reno, auditor_group, events_reader, loyalty_app, loyalty_auditor, loyalty_admin, loyalty_events;
-DROP ROLE floor_reno, auditor_reno, auditor_group, events_reader, loyalty_app, loyalty_auditor, loyalty_admin, loyalty_events;
+DROP OWNED BY floor_reno, auditor_reno, auditor_group, events_reader, events_intruder, loyalty_app, loyalty_auditor, loyalty_admin, loyalty_events;
+DROP ROLE floor_reno, auditor_reno, auditor_group, events_reader, events_intruder, loyalty_app, loyalty_auditor, loyalty_admin, loyalty_events;

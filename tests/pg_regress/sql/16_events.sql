@@ -56,6 +56,13 @@ SELECT changed, balance_before, balance_after FROM loyalty.reconcile_player('e70
     '5aff0000-0000-0000-0016-000000000002', 'drift found by the night audit');
 SELECT kind, player_id, payload - 'reconciliation_id' AS payload FROM loyalty.claim_events('regress-feed');
 SELECT loyalty.ack_events('regress-feed', ARRAY(SELECT event_id FROM loyalty.claim_events('regress-feed'))) AS acked;
+-- ... and a tier it raises (here: SILVER's threshold lowered) a tier upgrade.
+UPDATE loyalty.tier SET threshold = 20 WHERE name = 'SILVER' AND casino_id = '00000000-0000-0000-0000-000000000000';
+SELECT changed, tier_before, tier_after FROM loyalty.reconcile_player('e7000000-0000-0000-0000-000000000002',
+    '5aff0000-0000-0000-0016-000000000002', 'silver threshold lowered by marketing');
+SELECT kind, player_id, payload - 'reconciliation_id' AS payload FROM loyalty.claim_events('regress-feed');
+SELECT loyalty.ack_events('regress-feed', ARRAY(SELECT event_id FROM loyalty.claim_events('regress-feed'))) AS acked;
+UPDATE loyalty.tier SET threshold = 1000 WHERE name = 'SILVER' AND casino_id = '00000000-0000-0000-0000-000000000000';
 UPDATE loyalty.casino SET balance_events = false WHERE casino_id = '00000000-0000-0000-0000-000000000000';
 
 -- Bad input is refused, and names what is wrong.
@@ -106,6 +113,28 @@ SET loyalty.session_casino_id = 'e7000000-0000-0000-0000-0000000000ca';
 SELECT loyalty.drop_event_consumer('regress-feed') AS dropped;
 RESET loyalty.session_casino_id;
 SELECT consumer, casino_id FROM loyalty.event_consumer WHERE consumer LIKE 'regress-%' ORDER BY consumer;
+-- An event waits only for its own casino's consumers (and those of every
+-- casino): a consumer of another casino left idle does not keep it.
+SET loyalty.session_casino_id = 'e7000000-0000-0000-0000-0000000000ca';
+SELECT count(*) >= 0 AS claimed FROM loyalty.claim_events('idle-elsewhere');
+RESET loyalty.session_casino_id;
+SELECT balance_after, tier_after FROM loyalty.increment_player_loyalty('e7000000-0000-0000-0000-000000000006', 20000, 'PROMOTION', 'regress-ev-8');
+SELECT loyalty.ack_events('regress-feed', ARRAY(SELECT event_id FROM loyalty.claim_events('regress-feed'))) AS acked;
+SELECT loyalty.prune_events('0 seconds') > 0 AS pruned;
+SELECT count(*) AS left_of_player_6 FROM loyalty.event WHERE player_id = 'e7000000-0000-0000-0000-000000000006';
+
+-- A casino has at most 100 consumers; consumers idle for p_drop_idle are
+-- dropped by prune_events.
+SET loyalty.session_casino_id = 'e7000000-0000-0000-0000-0000000000ca';
+SELECT count(*) AS made FROM generate_series(1, 100) g, LATERAL loyalty.claim_events('cap-' || g, 1);
+\set VERBOSITY verbose
+\set SHOW_CONTEXT never
+SELECT * FROM loyalty.claim_events('cap-101', 1);
+\set VERBOSITY default
+\set SHOW_CONTEXT errors
+RESET loyalty.session_casino_id;
+SELECT loyalty.prune_events('7 days', '0 seconds') AS pruned;
+SELECT count(*) AS cap_consumers_left FROM loyalty.event_consumer WHERE consumer LIKE 'cap-%';
 DROP OWNED BY regress_events_auditor;
 DROP ROLE regress_events_auditor;
 
