@@ -137,6 +137,7 @@ setup_all() {
 start_cluster() {
     local name=$1 port=$2 extra="${3:-}" dir="$LOYALTY_BASE/$1"
     stop_cluster "$name"
+    wait_port_free "$port"
     rm -rf "$dir"
     mkdir -p "$dir"
     chown -R postgres:postgres "$LOYALTY_BASE" "$dir"
@@ -167,6 +168,19 @@ stop_cluster() {
     fi
 }
 
+# wait_port_free PORT: waits (up to 60 s) until nothing listens on PORT; a
+# server killed with kill -9 by a test can leave a child that still holds
+# its listening socket for a moment.
+wait_port_free() {
+    local i
+    for i in $(seq 120); do
+        ss -Hltn "sport = :$1" 2>/dev/null | grep -q . || return 0
+        sleep 0.5
+    done
+    echo "port $1 is still in use:" >&2
+    ss -Hltnp "sport = :$1" >&2 || true
+}
+
 # port_of NAME: the port a cluster made by start_cluster or start_standby listens on.
 port_of() {
     awk -F' *= *' '$1 == "port" { p = $2 } END { print p }' "$LOYALTY_BASE/$1/data/postgresql.conf"
@@ -180,6 +194,7 @@ start_standby() {
     local name=$1 primary=$2 port=$3 dir="$LOYALTY_BASE/$1" pport
     pport=$(port_of "$primary")
     stop_cluster "$name"
+    wait_port_free "$port"
     rm -rf "$dir" && mkdir -p "$dir" && chown postgres:postgres "$dir"
     runuser -u postgres -- "$PG_BIN/pg_basebackup" --no-sync -c fast -R -X stream -D "$dir/data" \
         -d "host=127.0.0.1 port=$pport user=postgres application_name=$name"

@@ -267,21 +267,52 @@ pub fn kill_9(pgdata: &str) {
     let pidfile =
         std::fs::read_to_string(format!("{pgdata}/postmaster.pid")).expect("postmaster.pid");
     let pid = pidfile.lines().next().expect("pid line").trim().to_string();
-    // Children first would let the postmaster restart them; kill all at once.
+    let children = || -> Vec<String> {
+        std::process::Command::new("pgrep")
+            .args(["-P", &pid])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // Children first would let the postmaster restart them; kill all at
+    // once, and remember them: once the postmaster is gone they are no
+    // longer its children, and one still alive holds the listening socket.
+    let mut all = children();
     let _ = std::process::Command::new("pkill")
         .args(["-9", "-P", &pid])
         .status();
     let _ = std::process::Command::new("kill")
         .args(["-9", &pid])
         .status();
+    all.extend(children());
     let _ = std::process::Command::new("pkill")
         .args(["-9", "-P", &pid])
         .status();
-    for _ in 0..200 {
-        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            break;
+    all.push(pid);
+    // Gone: no such process, or a zombie (its sockets are closed).
+    let gone = |p: &str| {
+        std::fs::read_to_string(format!("/proc/{p}/stat"))
+            .map(|stat| {
+                stat.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+            .unwrap_or(true)
+    };
+    for p in &all {
+        for _ in 0..400 {
+            if gone(p) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 
