@@ -293,7 +293,6 @@ pub fn kill_9(pgdata: &str) {
     let _ = std::process::Command::new("pkill")
         .args(["-9", "-P", &pid])
         .status();
-    all.push(pid);
     // Gone: no such process, or a zombie (its sockets are closed).
     let gone = |p: &str| {
         std::fs::read_to_string(format!("/proc/{p}/stat"))
@@ -313,6 +312,15 @@ pub fn kill_9(pgdata: &str) {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
+    }
+    // The postmaster must be reaped, not only dead: a new postmaster
+    // refuses a data directory whose postmaster.pid names a process that
+    // still exists, a zombie included.
+    for _ in 0..400 {
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 
