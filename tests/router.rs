@@ -694,7 +694,7 @@ fn a_call_cut_off_on_the_node_is_reported_as_outcome_unknown() {
     let blocker = Blocker::lock_players_at(&node_server(0), DB, &[p.clone()]);
     let waiting = thread::spawn(move || credit(&mut router(), "router-cut-1").map(|_| ()));
     let mut admin = node(0);
-    until_waiting_at(&mut admin, 1);
+    until_waiting(&mut admin, DB, 1);
     admin
         .execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
@@ -736,21 +736,4 @@ fn a_call_cut_off_on_the_node_is_reported_as_outcome_unknown() {
         assert!(again.get::<_, bool>(1), "{key} replays");
     }
     assert_eq!(rows_per_node(&p), only_on(0, 3));
-}
-
-/// Waits until `n` sessions of the node wait for a lock.
-fn until_waiting_at(admin: &mut Client, n: i64) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while admin
-        .query_one(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
-            &[],
-        )
-        .unwrap()
-        .get::<_, i64>(0)
-        < n
-    {
-        assert!(std::time::Instant::now() < deadline, "nobody waits");
-        thread::sleep(std::time::Duration::from_millis(50));
-    }
 }
