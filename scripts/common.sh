@@ -136,6 +136,7 @@ setup_all() {
 # trust auth, listening on 127.0.0.1:PORT and a private socket directory.
 start_cluster() {
     local name=$1 port=$2 extra="${3:-}" dir="$LOYALTY_BASE/$1"
+    reserve_ports
     stop_cluster "$name"
     wait_port_free "$port"
     rm -rf "$dir"
@@ -155,10 +156,43 @@ max_worker_processes = 32
 log_line_prefix = '%m [%p] '
 $extra
 CONF
-    # Never let a Rust backtrace reach a client's error message.
-    env -u RUST_BACKTRACE runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/data" \
-        -l "$dir/server.log" -w -t 60 start >/dev/null
+    pg_start "$name" || return 1
     echo "cluster '$name' up on 127.0.0.1:$port (socket $dir, log $dir/server.log)"
+}
+
+# pg_start NAME: starts the cluster NAME made by start_cluster or
+# start_standby and waits until it accepts connections.  Our ports lie in
+# Linux's ephemeral range (32768-60999): unless reserve_ports took them out
+# of it, a client connection of an earlier test may have used the port as
+# its own end, and its TIME_WAIT then blocks the postmaster's bind for up
+# to 60 s.  That start is retried for 90 s; any other failure shows the log.
+pg_start() {
+    local dir="$LOYALTY_BASE/$1" attempt seen
+    for attempt in $(seq 45); do
+        seen=$( (wc -l <"$dir/server.log") 2>/dev/null || echo 0)
+        # Never let a Rust backtrace reach a client's error message.
+        env -u RUST_BACKTRACE runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/data" \
+            -l "$dir/server.log" -w -t 60 start >/dev/null 2>&1 && return 0
+        tail -n "+$((seen + 1))" "$dir/server.log" 2>/dev/null |
+            grep -q "could not create any TCP/IP sockets" || break
+        [ "$attempt" = 1 ] && echo "cluster '$1': its port is held by another socket; retrying for 90 s" >&2
+        sleep 2
+    done
+    echo "cluster '$1' did not start" >&2
+    show_logs "$1"
+    return 1
+}
+
+# reserve_ports: takes the ports our clusters, poolers and benchmarks
+# listen on (55432-55460) out of Linux's ephemeral port range, so that no
+# client connection made by a test can hold one when a server starts.  Best
+# effort: needs root, and keeps whatever else was reserved.
+reserve_ports() {
+    local f=/proc/sys/net/ipv4/ip_local_reserved_ports current
+    [ -w "$f" ] || return 0
+    current=$(cat "$f")
+    case ",$current," in *,55432-55460,*) return 0 ;; esac
+    echo "${current:+$current,}55432-55460" >"$f" 2>/dev/null || true
 }
 
 stop_cluster() {
@@ -202,14 +236,28 @@ start_standby() {
 port = $port
 unix_socket_directories = '$dir'
 CONF
-    env -u RUST_BACKTRACE runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/data" \
-        -l "$dir/server.log" -w -t 60 start >/dev/null
+    pg_start "$name" || return 1
     for _ in $(seq 300); do
-        [ "$(psql_at "$pport" postgres -Atc "SELECT count(*) FROM pg_stat_replication
-                                             WHERE application_name = '$name' AND state = 'streaming'")" = 1 ] && break
+        if [ "$(psql_at "$pport" postgres -Atc "SELECT count(*) FROM pg_stat_replication
+                                             WHERE application_name = '$name' AND state = 'streaming'" 2>/dev/null)" = 1 ]; then
+            echo "standby '$name' of '$primary' up on 127.0.0.1:$port, streaming"
+            return 0
+        fi
         sleep 0.1
     done
-    echo "standby '$name' of '$primary' up on 127.0.0.1:$port, streaming"
+    echo "standby '$name' of '$primary' does not stream after 30 s" >&2
+    show_logs "$primary" "$name"
+    return 1
+}
+
+# show_logs NAME...: the end of each named cluster's server log, on stderr
+# (what a failed set-up step prints before it fails).
+show_logs() {
+    local n
+    for n in "$@"; do
+        echo "--- last lines of $LOYALTY_BASE/$n/server.log" >&2
+        tail -n 40 "$LOYALTY_BASE/$n/server.log" >&2 2>/dev/null || true
+    done
 }
 
 # make_synchronous PRIMARY STANDBY: every commit on PRIMARY waits until
@@ -225,6 +273,7 @@ make_synchronous() {
         sleep 0.1
     done
     echo "standby '$standby' did not become synchronous" >&2
+    show_logs "$1" "$standby"
     return 1
 }
 
@@ -236,6 +285,7 @@ make_synchronous() {
 start_pgbouncer() {
     local name=$1 port=$2 pg_port=$3; shift 3
     local dir="$LOYALTY_BASE/$name" u
+    reserve_ports
     stop_pgbouncer "$name"
     rm -rf "$dir" && mkdir -p "$dir"
     : >"$dir/userlist.txt"
