@@ -10,14 +10,19 @@
 //!    exact and a credit another session committed meanwhile is seen;
 //! 2. the players' credit keys are looked up in one statement: a key held
 //!    by the same request is a replay, by another request of the same type
-//!    a conflict (23505);
+//!    a conflict (23505).  A campaign that has credited nothing yet has
+//!    nothing to replay, and its run skips the lookup unless step 5 finds
+//!    a key held (then the run is decided again, from step 2, with it);
 //! 3. each remaining credit is admitted against the campaign's budget, in
 //!    player-id order;
 //! 4. the admitted players' rows are created if missing and locked, in one
 //!    statement each, in player-id order (two batches never deadlock), and
 //!    each credit is computed from its locked row (`domain::request::apply`);
-//! 5. one statement inserts every ledger row, one updates every player,
-//!    one counts the points against the campaign.
+//! 5. one statement inserts every ledger row (without a per-row check
+//!    for held keys: a held key fails it, in a subtransaction, and a
+//!    statement that skips held keys replaces it) and updates each
+//!    credited player's row from its ledger row; one more counts the
+//!    points against the campaign.
 //!
 //! A key held by a row of another type (squatted, see
 //! `ledger::settle_key`), a key committed by another session between steps
@@ -27,6 +32,7 @@
 
 use crate::authorize::Caller;
 use crate::campaigns::{self, Credit};
+use crate::domain::campaign::Campaign;
 use crate::domain::error::{LockTarget, LoyaltyError};
 use crate::domain::keys;
 use crate::domain::request::{apply, Account, Applied, Route, TxType};
@@ -40,6 +46,7 @@ use crate::tiers;
 use pgrx::pg_sys::PgBuiltInOids as O;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
+use pgrx::PgSqlErrorCode;
 use std::collections::HashMap;
 
 type Uuid = pgrx::Uuid;
@@ -233,6 +240,8 @@ fn credit_one(player: Uuid, credit: &Credit, points: i32, caller: &Caller, corr:
 /// A credit computed for the bulk write.
 struct Pending {
     player: Uuid,
+    /// The player's id as text (`keys::uuid_text`).
+    text: String,
     key: String,
     fingerprint: String,
     applied: Applied,
@@ -253,12 +262,12 @@ fn credit_all(
     let mut ids: Vec<Uuid> = players.iter().flatten().copied().collect();
     ids.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
     ids.dedup();
-    let mut outcomes = HashMap::with_capacity(ids.len());
+    let texts: Vec<String> = ids.iter().map(|p| keys::uuid_text(p.as_bytes())).collect();
 
     // 1. The campaign, locked; campaign-wide refusals (unknown, not
     // running) fail the call: they would refuse every player alike.
     let locked = campaigns::lock(c, casino, &credit, corr)?;
-    let (campaign_id, mut campaign) = campaigns::found(&credit, locked)?;
+    let (campaign_id, campaign) = campaigns::found(&credit, locked)?;
     let points = campaign.points_per_credit;
     campaign
         .admit(credit.sequence, points, guard::now())
@@ -268,21 +277,80 @@ fn credit_all(
             e => Err(e),
         })?;
     if caller.casino.expiry.keeps_lots() {
-        for p in ids {
-            outcomes.insert(p, credit_one(p, &credit, points, caller, corr));
-        }
-        return Ok(outcomes);
+        return Ok(ids
+            .into_iter()
+            .map(|p| (p, credit_one(p, &credit, points, caller, corr)))
+            .collect());
     }
+    // A campaign that has credited nothing yet (its count is exact under
+    // its lock) has no credit to replay: its keys are not looked up, unless
+    // the insert finds one held by another request.  Then the whole run is
+    // decided again, with every key looked up: the budget admits players
+    // knowing which of them are refused for their key.
+    let set = Set {
+        caller,
+        credit: &credit,
+        campaign_id,
+        ids: &ids,
+        texts: &texts,
+        corr,
+    };
+    let look_up = campaign.credited_points > 0;
+    match credit_set(c, &set, campaign.clone(), look_up)? {
+        Some(outcomes) => Ok(outcomes),
+        None => credit_set(c, &set, campaign, true)?.ok_or_else(|| {
+            LoyaltyError::internal("a batch found a held key after looking keys up")
+        }),
+    }
+}
+
+/// What steps 2 to 5 of a run work on.
+struct Set<'a> {
+    caller: &'a Caller,
+    credit: &'a Credit,
+    campaign_id: i64,
+    /// The players, in id order, without repeats, and their ids as text.
+    ids: &'a [Uuid],
+    texts: &'a [String],
+    corr: &'a str,
+}
+
+/// Steps 2 to 5 of a run.  `None`: the campaign's keys were not looked up
+/// (`look_up` false) and one of them is held by another request; nothing
+/// was written.
+fn credit_set(
+    c: &mut SpiClient<'_>,
+    set: &Set<'_>,
+    mut campaign: Campaign,
+    look_up: bool,
+) -> Result<Option<HashMap<Uuid, Outcome>>, LoyaltyError> {
+    let Set {
+        caller,
+        credit,
+        campaign_id,
+        ids,
+        texts,
+        corr,
+    } = *set;
+    let casino = caller.casino_id();
+    let points = campaign.points_per_credit;
+    let reward_id = credit.reward_id.as_str();
+    let mut outcomes = HashMap::with_capacity(ids.len());
 
     // 2. The keys already in the ledger: replays and conflicts need no
     // lock (a credit of this campaign by another session waits for its
     // row, which this call holds).
-    let keys: Vec<String> = ids
+    let keys: Vec<String> = texts
         .iter()
-        .map(|p| keys::campaign_credit_key(&p.to_string(), reward_id, credit.sequence))
+        .map(|p| keys::campaign_credit_key(p, reward_id, credit.sequence))
         .collect();
     let mut held: HashMap<String, (i64, i64, String, String)> = HashMap::new();
-    for r in plans::run(c, &KEYS, &[casino.into(), keys.clone().into()])? {
+    let known = if look_up {
+        Some(plans::run(c, &KEYS, &[casino.into(), keys.clone().into()])?)
+    } else {
+        None
+    };
+    for r in known.into_iter().flatten() {
         held.insert(
             required(r.get(1)?, "idempotency_key")?,
             (
@@ -300,10 +368,10 @@ fn credit_all(
     let mut admitted = Vec::new();
     let mut one_by_one = Vec::new();
     let mut template = None;
-    for (player, key) in ids.iter().copied().zip(keys) {
+    for ((player, text), key) in ids.iter().copied().zip(texts).zip(keys) {
         let req = match &mut template {
             Some(req) => req,
-            None => match credit_args(player, &credit, points, caller).request(caller) {
+            None => match credit_args(player, credit, points, caller).request(caller) {
                 Ok(req) => template.insert(req),
                 Err(e) => {
                     // Nothing in the request depends on the player: every
@@ -312,7 +380,7 @@ fn credit_all(
                 }
             },
         };
-        req.player_id = player.to_string();
+        req.player_id = text.clone();
         req.idempotency_key = key.clone();
         let fingerprint = req.fingerprint();
         match held.get(&key) {
@@ -350,7 +418,7 @@ fn credit_all(
             continue;
         }
         campaign.credited_points += points as i64;
-        admitted.push((player, key, fingerprint));
+        admitted.push((player, std::mem::take(&mut req.player_id), key, fingerprint));
     }
 
     // 4. The admitted players' rows, created if need be, then locked (in
@@ -381,13 +449,14 @@ fn credit_all(
         lock_players(c, casino, missing, &mut accounts, corr)?;
     }
     let mut pending = Vec::with_capacity(admitted.len());
-    for (player, key, fingerprint) in admitted {
+    for (player, text, key, fingerprint) in admitted {
         let account = accounts
             .get(&player)
             .ok_or_else(|| LoyaltyError::internal("a batch player has no row after creation"))?;
         match apply(account, points, &ladder) {
             Ok(applied) => pending.push(Pending {
                 player,
+                text,
                 key,
                 fingerprint,
                 applied,
@@ -399,7 +468,9 @@ fn credit_all(
     }
 
     // 5. The writes.
-    let credited = write(c, caller, campaign_id, points, &pending, corr)?;
+    let Some(credited) = write(c, caller, campaign_id, points, &pending, look_up, corr)? else {
+        return Ok(None);
+    };
     let mut total = 0i64;
     for p in &pending {
         match credited.get(&p.player) {
@@ -409,7 +480,7 @@ fn credit_all(
                     &caller.casino,
                     &ladder,
                     &p.applied,
-                    &p.player.to_string(),
+                    &p.text,
                     TxType::Promotion,
                     *ledger_id,
                     corr,
@@ -430,9 +501,9 @@ fn credit_all(
         campaigns::count(c, campaign_id, total)?;
     }
     for p in one_by_one {
-        outcomes.insert(p, credit_one(p, &credit, points, caller, corr));
+        outcomes.insert(p, credit_one(p, credit, points, caller, corr));
     }
-    Ok(outcomes)
+    Ok(Some(outcomes))
 }
 
 /// Locks the rows of `players` that exist (in player-id order) and adds
@@ -463,18 +534,21 @@ fn lock_players(
 }
 
 /// Inserts the ledger rows of `pending` and updates their players; returns
-/// the ledger id of each player whose row was inserted.
+/// the ledger id of each player whose row was inserted.  A key held by
+/// another request skips its player when the keys were `looked_up` (a
+/// commit since the lookup), and writes nothing otherwise (`None`).
 fn write(
     c: &mut SpiClient<'_>,
     caller: &Caller,
     campaign_id: i64,
     points: i32,
     pending: &[Pending],
+    looked_up: bool,
     corr: &str,
-) -> Result<HashMap<Uuid, i64>, LoyaltyError> {
+) -> Result<Option<HashMap<Uuid, i64>>, LoyaltyError> {
     let mut inserted = HashMap::with_capacity(pending.len());
     if pending.is_empty() {
-        return Ok(inserted);
+        return Ok(Some(inserted));
     }
     let col = |f: fn(&Pending) -> String| pending.iter().map(f).collect::<Vec<String>>();
     let players: Vec<Uuid> = pending.iter().map(|p| p.player).collect();
@@ -482,65 +556,50 @@ fn write(
     let progress: Vec<i32> = pending.iter().map(|p| p.applied.progress_after).collect();
     let lifetime: Vec<i64> = pending.iter().map(|p| p.applied.lifetime_after).collect();
     let casino = caller.casino_id();
-    let mut written_players = Vec::with_capacity(pending.len());
-    let mut written_at = Vec::with_capacity(pending.len());
-    // A key another session is inserting makes this wait (at most
-    // loyalty.lock_timeout) for its commit.
-    for r in guard::with_lock_timeout(LockTarget::Player, &BATCH, corr, || {
-        plans::run(
-            c,
-            &INSERT,
-            &[
-                casino.into(),
-                points.into(),
-                corr.into(),
-                caller.role.as_str().into(),
-                campaign_id.into(),
-                players.into(),
-                col(|p| p.key.clone()).into(),
-                col(|p| p.fingerprint.clone()).into(),
-                before.into(),
-                col(|p| p.applied.tier_before.clone()).into(),
-                col(|p| p.applied.tier_after.clone()).into(),
-                progress.into(),
-                lifetime.into(),
-            ],
-        )
-    })? {
-        let player: Uuid = required(r.get(1)?, "player_id")?;
-        inserted.insert(player, required(r.get(2)?, "id")?);
-        written_players.push(player);
-        written_at.push(required::<TimestampWithTimeZone>(r.get(3)?, "created_at")?);
-    }
-    let by_player: HashMap<Uuid, &Pending> = pending.iter().map(|p| (p.player, p)).collect();
-    let pick = |f: fn(&Pending) -> i64| {
-        written_players
-            .iter()
-            .map(|p| f(by_player[p]))
-            .collect::<Vec<i64>>()
+    let args = [
+        casino.into(),
+        points.into(),
+        corr.into(),
+        caller.role.as_str().into(),
+        campaign_id.into(),
+        players.into(),
+        col(|p| p.key.clone()).into(),
+        col(|p| p.fingerprint.clone()).into(),
+        before.into(),
+        col(|p| p.applied.tier_before.clone()).into(),
+        col(|p| p.applied.tier_after.clone()).into(),
+        progress.into(),
+        lifetime.into(),
+    ];
+    let written = |c: &mut SpiClient<'_>, stmt: &'static Stmt| {
+        plans::run(c, stmt, &args)?
+            .map(|r| {
+                Ok((
+                    required::<Uuid>(r.get(1)?, "player_id")?,
+                    required::<i64>(r.get(2)?, "id")?,
+                ))
+            })
+            .collect::<Result<Vec<_>, LoyaltyError>>()
     };
-    plans::run(
-        c,
-        &UPDATE,
-        &[
-            casino.into(),
-            written_players.clone().into(),
-            pick(|p| p.applied.balance_after).into(),
-            pick(|p| p.applied.lifetime_after).into(),
-            written_players
-                .iter()
-                .map(|p| by_player[p].applied.tier_after.clone())
-                .collect::<Vec<String>>()
-                .into(),
-            written_players
-                .iter()
-                .map(|p| by_player[p].applied.progress_after)
-                .collect::<Vec<i32>>()
-                .into(),
-            written_at.into(),
-        ],
-    )?;
-    Ok(inserted)
+    // Every key is new but for a rare one another request holds: the plain
+    // insert fails on it (rolled back), and after a lookup is replaced by
+    // one that skips held keys, at the price of a check per row.  A key
+    // another session is inserting makes either wait (at most
+    // loyalty.lock_timeout) for its commit.
+    let rows = guard::with_lock_timeout(LockTarget::Player, &BATCH, corr, || {
+        match subxact::unless(PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, || {
+            written(c, &INSERT_NEW)
+        }) {
+            Some(rows) => rows.map(Some),
+            None if looked_up => written(c, &INSERT).map(Some),
+            None => Ok(None),
+        }
+    })?;
+    let Some(rows) = rows else {
+        return Ok(None);
+    };
+    inserted.extend(rows);
+    Ok(Some(inserted))
 }
 
 /// The players without a row, created in the ladder's base tier, in
@@ -573,8 +632,52 @@ SELECT idempotency_key, id, balance_after, request_fingerprint, transaction_type
  WHERE casino_id = $1::uuid AND idempotency_key = ANY ($2)",
 };
 
-/// Every credit's ledger row; a key committed meanwhile by another session
-/// is skipped (and that player credited one by one).
+/// The ledger rows of the credits ($6–$13, one array element per player),
+/// then (`insert_tail`) each credited player's row as its ledger row left
+/// it, in the same statement.
+macro_rules! insert_head {
+    () => {
+        "\
+WITH entry AS (
+INSERT INTO loyalty.loyalty_ledger
+    (casino_id, player_id, points_change, transaction_type, idempotency_key, request_fingerprint,
+     balance_before, balance_after, tier_before, tier_after, tier_progress_after,
+     lifetime_points_after, correlation_id, actor_role, campaign_id, campaign_credit)
+SELECT $1::uuid, u.player_id, $2, 'PROMOTION', u.key, u.fingerprint,
+       u.before, u.before + $2, u.tier_before, u.tier_after, u.progress,
+       u.lifetime, $3, $4, $5, 1
+  FROM unnest($6::uuid[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[],
+              $12::int[], $13::bigint[])
+       AS u(player_id, key, fingerprint, before, tier_before, tier_after, progress, lifetime)"
+    };
+}
+
+/// See `insert_head`.
+macro_rules! insert_tail {
+    () => {
+        "
+RETURNING player_id, id, created_at, balance_after, lifetime_points_after, tier_after,
+          tier_progress_after
+), player AS (
+    UPDATE loyalty.player_loyalty p
+       SET current_balance = e.balance_after, lifetime_points = e.lifetime_points_after,
+           tier = e.tier_after, tier_progress = e.tier_progress_after, updated_at = e.created_at
+      FROM entry e
+     WHERE p.casino_id = $1::uuid AND p.player_id = e.player_id
+)
+SELECT player_id, id FROM entry"
+    };
+}
+
+/// The ledger rows of `INSERT`, when every key is new.
+static INSERT_NEW: Stmt = Stmt {
+    args: INSERT.args,
+    sql: concat!(insert_head!(), insert_tail!()),
+};
+
+/// Every credit's ledger row; a key held by another request (committed
+/// meanwhile by another session, or of another type) is skipped, and that
+/// player credited one by one.
 static INSERT: Stmt = Stmt {
     args: &[
         O::TEXTOID,
@@ -591,37 +694,10 @@ static INSERT: Stmt = Stmt {
         O::INT4ARRAYOID,
         O::INT8ARRAYOID,
     ],
-    sql: "\
-INSERT INTO loyalty.loyalty_ledger
-    (casino_id, player_id, points_change, transaction_type, idempotency_key, request_fingerprint,
-     balance_before, balance_after, tier_before, tier_after, tier_progress_after,
-     lifetime_points_after, correlation_id, actor_role, campaign_id, campaign_credit)
-SELECT $1::uuid, u.player_id, $2, 'PROMOTION', u.key, u.fingerprint,
-       u.before, u.before + $2, u.tier_before, u.tier_after, u.progress,
-       u.lifetime, $3, $4, $5, 1
-  FROM unnest($6::uuid[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[],
-              $12::int[], $13::bigint[])
-       AS u(player_id, key, fingerprint, before, tier_before, tier_after, progress, lifetime)
-    ON CONFLICT (casino_id, idempotency_key) DO NOTHING
-RETURNING player_id, id, created_at",
-};
-
-/// The credited players' rows, each as its ledger row left it.
-static UPDATE: Stmt = Stmt {
-    args: &[
-        O::TEXTOID,
-        O::UUIDARRAYOID,
-        O::INT8ARRAYOID,
-        O::INT8ARRAYOID,
-        O::TEXTARRAYOID,
-        O::INT4ARRAYOID,
-        O::TIMESTAMPTZARRAYOID,
-    ],
-    sql: "\
-UPDATE loyalty.player_loyalty p
-   SET current_balance = u.balance, lifetime_points = u.lifetime, tier = u.tier,
-       tier_progress = u.progress, updated_at = u.at
-  FROM unnest($2::uuid[], $3::bigint[], $4::bigint[], $5::text[], $6::int[], $7::timestamptz[])
-       AS u(player_id, balance, lifetime, tier, progress, at)
- WHERE p.casino_id = $1::uuid AND p.player_id = u.player_id",
+    sql: concat!(
+        insert_head!(),
+        "
+    ON CONFLICT (casino_id, idempotency_key) DO NOTHING",
+        insert_tail!()
+    ),
 };

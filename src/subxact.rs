@@ -5,6 +5,7 @@ use crate::domain::error::LoyaltyError;
 use crate::report::sqlstate_text;
 use pgrx::pg_sys::panic::CaughtError;
 use pgrx::pg_sys::{self, PgTryBuilder};
+use pgrx::PgSqlErrorCode;
 use std::panic::AssertUnwindSafe;
 
 /// Why a step failed: its SQLSTATE and message.
@@ -40,15 +41,7 @@ impl From<LoyaltyError> for Failure {
 /// back.  It is the caller's (or the server's) decision to stop, not a
 /// failure of the step, and must not be recorded as one.
 pub fn run<T>(step: impl FnOnce() -> Result<T, LoyaltyError>) -> Result<T, Failure> {
-    // SAFETY: the standard internal-subtransaction protocol: remember the
-    // memory context and resource owner, and restore both afterwards.
-    let (cxt, owner) = unsafe {
-        let cxt = pg_sys::CurrentMemoryContext;
-        let owner = pg_sys::CurrentResourceOwner;
-        pg_sys::BeginInternalSubTransaction(std::ptr::null());
-        pg_sys::MemoryContextSwitchTo(cxt);
-        (cxt, owner)
-    };
+    let started = Started::begin();
     let outcome = PgTryBuilder::new(AssertUnwindSafe(|| {
         step().map_err(|e| Caught::Failed(Failure::from(e)))
     }))
@@ -83,19 +76,71 @@ pub fn run<T>(step: impl FnOnce() -> Result<T, LoyaltyError>) -> Result<T, Failu
         })
     })
     .execute();
-    unsafe {
-        if outcome.is_ok() {
-            pg_sys::ReleaseCurrentSubTransaction();
-        } else {
-            pg_sys::RollbackAndReleaseCurrentSubTransaction();
-        }
-        pg_sys::MemoryContextSwitchTo(cxt);
-        pg_sys::CurrentResourceOwner = owner;
-    }
+    started.end(outcome.is_ok());
     match outcome {
         Ok(v) => Ok(v),
         Err(Caught::Failed(f)) => Err(f),
         Err(Caught::Interrupted(error)) => error.rethrow(),
+    }
+}
+
+/// Runs `step` in a subtransaction and returns `None` when it raised an
+/// ERROR with SQLSTATE `code`, rolled back.  Any other ERROR (or panic) is
+/// raised again once the subtransaction is rolled back; on success the
+/// subtransaction is released.  For a cheap statement whose rare failure
+/// has a slower statement to fall back on.
+pub fn unless<T>(code: PgSqlErrorCode, step: impl FnOnce() -> T) -> Option<T> {
+    let started = Started::begin();
+    let outcome = PgTryBuilder::new(AssertUnwindSafe(|| Ok(step())))
+        .catch_others(|caught| Err(Box::new(caught)))
+        .execute();
+    started.end(outcome.is_ok());
+    match outcome {
+        Ok(v) => Some(v),
+        Err(caught) => match *caught {
+            CaughtError::PostgresError(ref r) | CaughtError::ErrorReport(ref r)
+                if r.sql_error_code() == code =>
+            {
+                None
+            }
+            caught => caught.rethrow(),
+        },
+    }
+}
+
+/// A subtransaction begun, with what to restore when it ends.
+struct Started {
+    cxt: pg_sys::MemoryContext,
+    owner: pg_sys::ResourceOwner,
+}
+
+impl Started {
+    /// The standard internal-subtransaction protocol: remember the memory
+    /// context and resource owner, and restore both when it ends.
+    fn begin() -> Started {
+        // SAFETY: as every PL does around a subtransaction.
+        unsafe {
+            let cxt = pg_sys::CurrentMemoryContext;
+            let owner = pg_sys::CurrentResourceOwner;
+            pg_sys::BeginInternalSubTransaction(std::ptr::null());
+            pg_sys::MemoryContextSwitchTo(cxt);
+            Started { cxt, owner }
+        }
+    }
+
+    /// Releases the subtransaction (`keep`) or rolls it back.
+    fn end(self, keep: bool) {
+        // SAFETY: ends the subtransaction `begin` started, with no other
+        // one opened since (every step runs to its end first).
+        unsafe {
+            if keep {
+                pg_sys::ReleaseCurrentSubTransaction();
+            } else {
+                pg_sys::RollbackAndReleaseCurrentSubTransaction();
+            }
+            pg_sys::MemoryContextSwitchTo(self.cxt);
+            pg_sys::CurrentResourceOwner = self.owner;
+        }
     }
 }
 

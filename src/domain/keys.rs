@@ -9,6 +9,25 @@ use crate::domain::error::LoyaltyError;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+/// A UUID's text as PostgreSQL prints it (lower-case hex, 8-4-4-4-12): the
+/// form keys and fingerprints name a player by, without the formatting
+/// machinery (a batch formats one per player).
+pub fn uuid_text(bytes: &[u8; 16]) -> String {
+    let mut out = [0u8; 36];
+    let mut at = 0;
+    for (i, group) in [0..4, 4..6, 6..8, 8..10, 10..16].into_iter().enumerate() {
+        if i > 0 {
+            out[at] = b'-';
+            at += 1;
+        }
+        let len = group.len() * 2;
+        // Cannot fail: the slice is exactly twice the group's length.
+        let _ = hex::encode_to_slice(&bytes[group], &mut out[at..at + len]);
+        at += len;
+    }
+    out.iter().map(|&b| b as char).collect()
+}
+
 /// The canonical `k=v&…` string of a JSON object's members.
 pub fn canonical_form(components: &Map<String, Value>) -> String {
     let mut members: Vec<(&String, &Value)> = components.iter().collect();
@@ -166,15 +185,7 @@ pub fn format_uuid_v7(unix_ms: u64, random: [u8; 10]) -> String {
     b[6..].copy_from_slice(&random);
     b[6] = (b[6] & 0x0f) | 0x70;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    uuid_text(&b)
 }
 
 /// The advisory lock a change of a busy player queues on
@@ -193,6 +204,16 @@ pub fn player_queue_key(casino: &[u8; 16], player: &[u8; 16]) -> (u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uuid_text_is_postgres_text_form() {
+        let bytes = [
+            0xc0, 0xff, 0xee, 0x00, 0x12, 0x34, 0x4a, 0xbc, 0x80, 0x01, 0xde, 0xad, 0xbe, 0xef,
+            0x00, 0x0f,
+        ];
+        assert_eq!(uuid_text(&bytes), "c0ffee00-1234-4abc-8001-deadbeef000f");
+        assert_eq!(uuid_text(&[0; 16]), "00000000-0000-0000-0000-000000000000");
+    }
 
     #[test]
     fn campaign_credits_have_one_key_each() {

@@ -55,6 +55,25 @@ SELECT player_id, transaction_type, points_change, idempotency_key = loyalty.pro
   FROM loyalty.loyalty_ledger WHERE player_id IN ('b0000000-0000-0000-0000-000000000006', 'b0000000-0000-0000-0000-000000000007')
  ORDER BY id;
 
+-- A campaign that has credited nothing yet looks no key up before its
+-- insert: keys squatted before its first run are found by the insert, and
+-- the run is decided again knowing them.  The budget (two credits) pays
+-- the two players not refused: the conflicting key takes none of it.
+INSERT INTO loyalty.promotion_campaign (reward_id, points_per_credit, valid_from, valid_to, budget_points)
+VALUES ('spring-mailer', 100, now() - interval '1 day', now() + interval '30 days', 200);
+SELECT balance_after FROM loyalty.increment_player_loyalty('b0000000-0000-0000-0000-000000000001', 5, 'PROMOTION',
+       loyalty.promotion_key('b0000000-0000-0000-0000-000000000001', 'spring-mailer'));
+SELECT balance_after FROM loyalty.redeem_points('b0000000-0000-0000-0000-000000000002', 10,
+       'b0000000-0000-0000-0000-00000000ca51', 'a coffee at the bar', loyalty.promotion_key('b0000000-0000-0000-0000-000000000003', 'spring-mailer'));
+SELECT player_id, outcome, balance_after, sqlstate
+  FROM loyalty.apply_promotion_batch('spring-mailer', ARRAY[
+        'b0000000-0000-0000-0000-000000000001', 'b0000000-0000-0000-0000-000000000003',
+        'b0000000-0000-0000-0000-000000000004']::uuid[]);
+SELECT credited_points, budget_points FROM loyalty.promotion_campaign WHERE reward_id = 'spring-mailer';
+SELECT player_id, transaction_type, points_change, idempotency_key = loyalty.promotion_key(player_id, 'spring-mailer') AS plain_key
+  FROM loyalty.loyalty_ledger WHERE campaign_id = (SELECT id FROM loyalty.promotion_campaign WHERE reward_id = 'spring-mailer')
+ ORDER BY id;
+
 -- Campaign-wide refusals fail the call; bad arguments are 22023.
 SELECT * FROM loyalty.apply_promotion_batch('no-such-mailer', ARRAY['b0000000-0000-0000-0000-000000000001']::uuid[]);
 SELECT * FROM loyalty.apply_promotion_batch('closed-mailer', ARRAY['b0000000-0000-0000-0000-000000000001']::uuid[]);
