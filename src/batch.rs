@@ -286,7 +286,16 @@ fn credit_all(
     // its lock) has no credit to replay: its keys are not looked up, unless
     // the insert finds one held by another request.  Then the whole run is
     // decided again, with every key looked up: the budget admits players
-    // knowing which of them are refused for their key.
+    // knowing which of them are refused for their key.  Races that remain
+    // (found by a review; none credits twice or over the budget): a key
+    // another session inserts while the run is decided again is found only
+    // by the insert, and its player's share of the budget is then unspent
+    // by this run (a later player may be refused 53400 with budget left;
+    // running the batch again credits it); a session waiting on a key the
+    // first insert had written takes it when that insert is rolled back,
+    // as if it had come first (its player refused, 23505, as a squatted
+    // key is); a player created by the first attempt and then refused
+    // keeps its empty row.
     let set = Set {
         caller,
         credit: &credit,
