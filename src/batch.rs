@@ -595,15 +595,16 @@ fn write(
     // one that skips held keys, at the price of a check per row.  A key
     // another session is inserting makes either wait (at most
     // loyalty.lock_timeout) for its commit.
-    let rows = guard::with_lock_timeout(LockTarget::Player, &BATCH, corr, || {
-        match subxact::unless(PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, || {
-            written(c, &INSERT_NEW)
-        }) {
-            Some(rows) => rows.map(Some),
-            None if looked_up => written(c, &INSERT).map(Some),
-            None => Ok(None),
-        }
-    })?;
+    let rows =
+        guard::with_lock_timeout(LockTarget::Player, &BATCH, corr, || {
+            match subxact::unless(PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, || {
+                written(c, &INSERT_NEW)
+            }) {
+                Some(rows) => rows.map(Some),
+                None if looked_up => written(c, &INSERT).map(Some),
+                None => Ok(None),
+            }
+        })?;
     let Some(rows) = rows else {
         return Ok(None);
     };

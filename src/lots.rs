@@ -76,15 +76,15 @@ fn open(
     balance: i64,
 ) -> Result<Lots, LoyaltyError> {
     let mut lots = Lots::default();
-    for r in plans::run(
-        c,
-        &LOAD,
-        &[
-            casino.id.as_str().into(),
-            player.into(),
-            inactivity_months(casino.expiry).into(),
-        ],
-    )? {
+    let loaded = match inactivity_months(casino.expiry) {
+        Some(months) => plans::run(
+            c,
+            &LOAD_WITH_DEADLINE,
+            &[casino.id.as_str().into(), player.into(), months.into()],
+        )?,
+        None => plans::run(c, &LOAD, &[casino.id.as_str().into(), player.into()])?,
+    };
+    for r in loaded {
         lots.deadline = r.get::<TimestampWithTimeZone>(1)?.map(i64::from);
         if let Some(id) = r.get::<i64>(2)? {
             lots.lots.push(Lot {
@@ -295,24 +295,44 @@ fn expire_points(
     TableIterator::new(rows)
 }
 
-/// The player's open lots and, under `inactivity` ($3 months), when they
-/// all expire: that long after the player's last change other than an
-/// EXPIRATION (neither an expiry, a hold nor a reconciliation restarts the
-/// clock); one row even for a player without lots.
-static LOAD: Stmt = Stmt {
-    args: &[O::TEXTOID, O::UUIDOID, O::INT4OID],
-    sql: "\
-SELECT CASE WHEN $3::int IS NULL THEN NULL
-            ELSE coalesce((SELECT a.created_at FROM loyalty.loyalty_ledger a
-                          WHERE a.casino_id = p.casino_id AND a.player_id = p.player_id
-                            AND a.transaction_type <> 'EXPIRATION'
-                          ORDER BY a.id DESC LIMIT 1), p.created_at) + make_interval(months => $3::int) END,
+/// The player's open lots (one row with no lot for a player without lots),
+/// after a first column: when they all expire (`LOAD_WITH_DEADLINE`), or
+/// NULL (`LOAD`, a policy without that deadline).  Two statements, not
+/// one with a CASE on a parameter: PostgreSQL would plan that one again on
+/// every call, each plan folding the CASE away.
+macro_rules! load_lots {
+    ($deadline:literal) => {
+        concat!(
+            "SELECT ",
+            $deadline,
+            ",
        l.lot_id, l.remaining, l.expires_at
   FROM loyalty.player_loyalty p
   LEFT JOIN loyalty.point_lot l
     ON l.casino_id = p.casino_id AND l.player_id = p.player_id AND l.remaining > 0
  WHERE p.casino_id = $1::uuid AND p.player_id = $2
- ORDER BY l.lot_id",
+ ORDER BY l.lot_id"
+        )
+    };
+}
+
+/// See `load_lots`: a policy without an inactivity deadline.
+static LOAD: Stmt = Stmt {
+    args: &[O::TEXTOID, O::UUIDOID],
+    sql: load_lots!("NULL::timestamptz"),
+};
+
+/// See `load_lots`: under `inactivity` ($3 months), the lots all expire
+/// that long after the player's last change other than an EXPIRATION
+/// (neither an expiry, a hold nor a reconciliation restarts the clock).
+static LOAD_WITH_DEADLINE: Stmt = Stmt {
+    args: &[O::TEXTOID, O::UUIDOID, O::INT4OID],
+    sql: load_lots!(
+        "coalesce((SELECT a.created_at FROM loyalty.loyalty_ledger a
+                  WHERE a.casino_id = p.casino_id AND a.player_id = p.player_id
+                    AND a.transaction_type <> 'EXPIRATION'
+                  ORDER BY a.id DESC LIMIT 1), p.created_at) + make_interval(months => $3::int)"
+    ),
 };
 
 /// A lot: of a credit ($3), or an opening lot ($3 NULL, earned now); under
