@@ -165,7 +165,8 @@ fn consume(
     taken: &[(i64, i64)],
 ) -> Result<(), LoyaltyError> {
     let (ids, points): (Vec<i64>, Vec<i64>) = taken.iter().copied().unzip();
-    plans::run(
+    // Usually one or two lots: see `plans::run_generic`.
+    plans::run_generic(
         c,
         &CONSUME,
         &[ids.into(), points.into(), ledger_id.into(), casino.into()],

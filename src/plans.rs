@@ -7,7 +7,7 @@
 
 use crate::domain::error::LoyaltyError;
 use pgrx::datum::DatumWithOid;
-use pgrx::pg_sys::PgBuiltInOids;
+use pgrx::pg_sys::{self, PgBuiltInOids};
 use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiTupleTable};
 use pgrx::PgOid;
 use std::cell::RefCell;
@@ -51,6 +51,34 @@ pub fn run<'conn>(
             .ok_or_else(|| LoyaltyError::internal("prepared statement missing"))?;
         Ok(client.select(plan, None, args)?)
     })
+}
+
+/// `run`, always with the statement's generic plan.  PostgreSQL plans a
+/// kept statement again on every run while a plan for the run's own values
+/// looks cheaper than the generic one: a statement over a parameter array
+/// whose usual length (one lot) is far below the planner's guess for an
+/// array it cannot see (ten) is planned on every call, for a plan no
+/// better than the generic one.  `plan_cache_mode` is swapped directly,
+/// as `guard::with_lock_timeout` swaps `LockTimeout`, and restored on
+/// every exit.
+pub fn run_generic<'conn>(
+    client: &mut SpiClient<'conn>,
+    stmt: &'static Stmt,
+    args: &[DatumWithOid],
+) -> Result<SpiTupleTable<'conn>, LoyaltyError> {
+    struct Restore(i32);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // SAFETY: a plain int global of the backend's only thread.
+            unsafe { pg_sys::plan_cache_mode = self.0 };
+        }
+    }
+    // SAFETY: as above.
+    let _restore = Restore(unsafe { pg_sys::plan_cache_mode });
+    unsafe {
+        pg_sys::plan_cache_mode = pg_sys::PlanCacheMode::PLAN_CACHE_MODE_FORCE_GENERIC_PLAN as i32
+    };
+    run(client, stmt, args)
 }
 
 /// A required (NOT NULL) column value.
