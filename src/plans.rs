@@ -58,25 +58,39 @@ pub fn run<'conn>(
 /// looks cheaper than the generic one: a statement over a parameter array
 /// whose usual length (one lot) is far below the planner's guess for an
 /// array it cannot see (ten) is planned on every call, for a plan no
-/// better than the generic one.  `plan_cache_mode` is swapped directly,
-/// as `guard::with_lock_timeout` swaps `LockTimeout`, and restored on
-/// every exit.
+/// better than the generic one.  `plan_cache_mode` is set for the run the
+/// way a function's `SET` clause sets it (a GUC nest level of its own), so
+/// that a `SET` or `SET LOCAL` run inside the statement keeps its meaning.
 pub fn run_generic<'conn>(
     client: &mut SpiClient<'conn>,
     stmt: &'static Stmt,
     args: &[DatumWithOid],
 ) -> Result<SpiTupleTable<'conn>, LoyaltyError> {
-    struct Restore(i32);
-    impl Drop for Restore {
+    struct Level(i32);
+    impl Drop for Level {
         fn drop(&mut self) {
-            // SAFETY: a plain int global of the backend's only thread.
-            unsafe { pg_sys::plan_cache_mode = self.0 };
+            // An ERROR unwinding through here is undone by the
+            // (sub)transaction's abort, which pops this nest level, as it
+            // does after a function with a SET clause fails.
+            if !std::thread::panicking() {
+                // SAFETY: ends the nest level `run_generic` began.
+                unsafe { pg_sys::AtEOXact_GUC(true, self.0) };
+            }
         }
     }
-    // SAFETY: as above.
-    let _restore = Restore(unsafe { pg_sys::plan_cache_mode });
+    // SAFETY: fmgr's own sequence for a function's SET clause.
+    let _level = Level(unsafe { pg_sys::NewGUCNestLevel() });
     unsafe {
-        pg_sys::plan_cache_mode = pg_sys::PlanCacheMode::PLAN_CACHE_MODE_FORCE_GENERIC_PLAN as i32
+        pg_sys::set_config_option(
+            c"plan_cache_mode".as_ptr(),
+            c"force_generic_plan".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        )
     };
     run(client, stmt, args)
 }

@@ -136,4 +136,28 @@ RESET SESSION AUTHORIZATION;
 DROP OWNED BY expiry_job_role;
 DROP ROLE expiry_job_role;
 
+-- A debit consumes lots with its statement's generic plan: plan_cache_mode
+-- is set for that statement as a function's SET clause sets it, so a
+-- setting changed inside it (here by a trigger a DBA added) ends with it,
+-- and the session's own plan_cache_mode is what it was, in the
+-- transaction and after it.
+SELECT balance_after FROM loyalty.increment_player_loyalty('e0000000-0000-0000-0001-000000000009', 100, 'PROMOTION',
+       'guc-credit-1', p_casino_id => 'e0000000-0000-0000-0000-0000000000f1');
+CREATE FUNCTION public.regress_sets_a_setting() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('plan_cache_mode', 'force_custom_plan', true);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER regress_sets_a_setting AFTER INSERT ON loyalty.lot_consumption
+    FOR EACH STATEMENT EXECUTE FUNCTION public.regress_sets_a_setting();
+BEGIN;
+SELECT balance_after FROM loyalty.redeem_points('e0000000-0000-0000-0001-000000000009', 1,
+       'e0000000-0000-0000-0000-00000000ca51', 'a coffee at the bar', 'guc-redeem-1',
+       p_casino_id => 'e0000000-0000-0000-0000-0000000000f1');
+SHOW plan_cache_mode;
+COMMIT;
+SHOW plan_cache_mode;
+DROP TRIGGER regress_sets_a_setting ON loyalty.lot_consumption;
+DROP FUNCTION public.regress_sets_a_setting();
+
 SELECT * FROM loyalty.drift_check();
