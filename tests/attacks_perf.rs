@@ -4,6 +4,9 @@
 //! replay using velocity quota when only the login role's limit counts.
 //! The batch's holes of the same review are isolation specs
 //! (`batch_waits_at_most_lock_timeout`, `batch_refusal_leaves_no_trace`).
+//! And one on the batch's later shortcut (a campaign that has credited no
+//! one looks no key up): squatting its derived keys before its first run
+//! to spend its budget on players who are then refused.
 //! Each attack uses only the README's application grants.
 
 mod common;
@@ -139,5 +142,55 @@ fn replaying_from_a_second_login_role_while_only_role_limits_count() {
              ALTER DATABASE {DB} RESET loyalty.manual_reward_points_limit;"
         ))
         .unwrap();
+    assert_invariants(&mut admin);
+}
+
+#[test]
+fn squatting_a_fresh_campaigns_keys_to_spend_its_budget() {
+    let (mut admin, one, _) = setup();
+    let (x, y, z) = (
+        "a9000000-0000-0000-0001-000000000031",
+        "a9000000-0000-0000-0001-000000000032",
+        "a9000000-0000-0000-0001-000000000033",
+    );
+    // Two credits' worth of budget; nothing credited yet.
+    admin
+        .batch_execute(
+            "INSERT INTO loyalty.promotion_campaign (reward_id, points_per_credit, valid_from, valid_to, budget_points)
+             VALUES ('squat-fresh', 100, now() - interval '1 day', now() + interval '1 day', 200)",
+        )
+        .unwrap();
+    let mut app = connect_as(DB, &one);
+    // The insider takes the first player's credit key for a change of its own.
+    app.batch_execute(&format!(
+        "SELECT loyalty.increment_player_loyalty('{x}', 5, 'PROMOTION', loyalty.promotion_key('{x}', 'squat-fresh'))"
+    ))
+    .unwrap();
+    let outcomes: Vec<(String, String)> = app
+        .query(
+            &format!(
+                "SELECT player_id::text, outcome || coalesce(' ' || sqlstate, '')
+                   FROM loyalty.apply_promotion_batch('squat-fresh', ARRAY['{x}', '{y}', '{z}']::uuid[])"
+            ),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            (x.to_string(), "refused 23505".to_string()),
+            (y.to_string(), "credited".to_string()),
+            (z.to_string(), "credited".to_string()),
+        ],
+        "the squatted player's refusal spends none of the budget"
+    );
+    let credited = scalar_i64(
+        &mut admin,
+        "SELECT credited_points FROM loyalty.promotion_campaign WHERE reward_id = 'squat-fresh'",
+    );
+    assert_eq!(credited, 200);
     assert_invariants(&mut admin);
 }
